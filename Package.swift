@@ -1,0 +1,52 @@
+// swift-tools-version: 6.0
+// moerun: serve DeepSeek-V3 / Kimi K2-class MoE models across MPI ranks.
+// Target graph follows design/ARCHITECTURE.md section 2; arrows only point "down".
+import PackageDescription
+
+let optimized: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+
+let package = Package(
+    name: "moerun",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "moerun", targets: ["moerun"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // Transport: the only place that includes mpi.h; macro handles exposed as inline functions.
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        // Transport: Communicator protocol, MPI implementation, in-process thread implementation, watchdog.
+        .target(name: "Comm", dependencies: ["CMPI"]),
+        // Numerics: dtypes, bit conversions (BF16/F16/FP8), weight views over mapped memory.
+        .target(name: "Tensors", swiftSettings: optimized),
+        // Numerics: ops with plain reference twins (matvec, GEMM, norms, RoPE, softmax, SwiGLU).
+        .target(name: "Kernels", dependencies: ["Tensors"], swiftSettings: optimized),
+        // Checkpoints: safetensors parsing/validation, sharded index, mmap, dtype decoding, writer.
+        .target(name: "Checkpoint", dependencies: ["Tensors"]),
+        // Model: HF config decoding + validation, presets, tensor table, single-device forward math.
+        .target(name: "Models", dependencies: ["Kernels", "Tensors"], swiftSettings: optimized),
+        // Plan: pure values - stage/expert partitions, per-rank memory, cost model.
+        .target(name: "Parallel", dependencies: ["Models"]),
+        // Engine: shard loading, dispatch over Comm, pipeline, scheduler, sampler, tracer, selftest.
+        .target(name: "Runtime", dependencies: [
+            "Parallel", "Models", "Checkpoint", "Kernels", "Tensors", "Comm",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: optimized),
+        // CLI entry point: argument parsing and user output only.
+        .executableTarget(name: "moerun", dependencies: [
+            "Runtime", "Parallel", "Models",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Helpers shared by test targets only (locating the built binary, running mpirun, temp dirs).
+        .target(name: "TestSupport", dependencies: ["Comm", "Tensors"], path: "Tests/TestSupport"),
+
+        .testTarget(name: "CommTests", dependencies: ["Comm", "TestSupport"]),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,38 @@
+// CMPI: the only header that includes mpi.h. OpenMPI's handles are macros, which Swift cannot
+// import, so each one used by Comm is exposed here as a static inline function.
+#ifndef MOERUN_CMPI_SHIM_H
+#define MOERUN_CMPI_SHIM_H
+#include <mpi.h>
+
+// Communicators
+static inline MPI_Comm cmpi_comm_world(void) { return MPI_COMM_WORLD; }
+static inline MPI_Comm cmpi_comm_self(void) { return MPI_COMM_SELF; }
+static inline MPI_Comm cmpi_comm_null(void) { return MPI_COMM_NULL; }
+
+// Datatypes
+static inline MPI_Datatype cmpi_byte(void) { return MPI_BYTE; }
+static inline MPI_Datatype cmpi_float(void) { return MPI_FLOAT; }
+static inline MPI_Datatype cmpi_double(void) { return MPI_DOUBLE; }
+static inline MPI_Datatype cmpi_int32(void) { return MPI_INT32_T; }
+static inline MPI_Datatype cmpi_int64(void) { return MPI_INT64_T; }
+
+// Reduction operations
+static inline MPI_Op cmpi_op_sum(void) { return MPI_SUM; }
+static inline MPI_Op cmpi_op_max(void) { return MPI_MAX; }
+static inline MPI_Op cmpi_op_min(void) { return MPI_MIN; }
+
+// Special buffers, statuses and constants
+static inline void *cmpi_in_place(void) { return MPI_IN_PLACE; }
+static inline MPI_Status *cmpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
+static inline MPI_Errhandler cmpi_errors_return(void) { return MPI_ERRORS_RETURN; }
+static inline int cmpi_success(void) { return MPI_SUCCESS; }
+static inline int cmpi_undefined(void) { return MPI_UNDEFINED; }
+static inline int cmpi_any_source(void) { return MPI_ANY_SOURCE; }
+static inline int cmpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
+static inline int cmpi_thread_single(void) { return MPI_THREAD_SINGLE; }
+static inline int cmpi_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
+static inline int cmpi_thread_serialized(void) { return MPI_THREAD_SERIALIZED; }
+static inline int cmpi_thread_multiple(void) { return MPI_THREAD_MULTIPLE; }
+static inline MPI_Request cmpi_request_null(void) { return MPI_REQUEST_NULL; }
+
+#endif

@@ -1,0 +1,1 @@
+// Comm: Communicator protocol and implementations.

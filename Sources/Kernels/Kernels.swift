@@ -1,0 +1,2 @@
+// Kernels room: see design/ARCHITECTURE.md; this file names the module namespace.
+public enum KernelsModule {}

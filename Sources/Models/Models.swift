@@ -1,0 +1,2 @@
+// Models room: see design/ARCHITECTURE.md; this file names the module namespace.
+public enum ModelsModule {}

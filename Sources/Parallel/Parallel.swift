@@ -1,0 +1,2 @@
+// Parallel room: see design/ARCHITECTURE.md; this file names the module namespace.
+public enum ParallelModule {}

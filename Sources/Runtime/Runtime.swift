@@ -1,0 +1,2 @@
+// Runtime room: engine entry points.
+import Comm

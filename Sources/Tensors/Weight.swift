@@ -1,0 +1,151 @@
+// Weight: a read-only 2-D view [rows, cols] over weights kept in their checkpoint dtype
+// (F32, BF16, F16, or FP8 e4m3 with 128x128 block scales). Memory is owned elsewhere (mmap or heap);
+// `owner` keeps it alive. Kernels dequantize on the fly; nothing here expands to FP32.
+
+/// Block edge of FP8 block quantization (DeepSeek-V3 / Kimi K2 `weight_block_size`).
+public let fp8BlockSize = 128
+
+/// Ceil division, used for scale-grid shapes (partial edge blocks count as whole blocks).
+@inlinable public func ceilDiv(_ a: Int, _ b: Int) -> Int { (a + b - 1) / b }
+
+/// Read-only storage of a weight matrix in one of the supported element formats.
+public enum WeightStorage: @unchecked Sendable {
+    case f32(UnsafePointer<Float>)
+    case bf16(UnsafePointer<UInt16>)
+    case f16(UnsafePointer<UInt16>)
+    /// e4m3 codes row-major [rows, cols]; scales row-major [ceil(rows/128), ceil(cols/128)], multipliers.
+    case fp8e4m3(UnsafePointer<UInt8>, scales: UnsafePointer<Float>)
+}
+
+/// A 2-D weight view [rows, cols] (PyTorch `[out, in]` convention: y = x W^T).
+public struct Weight: @unchecked Sendable {
+    public let rows: Int
+    public let cols: Int
+    public let storage: WeightStorage
+    /// Keeps the underlying memory (mapped file or heap block) alive as long as the view exists.
+    public let owner: AnyObject?
+
+    public init(rows: Int, cols: Int, storage: WeightStorage, owner: AnyObject?) {
+        self.rows = rows
+        self.cols = cols
+        self.storage = storage
+        self.owner = owner
+    }
+
+    public var dtype: DType {
+        switch storage {
+        case .f32: return .f32
+        case .bf16: return .bf16
+        case .f16: return .f16
+        case .fp8e4m3: return .f8e4m3
+        }
+    }
+
+    /// Columns of the FP8 scale grid.
+    public var scaleCols: Int { ceilDiv(cols, fp8BlockSize) }
+
+    /// Bytes the weight occupies in memory, including block scales.
+    public var byteCount: Int {
+        let body = rows * cols * dtype.byteWidth
+        if case .fp8e4m3 = storage { return body + ceilDiv(rows, fp8BlockSize) * scaleCols * 4 }
+        return body
+    }
+
+    /// Reference element access (slow; for tests and reference kernels).
+    @inlinable
+    public func element(_ row: Int, _ col: Int) -> Float {
+        let index = row * cols + col
+        switch storage {
+        case .f32(let p): return p[index]
+        case .bf16(let p): return bf16ToFloat(p[index])
+        case .f16(let p): return f16ToFloat(p[index])
+        case .fp8e4m3(let p, let scales):
+            let scale = scales[(row / fp8BlockSize) * ceilDiv(cols, fp8BlockSize) + col / fp8BlockSize]
+            return FP8Table.e4m3[Int(p[index])] * scale
+        }
+    }
+
+    /// Reference dequantization of one row into `out` (count = cols).
+    public func dequantizeRow(_ row: Int, into out: UnsafeMutablePointer<Float>) {
+        for c in 0..<cols { out[c] = element(row, c) }
+    }
+
+    /// A contiguous range of rows as its own view (used to split fused projections, e.g. kv_b_proj per head).
+    /// For FP8 the row range must start on a block boundary so scale rows stay aligned.
+    public func rows(_ range: Range<Int>) -> Weight {
+        precondition(range.lowerBound >= 0 && range.upperBound <= rows, "row range out of bounds")
+        let offset = range.lowerBound * cols
+        let newStorage: WeightStorage
+        switch storage {
+        case .f32(let p): newStorage = .f32(p + offset)
+        case .bf16(let p): newStorage = .bf16(p + offset)
+        case .f16(let p): newStorage = .f16(p + offset)
+        case .fp8e4m3(let p, let scales):
+            precondition(range.lowerBound % fp8BlockSize == 0, "FP8 row slice must start on a 128-row block boundary")
+            newStorage = .fp8e4m3(p + offset, scales: scales + (range.lowerBound / fp8BlockSize) * scaleCols)
+        }
+        return Weight(rows: range.count, cols: cols, storage: newStorage, owner: owner)
+    }
+}
+
+/// Heap memory with a stable address, used as the owner of weights that do not come from a mapped file.
+public final class HeapBlock: @unchecked Sendable {
+    public let raw: UnsafeMutableRawPointer
+    public let byteCount: Int
+
+    public init(byteCount: Int, alignment: Int = 64) {
+        self.byteCount = byteCount
+        self.raw = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: alignment)
+    }
+
+    deinit { raw.deallocate() }
+}
+
+extension Weight {
+    /// An owned F32 weight built from values (tests, derived matrices).
+    public static func f32(rows: Int, cols: Int, _ values: [Float]) -> Weight {
+        precondition(values.count == rows * cols, "value count \(values.count) != \(rows)x\(cols)")
+        let block = HeapBlock(byteCount: values.count * 4)
+        let p = block.raw.bindMemory(to: Float.self, capacity: values.count)
+        for i in values.indices { p[i] = values[i] }
+        return Weight(rows: rows, cols: cols, storage: .f32(UnsafePointer(p)), owner: block)
+    }
+
+    /// An owned BF16 weight rounded from values.
+    public static func bf16(rows: Int, cols: Int, _ values: [Float]) -> Weight {
+        precondition(values.count == rows * cols, "value count \(values.count) != \(rows)x\(cols)")
+        let block = HeapBlock(byteCount: values.count * 2)
+        let p = block.raw.bindMemory(to: UInt16.self, capacity: values.count)
+        for i in values.indices { p[i] = floatToBF16(values[i]) }
+        return Weight(rows: rows, cols: cols, storage: .bf16(UnsafePointer(p)), owner: block)
+    }
+
+    /// An owned FP8 e4m3 weight quantized from values with the 128x128 block recipe
+    /// (scale = amax/448 per block, zero blocks get scale 1).
+    public static func fp8(rows: Int, cols: Int, _ values: [Float]) -> Weight {
+        precondition(values.count == rows * cols, "value count \(values.count) != \(rows)x\(cols)")
+        let gridRows = ceilDiv(rows, fp8BlockSize), gridCols = ceilDiv(cols, fp8BlockSize)
+        let block = HeapBlock(byteCount: values.count + gridRows * gridCols * 4 + 64)
+        let codes = block.raw.bindMemory(to: UInt8.self, capacity: values.count)
+        let scaleBase = (block.raw + ((values.count + 63) / 64) * 64).bindMemory(to: Float.self, capacity: gridRows * gridCols)
+        for br in 0..<gridRows {
+            for bc in 0..<gridCols {
+                var amax: Float = 0
+                for r in (br * fp8BlockSize)..<min(rows, (br + 1) * fp8BlockSize) {
+                    for c in (bc * fp8BlockSize)..<min(cols, (bc + 1) * fp8BlockSize) {
+                        amax = max(amax, abs(values[r * cols + c]))
+                    }
+                }
+                let scale: Float = amax > 0 ? amax / 448 : 1
+                scaleBase[br * gridCols + bc] = scale
+                for r in (br * fp8BlockSize)..<min(rows, (br + 1) * fp8BlockSize) {
+                    for c in (bc * fp8BlockSize)..<min(cols, (bc + 1) * fp8BlockSize) {
+                        codes[r * cols + c] = floatToFP8E4M3(values[r * cols + c] / scale)
+                    }
+                }
+            }
+        }
+        return Weight(rows: rows, cols: cols,
+                      storage: .fp8e4m3(UnsafePointer(codes), scales: UnsafePointer(scaleBase)), owner: block)
+    }
+}

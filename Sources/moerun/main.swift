@@ -1,0 +1,1 @@
+// moerun CLI entry point.

@@ -1,0 +1,1 @@
+// Communicator contract tests.

@@ -1,0 +1,1 @@
+// Multi-process tests running the real moerun binary under mpirun.
