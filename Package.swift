@@ -47,6 +47,8 @@ let package = Package(
         .testTarget(name: "CommTests", dependencies: ["Comm", "TestSupport"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tensors"]),
+        .testTarget(name: "ForwardTests", dependencies: ["Models", "Kernels", "Tensors"]),
     ],
     swiftLanguageModes: [.v6]
 )
