@@ -3,7 +3,15 @@
 // Target graph follows design/ARCHITECTURE.md section 2; arrows only point "down".
 import PackageDescription
 
-let optimized: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+// Numerics targets need a CPU level with FMA and wide vectors: without `-target-cpu` the compiler targets
+// baseline x86-64 (SSE2) and every SIMD `addProduct` lane becomes a call to `fmaf` (~40x slower; same bits).
+// Override with MOERUN_TARGET_CPU (e.g. `native`, `znver4`, or `haswell` for AVX2-only hosts).
+#if arch(x86_64)
+let targetCPU = ["-target-cpu", Context.environment["MOERUN_TARGET_CPU"] ?? "skylake-avx512"]
+#else
+let targetCPU: [String] = []
+#endif
+let optimized: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"] + targetCPU, .when(configuration: .release))]
 
 let package = Package(
     name: "moerun",
