@@ -1,2 +1,2 @@
-// Runtime room: engine entry points.
-import Comm
+// Runtime room: the engine entry points (shard loading, dispatch over Comm, pipeline, scheduler, selftest).
+@_exported import Comm
