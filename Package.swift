@@ -46,6 +46,7 @@ let package = Package(
 
         .testTarget(name: "CommTests", dependencies: ["Comm", "TestSupport"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        .testTarget(name: "ParallelTests", dependencies: ["Parallel", "Models"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "moerun"]),
     ],
     swiftLanguageModes: [.v6]
