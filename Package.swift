@@ -47,6 +47,7 @@ let package = Package(
         .testTarget(name: "CommTests", dependencies: ["Comm", "TestSupport"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "ParallelTests", dependencies: ["Parallel", "Models"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "moerun"]),
     ],
     swiftLanguageModes: [.v6]
