@@ -44,6 +44,9 @@ public protocol Communicator: AnyObject, Sendable {
     func recv(_ buffer: UnsafeMutableRawBufferPointer, from source: Int, tag: Int) throws
     func sendRecv(send: UnsafeRawBufferPointer, to destination: Int,
                   recv: UnsafeMutableRawBufferPointer, from source: Int, tag: Int) throws
+    /// Start a send and return at once; the bytes are copied, so the caller may reuse its buffer.
+    /// Complete it with `wait()` (pipelines post sends this way so stages never block on each other).
+    func sendAsync(_ buffer: UnsafeRawBufferPointer, to destination: Int, tag: Int) throws -> any PendingSend
     /// Collective, in place: `buffer` holds `count` elements of `element` on every rank.
     func allReduce(_ buffer: UnsafeMutableRawBufferPointer, element: ReduceElement, op: ReduceOp) throws
     /// Collective: every rank contributes `send.count` bytes (equal on all ranks); `recv` = size * that.
@@ -56,6 +59,12 @@ public protocol Communicator: AnyObject, Sendable {
     /// (`recvCounts[s]` bytes) comes from rank s. Zero counts are allowed.
     func allToAllV(send: UnsafeRawBufferPointer, sendCounts: [Int],
                    recv: UnsafeMutableRawBufferPointer, recvCounts: [Int]) throws
+}
+
+/// A send in flight, owning a copy of its bytes.
+public protocol PendingSend: AnyObject {
+    /// Block (under the watchdog) until the send completed.
+    func wait() throws
 }
 
 /// Types that `allReduce` accepts.
@@ -126,6 +135,10 @@ extension Communicator {
 
     public func send<T: BitwiseCopyable>(_ values: [T], to destination: Int, tag: Int) throws {
         try values.withUnsafeBytes { try send($0, to: destination, tag: tag) }
+    }
+
+    public func sendAsync<T: BitwiseCopyable>(_ values: [T], to destination: Int, tag: Int) throws -> any PendingSend {
+        try values.withUnsafeBytes { try sendAsync($0, to: destination, tag: tag) }
     }
 
     public func recv<T: BitwiseCopyable>(count: Int, of type: T.Type = T.self, from source: Int, tag: Int) throws -> [T] {

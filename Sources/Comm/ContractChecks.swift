@@ -47,6 +47,16 @@ public enum CommContract {
             }
             return incoming == (0..<17).map({ value(previous, comm.rank, $0) }) ? [] : ["wrong payload from rank \(previous)"]
         },
+        ContractCheck(name: "sendAsync") { comm in
+            let next = (comm.rank + 1) % comm.size, previous = (comm.rank + comm.size - 1) % comm.size
+            // Post first, receive second, complete last: the order a pipeline stage uses. 64 KiB exceeds eager limits.
+            var outgoing = (0..<8192).map { value(comm.rank, next, $0) }
+            let pending = try comm.sendAsync(outgoing, to: next, tag: 13)
+            outgoing[0] = -1  // the send owns a copy
+            let incoming: [Int64] = try comm.recv(count: 8192, from: previous, tag: 13)
+            try pending.wait()
+            return incoming == (0..<8192).map({ value(previous, comm.rank, $0) }) ? [] : ["wrong payload from rank \(previous)"]
+        },
         ContractCheck(name: "sendRecv") { comm in
             let next = (comm.rank + 1) % comm.size, previous = (comm.rank + comm.size - 1) % comm.size
             let outgoing = (0..<9).map { value(comm.rank, next, $0) }

@@ -157,6 +157,11 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
         post(to: destination, tag: tag, collective: false, buffer)
     }
 
+    public func sendAsync(_ buffer: UnsafeRawBufferPointer, to destination: Int, tag: Int) throws -> any PendingSend {
+        try send(buffer, to: destination, tag: tag)
+        return CompletedSend()
+    }
+
     public func recv(_ buffer: UnsafeMutableRawBufferPointer, from source: Int, tag: Int) throws {
         try checkRank(source, "recv")
         let operation = "recv(from \(source), tag \(tag))"
@@ -239,6 +244,11 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
         let blocks = try exchangeBlocks(outgoing, operation: "allToAllV")
         for r in 0..<size { try copy(blocks[r], into: recv, at: rd[r], expected: recvCounts[r], "allToAllV") }
     }
+}
+
+/// Mailbox sends complete when posted.
+private final class CompletedSend: PendingSend {
+    func wait() throws {}
 }
 
 /// Thread-safe result slots for `LocalCommunicator.run`.

@@ -172,6 +172,18 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         try complete(&request, "send(to \(destination), tag \(tag))")
     }
 
+    public func sendAsync(_ buffer: UnsafeRawBufferPointer, to destination: Int, tag: Int) throws -> any PendingSend {
+        let pending = MPIPendingSend(bytes: buffer, communicator: self, label: "send(to \(destination), tag \(tag))")
+        try check(MPI_Isend(pending.storage.baseAddress ?? UnsafeMutableRawPointer(bitPattern: 8), try int32(buffer.count, "MPI_Isend"), cmpi_byte(),
+                            try int32(destination, "MPI_Isend"), try int32(tag, "MPI_Isend"), handle, &pending.request), "MPI_Isend")
+        return pending
+    }
+
+    /// Completes a pending send (used by MPIPendingSend).
+    fileprivate func finish(_ pending: MPIPendingSend) throws {
+        try complete(&pending.request, pending.label)
+    }
+
     public func recv(_ buffer: UnsafeMutableRawBufferPointer, from source: Int, tag: Int) throws {
         var request: MPI_Request? = cmpi_request_null()
         try check(MPI_Irecv(base(buffer), try int32(buffer.count, "MPI_Irecv"), cmpi_byte(),
@@ -263,5 +275,33 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         var request: MPI_Request? = cmpi_request_null()
         try check(MPI_Ialltoallv(base(send), sc, sd, cmpi_byte(), base(recv), rc, rd, cmpi_byte(), handle, &request), "MPI_Ialltoallv")
         try complete(&request, "allToAllV")
+    }
+}
+
+/// An MPI_Isend in flight with its own copy of the bytes.
+final class MPIPendingSend: PendingSend {
+    let storage: UnsafeMutableRawBufferPointer
+    var request: MPI_Request? = cmpi_request_null()
+    let label: String
+    private let communicator: MPICommunicator
+    private var done = false
+
+    init(bytes: UnsafeRawBufferPointer, communicator: MPICommunicator, label: String) {
+        storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 64)
+        if bytes.count > 0 { storage.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
+        self.communicator = communicator
+        self.label = label
+    }
+
+    func wait() throws {
+        guard !done else { return }
+        try communicator.finish(self)
+        done = true
+    }
+
+    deinit {
+        // A send never waited for is completed here so its buffer outlives the transfer.
+        if !done && MPIEnvironment.isActive { try? communicator.finish(self) }
+        storage.deallocate()
     }
 }
