@@ -1,2 +1,0 @@
-// Kernels room: see design/ARCHITECTURE.md; this file names the module namespace.
-public enum KernelsModule {}

@@ -1,0 +1,406 @@
+// linear: out[t, o] = sum_i x[t, i] * W[o, i]  (y = x W^T), FP32 accumulation, weights dequantized in registers.
+//
+// Summation order (the batch-invariance contract): every output element (t, o) is one SIMD16<Float>
+// accumulator that walks the columns in 64-column chunks, ascending; inside a chunk it adds four
+// 16-lane products with fused multiply-add, in a fixed dtype-specific lane layout; the 16 lanes are
+// then reduced with `sum()`. Nothing in that sequence depends on T, on which tokens share the batch,
+// on how rows/tokens are tiled, or on the thread count - so out[t, o] is bit-identical in all cases.
+// A partial last chunk is decoded from a zero-padded copy and follows the same sequence.
+import Tensors
+
+public typealias Vec16 = SIMD16<Float>
+
+/// Columns per decode chunk (a multiple of 16 that divides the FP8 block edge 128).
+public let linearChunk = 64
+
+/// Decodes 64-column chunks of weight rows into four Vec16 "phases". `column(phase:lane:)` gives the
+/// column (inside the chunk) that lane `lane` of phase `phase` holds; activations are packed the same way.
+protocol ChunkDecoder {
+    func decode(row: Int, chunk: Int) -> (Vec16, Vec16, Vec16, Vec16)
+    func decodeTail(row: Int, chunk: Int, valid: Int) -> (Vec16, Vec16, Vec16, Vec16)
+    static func column(phase: Int, lane: Int) -> Int
+}
+
+@inline(__always)
+func asFloat(_ v: SIMD16<UInt32>) -> Vec16 { unsafeBitCast(v, to: Vec16.self) }
+@inline(__always)
+func asBits(_ v: Vec16) -> SIMD16<UInt32> { unsafeBitCast(v, to: SIMD16<UInt32>.self) }
+
+struct F32Decoder: ChunkDecoder {
+    let base: UnsafePointer<Float>
+    let cols: Int
+    @inline(__always)
+    func decode(row: Int, chunk: Int) -> (Vec16, Vec16, Vec16, Vec16) {
+        let p = UnsafeRawPointer(base + row * cols + chunk * linearChunk)
+        return (p.loadUnaligned(as: Vec16.self), p.loadUnaligned(fromByteOffset: 64, as: Vec16.self),
+                p.loadUnaligned(fromByteOffset: 128, as: Vec16.self), p.loadUnaligned(fromByteOffset: 192, as: Vec16.self))
+    }
+    @inline(__always)
+    func decodeTail(row: Int, chunk: Int, valid: Int) -> (Vec16, Vec16, Vec16, Vec16) {
+        var tmp = (Vec16(), Vec16(), Vec16(), Vec16())
+        let src = base + row * cols + chunk * linearChunk
+        withUnsafeMutableBytes(of: &tmp) { raw in
+            let dst = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+            for i in 0..<valid { dst[i] = src[i] }
+        }
+        return tmp
+    }
+    @inline(__always) static func column(phase: Int, lane: Int) -> Int { phase * 16 + lane }
+}
+
+/// BF16: a 32-column half-chunk is one SIMD16<UInt32> load of pairs; `<< 16` is the even element,
+/// `& 0xFFFF0000` the odd one. Phases: even(0..31), odd(0..31), even(32..63), odd(32..63).
+struct BF16Decoder: ChunkDecoder {
+    let base: UnsafePointer<UInt16>
+    let cols: Int
+    @inline(__always)
+    static func split(_ p: UnsafeRawPointer) -> (Vec16, Vec16, Vec16, Vec16) {
+        let w0 = p.loadUnaligned(as: SIMD16<UInt32>.self)
+        let w1 = p.loadUnaligned(fromByteOffset: 64, as: SIMD16<UInt32>.self)
+        return (asFloat(w0 &<< 16), asFloat(w0 & 0xFFFF_0000), asFloat(w1 &<< 16), asFloat(w1 & 0xFFFF_0000))
+    }
+    @inline(__always)
+    func decode(row: Int, chunk: Int) -> (Vec16, Vec16, Vec16, Vec16) {
+        Self.split(UnsafeRawPointer(base + row * cols + chunk * linearChunk))
+    }
+    @inline(__always)
+    func decodeTail(row: Int, chunk: Int, valid: Int) -> (Vec16, Vec16, Vec16, Vec16) {
+        var tmp = (SIMD16<UInt32>(), SIMD16<UInt32>())
+        let src = base + row * cols + chunk * linearChunk
+        return withUnsafeMutableBytes(of: &tmp) { raw in
+            let dst = raw.baseAddress!.assumingMemoryBound(to: UInt16.self)
+            for i in 0..<valid { dst[i] = src[i] }
+            return Self.split(UnsafeRawPointer(raw.baseAddress!))
+        }
+    }
+    @inline(__always) static func column(phase: Int, lane: Int) -> Int { (phase / 2) * 32 + 2 * lane + (phase & 1) }
+}
+
+/// F16: same pair layout as BF16; each half converted exactly with the rebias-by-multiply trick.
+struct F16Decoder: ChunkDecoder {
+    let base: UnsafePointer<UInt16>
+    let cols: Int
+    @inline(__always)
+    static func convert(_ h: SIMD16<UInt32>) -> Vec16 {
+        let sign = (h & 0x8000) &<< 16
+        let em = h & 0x7FFF
+        var bits = asBits(asFloat(em &<< 13) * Vec16(repeating: 0x1p112))
+        bits.replace(with: (em &<< 13) | 0x7F80_0000, where: em .>= 0x7C00)
+        return asFloat(bits | sign)
+    }
+    @inline(__always)
+    static func split(_ p: UnsafeRawPointer) -> (Vec16, Vec16, Vec16, Vec16) {
+        let w0 = p.loadUnaligned(as: SIMD16<UInt32>.self)
+        let w1 = p.loadUnaligned(fromByteOffset: 64, as: SIMD16<UInt32>.self)
+        return (convert(w0 & 0xFFFF), convert(w0 &>> 16), convert(w1 & 0xFFFF), convert(w1 &>> 16))
+    }
+    @inline(__always)
+    func decode(row: Int, chunk: Int) -> (Vec16, Vec16, Vec16, Vec16) {
+        Self.split(UnsafeRawPointer(base + row * cols + chunk * linearChunk))
+    }
+    @inline(__always)
+    func decodeTail(row: Int, chunk: Int, valid: Int) -> (Vec16, Vec16, Vec16, Vec16) {
+        var tmp = (SIMD16<UInt32>(), SIMD16<UInt32>())
+        let src = base + row * cols + chunk * linearChunk
+        return withUnsafeMutableBytes(of: &tmp) { raw in
+            let dst = raw.baseAddress!.assumingMemoryBound(to: UInt16.self)
+            for i in 0..<valid { dst[i] = src[i] }
+            return Self.split(UnsafeRawPointer(raw.baseAddress!))
+        }
+    }
+    @inline(__always) static func column(phase: Int, lane: Int) -> Int { (phase / 2) * 32 + 2 * lane + (phase & 1) }
+}
+
+/// FP8 e4m3 with 128x128 block scales: 64 codes are one SIMD16<UInt32> load; byte k of each word is phase k.
+/// Decoding: the 7 magnitude bits shifted to float bits 20..26, times 2^120, is the exact e4m3 magnitude
+/// (subnormals included); then the block scale (one rounding, as `fp8E4M3ToFloat(code) * scale`).
+/// The NaN codes 0x7F / 0xFF are not special-cased (they do not occur in quantized weights).
+struct FP8Decoder: ChunkDecoder {
+    let base: UnsafePointer<UInt8>
+    let scales: UnsafePointer<Float>
+    let cols: Int
+    let scaleCols: Int
+    @inline(__always)
+    static func phase(_ w: SIMD16<UInt32>, _ shift: UInt32, _ scale: Vec16) -> Vec16 {
+        let b = (w &>> shift) & 0xFF
+        let mag = asFloat((b & 0x7F) &<< 20) * Vec16(repeating: 0x1p120)
+        return asFloat(asBits(mag) | ((b & 0x80) &<< 24)) * scale
+    }
+    @inline(__always)
+    func split(_ p: UnsafeRawPointer, row: Int, chunk: Int) -> (Vec16, Vec16, Vec16, Vec16) {
+        let w = p.loadUnaligned(as: SIMD16<UInt32>.self)
+        let s = Vec16(repeating: scales[(row / fp8BlockSize) * scaleCols + (chunk * linearChunk) / fp8BlockSize])
+        return (Self.phase(w, 0, s), Self.phase(w, 8, s), Self.phase(w, 16, s), Self.phase(w, 24, s))
+    }
+    @inline(__always)
+    func decode(row: Int, chunk: Int) -> (Vec16, Vec16, Vec16, Vec16) {
+        split(UnsafeRawPointer(base + row * cols + chunk * linearChunk), row: row, chunk: chunk)
+    }
+    @inline(__always)
+    func decodeTail(row: Int, chunk: Int, valid: Int) -> (Vec16, Vec16, Vec16, Vec16) {
+        var tmp = SIMD16<UInt32>()
+        let src = base + row * cols + chunk * linearChunk
+        return withUnsafeMutableBytes(of: &tmp) { raw in
+            let dst = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            for i in 0..<valid { dst[i] = src[i] }
+            return split(UnsafeRawPointer(raw.baseAddress!), row: row, chunk: chunk)
+        }
+    }
+    @inline(__always) static func column(phase: Int, lane: Int) -> Int { 4 * lane + phase }
+}
+
+// MARK: - micro-kernels (all follow the same per-(t, o) accumulation sequence)
+
+@inline(__always)
+func fmaChunk(_ acc: inout Vec16, _ w: (Vec16, Vec16, Vec16, Vec16), _ x: UnsafePointer<Float>) {
+    let p = UnsafeRawPointer(x)
+    acc.addProduct(w.0, p.loadUnaligned(as: Vec16.self))
+    acc.addProduct(w.1, p.loadUnaligned(fromByteOffset: 64, as: Vec16.self))
+    acc.addProduct(w.2, p.loadUnaligned(fromByteOffset: 128, as: Vec16.self))
+    acc.addProduct(w.3, p.loadUnaligned(fromByteOffset: 192, as: Vec16.self))
+}
+
+@inline(__always)
+func fmaChunk(_ acc: inout Vec16, _ w: (Vec16, Vec16, Vec16, Vec16), _ x: (Vec16, Vec16, Vec16, Vec16)) {
+    acc.addProduct(w.0, x.0)
+    acc.addProduct(w.1, x.1)
+    acc.addProduct(w.2, x.2)
+    acc.addProduct(w.3, x.3)
+}
+
+@inline(__always)
+func loadChunk(_ x: UnsafePointer<Float>) -> (Vec16, Vec16, Vec16, Vec16) {
+    let p = UnsafeRawPointer(x)
+    return (p.loadUnaligned(as: Vec16.self), p.loadUnaligned(fromByteOffset: 64, as: Vec16.self),
+            p.loadUnaligned(fromByteOffset: 128, as: Vec16.self), p.loadUnaligned(fromByteOffset: 192, as: Vec16.self))
+}
+
+struct LinearShape {
+    let rows: Int, cols: Int, tokens: Int
+    let fullChunks: Int, tailValid: Int, stride: Int  // stride = packed floats per token
+}
+
+/// 1 row x 1 token.
+@inline(__always)
+func kernel1x1<D: ChunkDecoder>(_ d: D, _ s: LinearShape, row: Int, x: UnsafePointer<Float>) -> Float {
+    var a = Vec16()
+    for c in 0..<s.fullChunks { fmaChunk(&a, d.decode(row: row, chunk: c), x + c * linearChunk) }
+    if s.tailValid > 0 {
+        let c = s.fullChunks
+        fmaChunk(&a, d.decodeTail(row: row, chunk: c, valid: s.tailValid), x + c * linearChunk)
+    }
+    return a.sum()
+}
+
+/// 4 rows x 1 token: the activation chunk is loaded once for four weight rows (decode path).
+@inline(__always)
+func kernel4x1<D: ChunkDecoder>(_ d: D, _ s: LinearShape, row r: Int, x: UnsafePointer<Float>,
+                                 out: UnsafeMutablePointer<Float>) {
+    var a0 = Vec16(), a1 = Vec16(), a2 = Vec16(), a3 = Vec16()
+    for c in 0..<s.fullChunks {
+        let xv = loadChunk(x + c * linearChunk)
+        fmaChunk(&a0, d.decode(row: r, chunk: c), xv)
+        fmaChunk(&a1, d.decode(row: r + 1, chunk: c), xv)
+        fmaChunk(&a2, d.decode(row: r + 2, chunk: c), xv)
+        fmaChunk(&a3, d.decode(row: r + 3, chunk: c), xv)
+    }
+    if s.tailValid > 0 {
+        let c = s.fullChunks
+        let xv = loadChunk(x + c * linearChunk)
+        fmaChunk(&a0, d.decodeTail(row: r, chunk: c, valid: s.tailValid), xv)
+        fmaChunk(&a1, d.decodeTail(row: r + 1, chunk: c, valid: s.tailValid), xv)
+        fmaChunk(&a2, d.decodeTail(row: r + 2, chunk: c, valid: s.tailValid), xv)
+        fmaChunk(&a3, d.decodeTail(row: r + 3, chunk: c, valid: s.tailValid), xv)
+    }
+    out[0] = a0.sum(); out[1] = a1.sum(); out[2] = a2.sum(); out[3] = a3.sum()
+}
+
+/// 4 rows x 4 tokens: each decoded weight chunk feeds four tokens (prefill path).
+@inline(__always)
+func kernel4x4<D: ChunkDecoder>(_ d: D, _ s: LinearShape, row r: Int, x: UnsafePointer<Float>,
+                                 out: UnsafeMutablePointer<Float>) {
+    let x0 = x, x1 = x + s.stride, x2 = x + 2 * s.stride, x3 = x + 3 * s.stride
+    var a00 = Vec16(), a01 = Vec16(), a02 = Vec16(), a03 = Vec16()
+    var a10 = Vec16(), a11 = Vec16(), a12 = Vec16(), a13 = Vec16()
+    var a20 = Vec16(), a21 = Vec16(), a22 = Vec16(), a23 = Vec16()
+    var a30 = Vec16(), a31 = Vec16(), a32 = Vec16(), a33 = Vec16()
+    @inline(__always) func step(_ w0: (Vec16, Vec16, Vec16, Vec16), _ w1: (Vec16, Vec16, Vec16, Vec16),
+                                _ w2: (Vec16, Vec16, Vec16, Vec16), _ w3: (Vec16, Vec16, Vec16, Vec16), _ o: Int) {
+        fmaChunk(&a00, w0, x0 + o); fmaChunk(&a01, w0, x1 + o); fmaChunk(&a02, w0, x2 + o); fmaChunk(&a03, w0, x3 + o)
+        fmaChunk(&a10, w1, x0 + o); fmaChunk(&a11, w1, x1 + o); fmaChunk(&a12, w1, x2 + o); fmaChunk(&a13, w1, x3 + o)
+        fmaChunk(&a20, w2, x0 + o); fmaChunk(&a21, w2, x1 + o); fmaChunk(&a22, w2, x2 + o); fmaChunk(&a23, w2, x3 + o)
+        fmaChunk(&a30, w3, x0 + o); fmaChunk(&a31, w3, x1 + o); fmaChunk(&a32, w3, x2 + o); fmaChunk(&a33, w3, x3 + o)
+    }
+    for c in 0..<s.fullChunks {
+        step(d.decode(row: r, chunk: c), d.decode(row: r + 1, chunk: c),
+             d.decode(row: r + 2, chunk: c), d.decode(row: r + 3, chunk: c), c * linearChunk)
+    }
+    if s.tailValid > 0 {
+        let c = s.fullChunks, v = s.tailValid
+        step(d.decodeTail(row: r, chunk: c, valid: v), d.decodeTail(row: r + 1, chunk: c, valid: v),
+             d.decodeTail(row: r + 2, chunk: c, valid: v), d.decodeTail(row: r + 3, chunk: c, valid: v), c * linearChunk)
+    }
+    let n = s.rows
+    out[0] = a00.sum(); out[n] = a01.sum(); out[2 * n] = a02.sum(); out[3 * n] = a03.sum()
+    out[1] = a10.sum(); out[n + 1] = a11.sum(); out[2 * n + 1] = a12.sum(); out[3 * n + 1] = a13.sum()
+    out[2] = a20.sum(); out[n + 2] = a21.sum(); out[2 * n + 2] = a22.sum(); out[3 * n + 2] = a23.sum()
+    out[3] = a30.sum(); out[n + 3] = a31.sum(); out[2 * n + 3] = a32.sum(); out[3 * n + 3] = a33.sum()
+}
+
+/// Tokens processed per outer block (bounds the activation working set while rows stream).
+let tokenBlock = 32
+
+@inline(__always)
+func packActivations<D: ChunkDecoder>(_: D.Type, x: UnsafePointer<Float>, tokens: Int, cols: Int,
+                                      stride: Int, into dst: UnsafeMutablePointer<Float>) {
+    let chunks = stride / linearChunk
+    for t in 0..<tokens {
+        let src = x + t * cols
+        let d = dst + t * stride
+        for c in 0..<chunks {
+            for k in 0..<4 {
+                for j in 0..<16 {
+                    let col = c * linearChunk + D.column(phase: k, lane: j)
+                    d[c * linearChunk + k * 16 + j] = col < cols ? src[col] : 0
+                }
+            }
+        }
+    }
+}
+
+@inline(never)
+func linearDriver<D: ChunkDecoder>(_ d: D, x: UnsafePointer<Float>, tokens: Int, rows: Int, cols: Int,
+                                   out: UnsafeMutablePointer<Float>, pool: ComputePool) {
+    let stride = ceilDiv(cols, linearChunk) * linearChunk
+    let shape = LinearShape(rows: rows, cols: cols, tokens: tokens, fullChunks: cols / linearChunk,
+                            tailValid: cols % linearChunk, stride: stride)
+    let packedRaw = UnsafeMutableRawPointer.allocate(byteCount: max(tokens * stride, 1) * 4, alignment: 64)
+    defer { packedRaw.deallocate() }
+    let packed = packedRaw.bindMemory(to: Float.self, capacity: max(tokens * stride, 1))
+    packActivations(D.self, x: x, tokens: tokens, cols: cols, stride: stride, into: packed)
+    let xp = UnsafePointer(packed)
+    pool.parallelFor(count: rows, granule: 4) { range in
+        var tb = 0
+        while tb < tokens {
+            let te = min(tokens, tb + tokenBlock)
+            var r = range.lowerBound
+            while r + 4 <= range.upperBound {
+                var t = tb
+                while t + 4 <= te {
+                    kernel4x4(d, shape, row: r, x: xp + t * stride, out: out + t * rows + r)
+                    t += 4
+                }
+                while t < te {
+                    kernel4x1(d, shape, row: r, x: xp + t * stride, out: out + t * rows + r)
+                    t += 1
+                }
+                r += 4
+            }
+            while r < range.upperBound {
+                for t in tb..<te { out[t * rows + r] = kernel1x1(d, shape, row: r, x: xp + t * stride) }
+                r += 1
+            }
+            tb = te
+        }
+    }
+}
+
+extension Ops {
+    /// `out[t, o] = Σ_i x[t, i] · W[o, i]` for `tokens` rows of `x` (`[tokens, W.cols]`, FP32, row-major) into
+    /// `out` (`[tokens, W.rows]`). W may be F32, BF16, F16 or FP8 e4m3 (128x128 block scales); it is
+    /// dequantized in registers. FP32 accumulation in a fixed order: out[t, o] is bit-identical for any
+    /// `tokens`, any batch companions and any `pool` width.
+    public static func linear(x: UnsafePointer<Float>, tokens: Int, weight w: Weight,
+                              out: UnsafeMutablePointer<Float>, pool: ComputePool = .serial) {
+        if tokens == 0 || w.rows == 0 { return }
+        if w.cols == 0 { for i in 0..<(tokens * w.rows) { out[i] = 0 }; return }
+        switch w.storage {
+        case .f32(let p):
+            linearDriver(F32Decoder(base: p, cols: w.cols), x: x, tokens: tokens, rows: w.rows, cols: w.cols, out: out, pool: pool)
+        case .bf16(let p):
+            linearDriver(BF16Decoder(base: p, cols: w.cols), x: x, tokens: tokens, rows: w.rows, cols: w.cols, out: out, pool: pool)
+        case .f16(let p):
+            linearDriver(F16Decoder(base: p, cols: w.cols), x: x, tokens: tokens, rows: w.rows, cols: w.cols, out: out, pool: pool)
+        case .fp8e4m3(let p, let scales):
+            linearDriver(FP8Decoder(base: p, scales: scales, cols: w.cols, scaleCols: w.scaleCols),
+                         x: x, tokens: tokens, rows: w.rows, cols: w.cols, out: out, pool: pool)
+        }
+    }
+
+    /// `x W^T` for a token matrix `x` `[T, W.cols]` -> `[T, W.rows]`. See `linear(x:tokens:weight:out:pool:)`.
+    public static func linear(_ x: Matrix, _ w: Weight, pool: ComputePool = .serial) -> Matrix {
+        precondition(x.cols == w.cols, "linear: input width \(x.cols) != weight cols \(w.cols)")
+        var out = Matrix(rows: x.rows, cols: w.rows)
+        x.data.withUnsafeBufferPointer { xp in
+            out.data.withUnsafeMutableBufferPointer { op in
+                linear(x: xp.baseAddress!, tokens: x.rows, weight: w, out: op.baseAddress!, pool: pool)
+            }
+        }
+        return out
+    }
+
+    /// Dequantize row `row` of `w` into `out` (`w.cols` floats), exactly (`Weight.element` semantics).
+    public static func dequantizeRow(_ w: Weight, _ row: Int, into out: UnsafeMutablePointer<Float>) {
+        let n = w.cols
+        switch w.storage {
+        case .f32(let p):
+            out.update(from: p + row * n, count: n)
+        case .bf16(let p):
+            let src = p + row * n
+            for i in 0..<n { out[i] = Float(bitPattern: UInt32(src[i]) << 16) }
+        case .f16(let p):
+            let src = p + row * n
+            for i in 0..<n { out[i] = f16ToFloat(src[i]) }
+        case .fp8e4m3(let p, let scales):
+            let src = p + row * n
+            let srow = scales + (row / fp8BlockSize) * w.scaleCols
+            FP8Table.e4m3.withUnsafeBufferPointer { table in
+                for i in 0..<n { out[i] = table[Int(src[i])] * srow[i / fp8BlockSize] }
+            }
+        }
+    }
+
+    /// One dequantized row as an array.
+    public static func dequantizeRow(_ w: Weight, _ row: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: w.cols) { buf, n in
+            dequantizeRow(w, row, into: buf.baseAddress!)
+            n = w.cols
+        }
+    }
+
+    /// Transposed product `out[t, c] = Σ_i x[t, i] · W[i, c]` (`x` `[T, W.rows]` -> `[T, W.cols]`), used by absorbed
+    /// MLA (q_nope · W_UK). Accumulates over `i` ascending with fused multiply-add per element: batch invariant.
+    public static func linearTransposed(_ x: Matrix, _ w: Weight) -> Matrix {
+        precondition(x.cols == w.rows, "linearTransposed: input width \(x.cols) != weight rows \(w.rows)")
+        let n = w.cols, tokens = x.rows
+        var out = Matrix(rows: tokens, cols: n)
+        let rowBuf = UnsafeMutablePointer<Float>.allocate(capacity: max(n, 1))
+        defer { rowBuf.deallocate() }
+        x.data.withUnsafeBufferPointer { xp in
+            out.data.withUnsafeMutableBufferPointer { op in
+                let o = op.baseAddress!
+                for i in 0..<w.rows {
+                    dequantizeRow(w, i, into: rowBuf)
+                    for t in 0..<tokens {
+                        axpy(xp[t * w.rows + i], UnsafePointer(rowBuf), o + t * n, n)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// `y[j] = fma(a, x[j], y[j])` for j in 0..<n (elementwise, order-free).
+    @inline(__always)
+    public static func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        var j = 0
+        let av = Vec16(repeating: a)
+        while j + 16 <= n {
+            var acc = UnsafeRawPointer(y + j).loadUnaligned(as: Vec16.self)
+            acc.addProduct(av, UnsafeRawPointer(x + j).loadUnaligned(as: Vec16.self))
+            UnsafeMutableRawPointer(y + j).storeBytes(of: acc, as: Vec16.self)
+            j += 16
+        }
+        while j < n { y[j] = y[j].addingProduct(a, x[j]); j += 1 }
+    }
+}

@@ -1,0 +1,543 @@
+// DeepSeek-V3 / Kimi K2 forward pass on one device (reference/architectures.md §1.2-1.8), FP32 activations,
+// weights in their stored dtype (via `TensorSource`, HF checkpoint names), all products through `Ops.linear`.
+//
+// A model object holds a contiguous range of decoder layers (a pipeline stage), optionally the embedding
+// and the final norm + lm_head, and optionally only a subset of the routed experts (an expert shard; the
+// `ExpertDispatcher` then moves tokens to the other owners).
+import Foundation
+import Kernels
+import Tensors
+
+/// SwiGLU FFN `down(silu(gate x) ⊙ up x)` (dense MLP, routed expert, shared experts).
+public struct FeedForward: Sendable {
+    public let gate: Weight
+    public let up: Weight
+    public let down: Weight
+
+    public init(gate: Weight, up: Weight, down: Weight) {
+        self.gate = gate
+        self.up = up
+        self.down = down
+    }
+
+    /// `[T, D] -> [T, D]`; row t depends only on row t.
+    public func callAsFunction(_ x: Matrix, pool: ComputePool = .serial) -> Matrix {
+        let g = Ops.linear(x, gate, pool: pool)
+        let u = Ops.linear(x, up, pool: pool)
+        return Ops.linear(Ops.siluMul(gate: g, up: u), down, pool: pool)
+    }
+}
+
+/// MLA weights of one layer, with per-head views of kv_b_proj for the absorbed form.
+public struct AttentionWeights: Sendable {
+    public let qAProj: Weight?
+    public let qALayernorm: [Float]?
+    public let qBProj: Weight?
+    public let qProj: Weight?
+    public let kvAProjWithMqa: Weight
+    public let kvALayernorm: [Float]
+    public let kvBProj: Weight
+    public let oProj: Weight
+    /// W_UK[h]: rows h·(dn+dv) ..< h·(dn+dv)+dn of kv_b_proj, `[dn, kv_lora_rank]`.
+    public let wUK: [Weight]
+    /// W_UV[h]: rows h·(dn+dv)+dn ..< (h+1)·(dn+dv), `[dv, kv_lora_rank]`.
+    public let wUV: [Weight]
+}
+
+public enum MLPWeights: Sendable {
+    case dense(FeedForward)
+    case moe(router: Router, experts: [Int: FeedForward], shared: FeedForward?)
+}
+
+public struct DecoderLayerWeights: Sendable {
+    public let index: Int
+    public let inputLayernorm: [Float]
+    public let postAttentionLayernorm: [Float]
+    public let attention: AttentionWeights
+    public let mlp: MLPWeights
+}
+
+/// What the forward pass reports while it runs (tests, fixture comparisons, tracing).
+public enum ForwardEvent {
+    /// Hidden state `[T, D]` after decoder layer `layer`.
+    case layerOutput(layer: Int, hidden: Matrix)
+    /// Router decision of an MoE layer.
+    case routing(layer: Int, Routing)
+}
+
+public final class DeepSeekModel: @unchecked Sendable {
+    public let config: ModelConfig
+    /// Decoder layers held (absolute indices).
+    public let layerRange: Range<Int>
+    /// Routed experts whose weights are held.
+    public let localExperts: Set<Int>
+    public let layers: [DecoderLayerWeights]
+    public let embedTokens: Weight?
+    public let finalNorm: [Float]?
+    public let lmHead: Weight?
+    public let rope: RotaryEmbedding
+    /// qk_head_dim^-0.5 · mscale² (§1.5).
+    public let softmaxScale: Float
+    public let pool: ComputePool
+    /// Moves routed tokens to expert owners; `LocalDispatcher` over `localExperts` unless given.
+    public let dispatcher: any ExpertDispatcher
+    /// Attention form for segments of more than one token (prefill) and of one token (decode).
+    public var prefillMode: AttentionMode = .naive
+    public var decodeMode: AttentionMode = .absorbed
+
+    let heads: Int, nopeDim: Int, ropeDim: Int, vDim: Int, latentDim: Int
+    var qkDim: Int { nopeDim + ropeDim }
+
+    /// Loads weights from `source` by HF name.
+    /// - layers: decoder layers to hold (default: all `num_hidden_layers`).
+    /// - experts: routed experts to hold (default: all).
+    /// - includeEmbedding / includeHead: default true for the first / last stage.
+    public init(config: ModelConfig, source: any TensorSource, layers: Range<Int>? = nil, experts: Set<Int>? = nil,
+                includeEmbedding: Bool? = nil, includeHead: Bool? = nil,
+                dispatcher: (any ExpertDispatcher)? = nil, pool: ComputePool = .serial) throws {
+        let range = layers ?? 0..<config.numHiddenLayers
+        guard range.lowerBound >= 0, range.upperBound <= config.numHiddenLayers else {
+            throw ModelError(.badInput, "layer range \(range) outside 0..<\(config.numHiddenLayers)", subject: "layers")
+        }
+        self.config = config
+        self.layerRange = range
+        self.localExperts = experts ?? Set(0..<config.nRoutedExperts)
+        self.pool = pool
+        self.heads = config.numAttentionHeads
+        self.nopeDim = config.qkNopeHeadDim
+        self.ropeDim = config.qkRopeHeadDim
+        self.vDim = config.vHeadDim
+        self.latentDim = config.kvLoraRank
+        self.dispatcher = dispatcher ?? LocalDispatcher(experts: localExperts)
+        (self.rope, self.softmaxScale) = try DeepSeekModel.ropeSetup(config)
+
+        let loader = WeightLoader(source: source)
+        let d = config.hiddenSize
+        if includeEmbedding ?? (range.lowerBound == 0) {
+            embedTokens = try loader.weight("model.embed_tokens.weight", rows: config.vocabSize, cols: d)
+        } else {
+            embedTokens = nil
+        }
+        if includeHead ?? (range.upperBound == config.numHiddenLayers) {
+            finalNorm = try loader.vector("model.norm.weight", count: d)
+            lmHead = try loader.weight("lm_head.weight", rows: config.vocabSize, cols: d)
+        } else {
+            finalNorm = nil
+            lmHead = nil
+        }
+        var built: [DecoderLayerWeights] = []
+        for l in range {
+            built.append(try DeepSeekModel.loadLayer(l, config: config, loader: loader, experts: localExperts))
+        }
+        self.layers = built
+    }
+
+    // MARK: setup
+
+    static func ropeSetup(_ config: ModelConfig) throws -> (RotaryEmbedding, Float) {
+        let dim = config.qkRopeHeadDim
+        let base = config.effectiveRopeTheta
+        guard let rs = config.effectiveRopeScaling, rs.kind != "default" else {
+            return (.standard(dim: dim, base: base),
+                    mlaSoftmaxScale(qkHeadDim: config.qkHeadDim, ropeKind: "default", factor: nil, mscaleAllDim: nil))
+        }
+        guard rs.kind == "yarn" else {
+            throw ModelError(.unsupportedConfig, "rope type '\(rs.kind)' is not supported (DeepSeek-V3 uses 'yarn' or none)",
+                             subject: "rope_scaling.type")
+        }
+        let original = rs.originalMaxPositionEmbeddings ?? config.maxPositionEmbeddings
+        let factor = rs.factor ?? Double(config.maxPositionEmbeddings) / Double(original)
+        let betaFast = (rs.betaFast ?? 0) == 0 ? 32 : rs.betaFast!
+        let betaSlow = (rs.betaSlow ?? 0) == 0 ? 1 : rs.betaSlow!
+        let rope = RotaryEmbedding.yarn(dim: dim, base: base, factor: factor, originalMaxPositions: original,
+                                        betaFast: betaFast, betaSlow: betaSlow, mscale: rs.mscale,
+                                        mscaleAllDim: rs.mscaleAllDim, attentionFactor: rs.attentionFactor)
+        let scale = mlaSoftmaxScale(qkHeadDim: config.qkHeadDim, ropeKind: rs.kind, factor: factor,
+                                    mscaleAllDim: rs.mscaleAllDim)
+        return (rope, scale)
+    }
+
+    static func loadLayer(_ l: Int, config c: ModelConfig, loader: WeightLoader, experts: Set<Int>) throws -> DecoderLayerWeights {
+        let p = "model.layers.\(l)."
+        let d = c.hiddenSize, h = c.numAttentionHeads
+        let qk = c.qkHeadDim, dn = c.qkNopeHeadDim, dv = c.vHeadDim, kvr = c.kvLoraRank
+        var qA: Weight? = nil, qANorm: [Float]? = nil, qB: Weight? = nil, q: Weight? = nil
+        if let rq = c.qLoraRank {
+            qA = try loader.weight(p + "self_attn.q_a_proj.weight", rows: rq, cols: d)
+            qANorm = try loader.vector(p + "self_attn.q_a_layernorm.weight", count: rq)
+            qB = try loader.weight(p + "self_attn.q_b_proj.weight", rows: h * qk, cols: rq)
+        } else {
+            q = try loader.weight(p + "self_attn.q_proj.weight", rows: h * qk, cols: d)
+        }
+        let kvB = try loader.weight(p + "self_attn.kv_b_proj.weight", rows: h * (dn + dv), cols: kvr)
+        let attention = AttentionWeights(
+            qAProj: qA, qALayernorm: qANorm, qBProj: qB, qProj: q,
+            kvAProjWithMqa: try loader.weight(p + "self_attn.kv_a_proj_with_mqa.weight", rows: kvr + c.qkRopeHeadDim, cols: d),
+            kvALayernorm: try loader.vector(p + "self_attn.kv_a_layernorm.weight", count: kvr),
+            kvBProj: kvB,
+            oProj: try loader.weight(p + "self_attn.o_proj.weight", rows: d, cols: h * dv),
+            wUK: (0..<h).map { sliceRows(kvB, ($0 * (dn + dv))..<($0 * (dn + dv) + dn)) },
+            wUV: (0..<h).map { sliceRows(kvB, ($0 * (dn + dv) + dn)..<(($0 + 1) * (dn + dv))) })
+        let mlp: MLPWeights
+        if c.isMoELayer(l) {
+            let e = c.nRoutedExperts, mi = c.moeIntermediateSize
+            let gate = try loader.weight(p + "mlp.gate.weight", rows: e, cols: d)
+            let biasName = p + "mlp.gate.e_score_correction_bias"
+            let bias = loader.source.contains(biasName) ? try loader.vector(biasName, count: e) : nil
+            var routed: [Int: FeedForward] = [:]
+            for id in experts.sorted() {
+                let ep = p + "mlp.experts.\(id)."
+                routed[id] = FeedForward(gate: try loader.weight(ep + "gate_proj.weight", rows: mi, cols: d),
+                                         up: try loader.weight(ep + "up_proj.weight", rows: mi, cols: d),
+                                         down: try loader.weight(ep + "down_proj.weight", rows: d, cols: mi))
+            }
+            var shared: FeedForward? = nil
+            if c.nSharedExperts > 0 {
+                let si = mi * c.nSharedExperts, sp = p + "mlp.shared_experts."
+                shared = FeedForward(gate: try loader.weight(sp + "gate_proj.weight", rows: si, cols: d),
+                                     up: try loader.weight(sp + "up_proj.weight", rows: si, cols: d),
+                                     down: try loader.weight(sp + "down_proj.weight", rows: d, cols: si))
+            }
+            mlp = .moe(router: Router(gate: gate, bias: bias, parameters: RouterParameters(config: c)),
+                       experts: routed, shared: shared)
+        } else {
+            let i = c.intermediateSize
+            mlp = .dense(FeedForward(gate: try loader.weight(p + "mlp.gate_proj.weight", rows: i, cols: d),
+                                     up: try loader.weight(p + "mlp.up_proj.weight", rows: i, cols: d),
+                                     down: try loader.weight(p + "mlp.down_proj.weight", rows: d, cols: i)))
+        }
+        return DecoderLayerWeights(index: l,
+                                   inputLayernorm: try loader.vector(p + "input_layernorm.weight", count: d),
+                                   postAttentionLayernorm: try loader.vector(p + "post_attention_layernorm.weight", count: d),
+                                   attention: attention, mlp: mlp)
+    }
+
+    // MARK: forward
+
+    /// Embedding rows for `tokens` (dequantized), `[T, D]`. Requires the embedding to be held.
+    public func embed(_ tokens: [Int]) throws -> Matrix {
+        guard let w = embedTokens else {
+            throw ModelError(.badInput, "this model object does not hold model.embed_tokens (not the first stage)", subject: "embed")
+        }
+        var out = Matrix(rows: tokens.count, cols: config.hiddenSize)
+        try out.data.withUnsafeMutableBufferPointer { p in
+            for (t, id) in tokens.enumerated() {
+                guard id >= 0 && id < w.rows else {
+                    throw ModelError(.badInput, "token id \(id) outside vocabulary 0..<\(w.rows)", subject: "tokens[\(t)]")
+                }
+                Ops.dequantizeRow(w, id, into: p.baseAddress! + t * config.hiddenSize)
+            }
+        }
+        return out
+    }
+
+    /// Runs the held decoder layers over a token batch `hidden` `[T, D]` whose rows are the concatenation of
+    /// `segments` (one per sequence, in order). Appends each segment's latent rows to its cache.
+    /// `mode` forces one attention form for every segment; by default multi-token segments use `prefillMode`
+    /// and single-token segments `decodeMode`.
+    public func forwardLayers(_ hidden: Matrix, segments: [SequenceSegment], mode: AttentionMode? = nil,
+                              observe: ((ForwardEvent) -> Void)? = nil) throws -> Matrix {
+        guard hidden.cols == config.hiddenSize else {
+            throw ModelError(.badInput, "hidden width \(hidden.cols) != hidden_size \(config.hiddenSize)", subject: "hidden")
+        }
+        guard segments.reduce(0, { $0 + $1.count }) == hidden.rows else {
+            throw ModelError(.badInput, "segments cover \(segments.reduce(0) { $0 + $1.count }) rows, hidden has \(hidden.rows)",
+                             subject: "segments")
+        }
+        // Positions and RoPE tables, once per call.
+        var positions: [Int] = []
+        for s in segments { positions += (s.startPosition..<(s.startPosition + s.count)) }
+        let half = ropeDim / 2
+        var cosTable = [Float](repeating: 0, count: positions.count * half), sinTable = cosTable
+        for (t, p) in positions.enumerated() {
+            let (c, s) = rope.cosSin(position: p)
+            for i in 0..<half { cosTable[t * half + i] = c[i]; sinTable[t * half + i] = s[i] }
+        }
+        let tables = RopeTables(cos: cosTable, sin: sinTable, half: half)
+        let eps = Float(config.rmsNormEps)
+        var h = hidden
+        for layer in layers {
+            let xn = Ops.rmsNorm(h, weight: layer.inputLayernorm, eps: eps)
+            let attn = try attention(layer, xn, segments: segments, tables: tables, mode: mode)
+            Ops.addInPlace(&h, attn)
+            let xn2 = Ops.rmsNorm(h, weight: layer.postAttentionLayernorm, eps: eps)
+            let m = try mlp(layer, xn2, observe: observe)
+            Ops.addInPlace(&h, m)
+            observe?(.layerOutput(layer: layer.index, hidden: h))
+        }
+        return h
+    }
+
+    /// Final norm and lm_head: `[T, D] -> [T, vocab]`. Requires the head to be held.
+    public func finalLogits(_ hidden: Matrix) throws -> Matrix {
+        guard let norm = finalNorm, let head = lmHead else {
+            throw ModelError(.badInput, "this model object does not hold model.norm / lm_head (not the last stage)", subject: "head")
+        }
+        return Ops.linear(Ops.rmsNorm(hidden, weight: norm, eps: Float(config.rmsNormEps)), head, pool: pool)
+    }
+
+    /// One sequence: tokens at `positions` (contiguous, starting at the cache length) -> logits `[T, vocab]`.
+    public func forward(tokens: [Int], positions: [Int], cache: KVCache, mode: AttentionMode? = nil,
+                        observe: ((ForwardEvent) -> Void)? = nil) throws -> Matrix {
+        guard let start = positions.first, positions.count == tokens.count,
+              positions == Array(start..<(start + tokens.count)) else {
+            throw ModelError(.badInput, "positions must be \(tokens.count) consecutive integers", subject: "positions")
+        }
+        let segment = SequenceSegment(cache: cache, count: tokens.count, startPosition: start)
+        let h = try forwardLayers(try embed(tokens), segments: [segment], mode: mode, observe: observe)
+        return try finalLogits(h)
+    }
+
+    /// Several sequences in one batch: each continues its cache from its current length.
+    /// Returns the logits of each sequence (`[T_i, vocab]`).
+    public func forward(batch: [(tokens: [Int], cache: KVCache)], mode: AttentionMode? = nil) throws -> [Matrix] {
+        let all = batch.flatMap(\.tokens)
+        let segments = batch.map { SequenceSegment(cache: $0.cache, count: $0.tokens.count, startPosition: $0.cache.length) }
+        let logits = try finalLogits(try forwardLayers(try embed(all), segments: segments, mode: mode))
+        var out: [Matrix] = []
+        var row = 0
+        for s in segments {
+            out.append(logits.rows(row..<(row + s.count)))
+            row += s.count
+        }
+        return out
+    }
+
+    // MARK: attention (MLA)
+
+    struct RopeTables {
+        let cos: [Float]
+        let sin: [Float]
+        let half: Int
+    }
+
+    func attention(_ layer: DecoderLayerWeights, _ xn: Matrix, segments: [SequenceSegment], tables: RopeTables,
+                   mode forced: AttentionMode?) throws -> Matrix {
+        let w = layer.attention
+        let t = xn.rows, h = heads, qk = qkDim, dn = nopeDim, dr = ropeDim, kvr = latentDim, dv = vDim
+        // Queries [T, H*qk].
+        var q: Matrix
+        if let qA = w.qAProj, let qNorm = w.qALayernorm, let qB = w.qBProj {
+            q = Ops.linear(Ops.rmsNorm(Ops.linear(xn, qA, pool: pool), weight: qNorm, eps: 1e-6), qB, pool: pool)
+        } else {
+            q = Ops.linear(xn, w.qProj!, pool: pool)
+        }
+        // Latent rows [T, kvr + dr]: RMSNorm(c_kv) (eps 1e-6) then RoPE(k_pe).
+        let kvFull = Ops.linear(xn, w.kvAProjWithMqa, pool: pool)
+        var cacheRows = [Float](repeating: 0, count: t * (kvr + dr))
+        kvFull.data.withUnsafeBufferPointer { kp in
+            w.kvALayernorm.withUnsafeBufferPointer { np in
+                cacheRows.withUnsafeMutableBufferPointer { cp in
+                    tables.cos.withUnsafeBufferPointer { cs in
+                        tables.sin.withUnsafeBufferPointer { sn in
+                            for r in 0..<t {
+                                let src = kp.baseAddress! + r * (kvr + dr), dst = cp.baseAddress! + r * (kvr + dr)
+                                Ops.rmsNormRow(src, np.baseAddress!, 1e-6, dst, kvr)
+                                for i in 0..<dr { dst[kvr + i] = src[kvr + i] }
+                                RotaryEmbedding.rotateInterleaved(dst + kvr, cos: cs.baseAddress! + r * tables.half,
+                                                                  sin: sn.baseAddress! + r * tables.half, half: tables.half)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // RoPE on every head's q_pe.
+        q.data.withUnsafeMutableBufferPointer { qp in
+            tables.cos.withUnsafeBufferPointer { cs in
+                tables.sin.withUnsafeBufferPointer { sn in
+                    for r in 0..<t {
+                        for hh in 0..<h {
+                            RotaryEmbedding.rotateInterleaved(qp.baseAddress! + r * h * qk + hh * qk + dn,
+                                                              cos: cs.baseAddress! + r * tables.half,
+                                                              sin: sn.baseAddress! + r * tables.half, half: tables.half)
+                        }
+                    }
+                }
+            }
+        }
+        // Append to caches, then attend per segment.
+        var o = Matrix(rows: t, cols: h * dv)
+        var row0 = 0
+        for seg in segments {
+            let have = seg.cache.count(layer: layer.index)
+            guard have == seg.startPosition else {
+                throw ModelError(.cacheMismatch, "segment starts at position \(seg.startPosition) but the cache holds \(have) tokens for layer \(layer.index)",
+                                 subject: "layer \(layer.index)")
+            }
+            guard seg.cache.latentDim == kvr, seg.cache.ropeDim == dr else {
+                throw ModelError(.cacheMismatch, "cache row layout \(seg.cache.latentDim)+\(seg.cache.ropeDim) != \(kvr)+\(dr)", subject: "cache")
+            }
+            seg.cache.append(layer: layer.index, rows: Array(cacheRows[(row0 * (kvr + dr))..<((row0 + seg.count) * (kvr + dr))]))
+            let mode = forced ?? (seg.count == 1 ? decodeMode : prefillMode)
+            let qSeg = q.rows(row0..<(row0 + seg.count))
+            let oSeg: Matrix
+            switch mode {
+            case .naive: oSeg = attendNaive(w, qSeg, cache: seg.cache.rows(layer: layer.index), start: seg.startPosition)
+            case .absorbed: oSeg = attendAbsorbed(w, qSeg, cache: seg.cache.rows(layer: layer.index), start: seg.startPosition)
+            }
+            o.data.replaceSubrange((row0 * h * dv)..<((row0 + seg.count) * h * dv), with: oSeg.data)
+            row0 += seg.count
+        }
+        return Ops.linear(o, w.oProj, pool: pool)
+    }
+
+    /// Naive MLA for one segment: k_nope / v expanded from every cached latent with kv_b_proj.
+    /// `q` `[n, H*qk]` (RoPE applied), `cache` `[len, kvr+dr]` with the segment's own rows at the end;
+    /// query i sits at position start + i and sees keys 0 ... start + i.
+    func attendNaive(_ w: AttentionWeights, _ q: Matrix, cache: [Float], start: Int) -> Matrix {
+        let n = q.rows, h = heads, qk = qkDim, dn = nopeDim, dr = ropeDim, kvr = latentDim, dv = vDim
+        let width = kvr + dr, len = cache.count / width
+        var latent = Matrix(rows: len, cols: kvr)
+        for u in 0..<len { for c in 0..<kvr { latent.data[u * kvr + c] = cache[u * width + c] } }
+        let kv = Ops.linear(latent, w.kvBProj, pool: pool)  // [len, H*(dn+dv)]
+        var out = Matrix(rows: n, cols: h * dv)
+        let scale = softmaxScale
+        q.data.withUnsafeBufferPointer { qp in
+            kv.data.withUnsafeBufferPointer { kvp in
+                cache.withUnsafeBufferPointer { cp in
+                    out.data.withUnsafeMutableBufferPointer { op in
+                        let qb = qp.baseAddress!, kb = kvp.baseAddress!, cb = cp.baseAddress!
+                        let ob = UnsafeTransfer(op.baseAddress!)
+                        pool.parallelFor(count: h) { headRange in
+                            var scores = [Float](repeating: 0, count: len)
+                            for hh in headRange {
+                                for i in 0..<n {
+                                    let visible = start + i + 1
+                                    let qRow = qb + i * h * qk + hh * qk
+                                    for u in 0..<visible {
+                                        let kRow = kb + u * h * (dn + dv) + hh * (dn + dv)
+                                        let s = Ops.dot(qRow, kRow, dn) + Ops.dot(qRow + dn, cb + u * width + kvr, dr)
+                                        scores[u] = s * scale
+                                    }
+                                    scores.withUnsafeMutableBufferPointer { Ops.softmaxInPlace($0.baseAddress!, visible) }
+                                    let dst = ob.value + i * h * dv + hh * dv
+                                    for u in 0..<visible {
+                                        Ops.axpy(scores[u], kb + u * h * (dn + dv) + hh * (dn + dv) + dn, dst, dv)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Absorbed MLA for one segment: q_abs = q_nope · W_UK (per head), scores against the latent cache and k_pe,
+    /// o_lat = Σ p · c_kv, o = W_UV · o_lat.
+    func attendAbsorbed(_ w: AttentionWeights, _ q: Matrix, cache: [Float], start: Int) -> Matrix {
+        let n = q.rows, h = heads, qk = qkDim, dn = nopeDim, dr = ropeDim, kvr = latentDim, dv = vDim
+        let width = kvr + dr, len = cache.count / width
+        var out = Matrix(rows: n, cols: h * dv)
+        let scale = softmaxScale
+        q.data.withUnsafeBufferPointer { qp in
+            cache.withUnsafeBufferPointer { cp in
+                out.data.withUnsafeMutableBufferPointer { op in
+                    let qb = qp.baseAddress!, cb = cp.baseAddress!
+                    let ob = UnsafeTransfer(op.baseAddress!)
+                    pool.parallelFor(count: h) { headRange in
+                        var scores = [Float](repeating: 0, count: len)
+                        for hh in headRange {
+                            var qNope = Matrix(rows: n, cols: dn)
+                            for i in 0..<n { for c in 0..<dn { qNope.data[i * dn + c] = qb[i * h * qk + hh * qk + c] } }
+                            let qAbs = Ops.linearTransposed(qNope, w.wUK[hh])  // [n, kvr]
+                            var oLat = Matrix(rows: n, cols: kvr)
+                            qAbs.data.withUnsafeBufferPointer { ap in
+                                oLat.data.withUnsafeMutableBufferPointer { lp in
+                                    for i in 0..<n {
+                                        let visible = start + i + 1
+                                        let qPe = qb + i * h * qk + hh * qk + dn
+                                        for u in 0..<visible {
+                                            let s = Ops.dot(ap.baseAddress! + i * kvr, cb + u * width, kvr)
+                                                + Ops.dot(qPe, cb + u * width + kvr, dr)
+                                            scores[u] = s * scale
+                                        }
+                                        scores.withUnsafeMutableBufferPointer { Ops.softmaxInPlace($0.baseAddress!, visible) }
+                                        for u in 0..<visible { Ops.axpy(scores[u], cb + u * width, lp.baseAddress! + i * kvr, kvr) }
+                                    }
+                                }
+                            }
+                            let oh = Ops.linear(oLat, w.wUV[hh])  // [n, dv]
+                            for i in 0..<n { for c in 0..<dv { ob.value[i * h * dv + hh * dv + c] = oh.data[i * dv + c] } }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    // MARK: MLP / MoE
+
+    func mlp(_ layer: DecoderLayerWeights, _ x: Matrix, observe: ((ForwardEvent) -> Void)?) throws -> Matrix {
+        switch layer.mlp {
+        case .dense(let ffn):
+            return ffn(x, pool: pool)
+        case .moe(let router, let experts, let shared):
+            let routing = router.route(x, pool: pool)
+            observe?(.routing(layer: layer.index, routing))
+            var out = try runExperts(routing: routing, x: x, experts: experts, layer: layer.index)
+            if let shared { Ops.addInPlace(&out, shared(x, pool: pool)) }
+            return out
+        }
+    }
+
+    /// Routed part of an MoE layer through the dispatcher: dispatch, grouped expert FFNs (one batched linear per
+    /// expert), weight each output row, combine (sum in ascending expert id per token).
+    public func runExperts(routing: Routing, x: Matrix, experts: [Int: FeedForward], layer: Int) throws -> Matrix {
+        let layout = try dispatcher.layout(routing)
+        let (received, handle) = try dispatcher.dispatch(x, layout)
+        var outputs: [ExpertBatch] = []
+        outputs.reserveCapacity(received.count)
+        for batch in received {
+            guard let ffn = experts[batch.expert] else {
+                throw ModelError(.expertNotLocal, "expert \(batch.expert) of layer \(layer) received tokens but its weights are not loaded here",
+                                 subject: "model.layers.\(layer).mlp.experts.\(batch.expert)")
+            }
+            let y = ffn(batch.rows, pool: pool)
+            outputs.append(ExpertBatch(expert: batch.expert, rows: Ops.scaleRows(y, batch.weights), weights: batch.weights))
+        }
+        return try dispatcher.combine(outputs, handle)
+    }
+}
+
+/// Rows of a weight as a view; an FP8 slice that does not start on a 128-row block boundary (only in tiny test
+/// configs: real heads are 128 rows) becomes a small exact F32 copy instead.
+func sliceRows(_ w: Weight, _ range: Range<Int>) -> Weight {
+    if case .fp8e4m3 = w.storage, range.lowerBound % fp8BlockSize != 0 {
+        var values: [Float] = []
+        values.reserveCapacity(range.count * w.cols)
+        for r in range { values += Ops.dequantizeRow(w, r) }
+        return .f32(rows: range.count, cols: w.cols, values)
+    }
+    return w.rows(range)
+}
+
+/// Fetches tensors by name and checks their shapes.
+struct WeightLoader {
+    let source: any TensorSource
+
+    func weight(_ name: String, rows: Int, cols: Int) throws -> Weight {
+        guard source.contains(name) else {
+            throw ModelError(.missingTensor, "the checkpoint has no tensor of this name", subject: name)
+        }
+        let w = try source.weight(name)
+        guard w.rows == rows && w.cols == cols else {
+            throw ModelError(.shapeMismatch, "shape [\(w.rows), \(w.cols)], config expects [\(rows), \(cols)]", subject: name)
+        }
+        return w
+    }
+
+    func vector(_ name: String, count: Int) throws -> [Float] {
+        guard source.contains(name) else {
+            throw ModelError(.missingTensor, "the checkpoint has no tensor of this name", subject: name)
+        }
+        let v = try source.vector(name)
+        guard v.count == count else {
+            throw ModelError(.shapeMismatch, "length \(v.count), config expects \(count)", subject: name)
+        }
+        return v
+    }
+}

@@ -1,0 +1,186 @@
+// The MoE seam (design/ARCHITECTURE.md §3): Router -> ExpertDispatcher.layout -> dispatch -> local expert
+// FFNs -> combine. `LocalDispatcher` is the single-rank implementation; an MPI `AllToAllDispatcher` in Runtime
+// implements the same protocol (dispatch = Alltoallv of (row, expert, weight) to owners, combine = the inverse).
+//
+// Fixed-order contract: whatever the grouping or placement, the routed sum of token t is
+//   Σ over its k slots in ascending expert id of (w_k · FFN_k(x_t))     (FP32, left to right, from 0)
+// computed on the token's home rank by `DispatchLayout.sumSlots`. The caller then adds the shared expert
+// and then the residual. Each weighted row is computed by the owner as `w · y` (one rounding), so the bits do
+// not depend on where it ran.
+import Kernels
+import Tensors
+
+/// One (token, slot) -> expert assignment.
+public struct DispatchEntry: Sendable, Equatable {
+    /// Row of the token in the home rank's batch.
+    public var token: Int32
+    /// Slot j of the token's routing (`Routing.experts[token * topK + j]`), ascending expert id.
+    public var slot: Int32
+    /// Logical expert id.
+    public var expert: Int32
+    /// Routing weight (applied by the owner).
+    public var weight: Float
+
+    public init(token: Int32, slot: Int32, expert: Int32, weight: Float) {
+        self.token = token
+        self.slot = slot
+        self.expert = expert
+        self.weight = weight
+    }
+}
+
+/// Where every (token, slot) goes. `entries` are ordered by destination rank, then expert id, then token;
+/// `sendCounts[r]` entries go to rank r (the rows to send are `x[entry.token]` in entry order).
+public struct DispatchLayout: Sendable, Equatable {
+    public let tokens: Int
+    public let topK: Int
+    public let entries: [DispatchEntry]
+    public let sendCounts: [Int]
+
+    public init(tokens: Int, topK: Int, entries: [DispatchEntry], sendCounts: [Int]) {
+        precondition(sendCounts.reduce(0, +) == entries.count, "sendCounts do not cover the entries")
+        self.tokens = tokens
+        self.topK = topK
+        self.entries = entries
+        self.sendCounts = sendCounts
+    }
+
+    /// Builds the layout for `ranks` destinations, `owner(expert)` giving the rank that holds a logical expert.
+    public static func build(_ routing: Routing, ranks: Int, owner: (Int) -> Int) -> DispatchLayout {
+        var perRank = [[DispatchEntry]](repeating: [], count: ranks)
+        for t in 0..<routing.tokens {
+            for j in 0..<routing.topK {
+                let e = routing.experts[t * routing.topK + j]
+                let r = owner(e)
+                precondition(r >= 0 && r < ranks, "expert \(e) owned by rank \(r) outside 0..<\(ranks)")
+                perRank[r].append(DispatchEntry(token: Int32(t), slot: Int32(j), expert: Int32(e),
+                                                weight: routing.weights[t * routing.topK + j]))
+            }
+        }
+        var entries: [DispatchEntry] = []
+        var counts: [Int] = []
+        for var list in perRank {
+            list.sort { ($0.expert, $0.token, $0.slot) < ($1.expert, $1.token, $1.slot) }
+            entries += list
+            counts.append(list.count)
+        }
+        return DispatchLayout(tokens: routing.tokens, topK: routing.topK, entries: entries, sendCounts: counts)
+    }
+
+    /// The routed sum on the home rank: `slotRows` is `[tokens * topK, D]` (row t*topK + j = weighted output of
+    /// slot j of token t, zero if the slot was not routed); returns `[tokens, D]` with slots summed in ascending
+    /// slot order (= ascending expert id) starting from +0.
+    public static func sumSlots(_ slotRows: Matrix, tokens: Int, topK: Int) -> Matrix {
+        precondition(slotRows.rows == tokens * topK, "slot rows \(slotRows.rows) != \(tokens) x \(topK)")
+        let d = slotRows.cols
+        var out = Matrix(rows: tokens, cols: d)
+        for t in 0..<tokens {
+            for j in 0..<topK {
+                let base = (t * topK + j) * d
+                for c in 0..<d { out.data[t * d + c] += slotRows.data[base + c] }
+            }
+        }
+        return out
+    }
+}
+
+/// Tokens received by one local expert, in a fixed order (origin rank, then token); `rows` `[n, D]`,
+/// `weights` `[n]`. After the FFN, the same type carries the weighted outputs back.
+public struct ExpertBatch: Sendable, Equatable {
+    public var expert: Int
+    public var rows: Matrix
+    public var weights: [Float]
+
+    public init(expert: Int, rows: Matrix, weights: [Float]) {
+        precondition(rows.rows == weights.count, "expert batch: \(rows.rows) rows, \(weights.count) weights")
+        self.expert = expert
+        self.rows = rows
+        self.weights = weights
+    }
+}
+
+/// What `combine` needs to bring outputs home; each dispatcher defines its own.
+public protocol DispatchHandle: Sendable {
+    var layout: DispatchLayout { get }
+}
+
+/// Moves routed token rows to the ranks owning their experts and the expert outputs back.
+/// All ranks of a stage call `dispatch` and `combine` together (collectives for the MPI implementation).
+public protocol ExpertDispatcher: AnyObject, Sendable {
+    /// Logical experts whose FFNs run on this rank.
+    var localExperts: Set<Int> { get }
+    /// Destination of every (token, slot) of this rank's routing.
+    func layout(_ routing: Routing) throws -> DispatchLayout
+    /// Sends `x` `[T, D]` rows per `layout`; returns the rows this rank's local experts must process, one batch
+    /// per local expert that received anything, in ascending expert id.
+    func dispatch(_ x: Matrix, _ layout: DispatchLayout) throws -> (received: [ExpertBatch], handle: any DispatchHandle)
+    /// Takes the weighted expert outputs (same batches, same order and row counts as `received`) back to their
+    /// home rows; returns the routed sum `[T, D]` of this rank's tokens (fixed order: `DispatchLayout.sumSlots`).
+    func combine(_ outputs: [ExpertBatch], _ handle: any DispatchHandle) throws -> Matrix
+}
+
+/// Single rank: every expert is local; dispatch groups rows per expert, combine scatters and sums in order.
+public final class LocalDispatcher: ExpertDispatcher {
+    public let localExperts: Set<Int>
+
+    /// `experts`: the logical ids present on this rank (all routed experts for N = 1).
+    public init(experts: Set<Int>) { self.localExperts = experts }
+    public convenience init(expertCount: Int) { self.init(experts: Set(0..<expertCount)) }
+
+    struct Handle: DispatchHandle {
+        let layout: DispatchLayout
+        /// For each received batch, the (token, slot) of each row.
+        let origins: [[(token: Int, slot: Int)]]
+        let hidden: Int
+    }
+
+    public func layout(_ routing: Routing) throws -> DispatchLayout {
+        for e in routing.experts where !localExperts.contains(e) {
+            throw ModelError(.expertNotLocal, "routed expert \(e) is not held by this LocalDispatcher; use a distributed dispatcher or load all experts",
+                             subject: "expert \(e)")
+        }
+        return DispatchLayout.build(routing, ranks: 1) { _ in 0 }
+    }
+
+    public func dispatch(_ x: Matrix, _ layout: DispatchLayout) throws -> (received: [ExpertBatch], handle: any DispatchHandle) {
+        guard x.rows == layout.tokens else {
+            throw ModelError(.badInput, "dispatch got \(x.rows) rows for a layout of \(layout.tokens) tokens", subject: "x")
+        }
+        var batches: [ExpertBatch] = []
+        var origins: [[(token: Int, slot: Int)]] = []
+        var i = 0
+        let entries = layout.entries
+        while i < entries.count {
+            let e = entries[i].expert
+            var j = i
+            while j < entries.count && entries[j].expert == e { j += 1 }
+            let group = entries[i..<j]
+            batches.append(ExpertBatch(expert: Int(e), rows: x.gatherRows(group.map { Int($0.token) }),
+                                       weights: group.map(\.weight)))
+            origins.append(group.map { (Int($0.token), Int($0.slot)) })
+            i = j
+        }
+        return (batches, Handle(layout: layout, origins: origins, hidden: x.cols))
+    }
+
+    public func combine(_ outputs: [ExpertBatch], _ handle: any DispatchHandle) throws -> Matrix {
+        guard let h = handle as? Handle else {
+            throw ModelError(.badInput, "combine got a handle from another dispatcher", subject: "handle")
+        }
+        guard outputs.count == h.origins.count else {
+            throw ModelError(.badInput, "combine got \(outputs.count) batches, dispatched \(h.origins.count)", subject: "outputs")
+        }
+        let topK = h.layout.topK, d = h.hidden
+        var slots = Matrix(rows: h.layout.tokens * topK, cols: d)
+        for (b, batch) in outputs.enumerated() {
+            guard batch.rows.rows == h.origins[b].count, batch.rows.cols == d else {
+                throw ModelError(.badInput, "output batch \(b) has shape \(batch.rows.rows)x\(batch.rows.cols)", subject: "outputs")
+            }
+            for (r, o) in h.origins[b].enumerated() {
+                let dst = (o.token * topK + o.slot) * d
+                for c in 0..<d { slots.data[dst + c] = batch.rows.data[r * d + c] }
+            }
+        }
+        return DispatchLayout.sumSlots(slots, tokens: h.layout.tokens, topK: topK)
+    }
+}

@@ -1,0 +1,70 @@
+// Latent KV cache of one sequence (MLA): per layer, per token, `kv_lora_rank` values of the normed latent
+// c_kv followed by `qk_rope_head_dim` values of k_pe after RoPE. Both attention forms read and write it.
+
+/// How MLA attention is evaluated (same math, different rounding points).
+public enum AttentionMode: String, Sendable, CaseIterable {
+    /// Expand k_nope / v from the latent cache with kv_b_proj (HF form).
+    case naive
+    /// Absorb W_UK into the query and W_UV after the latent-weighted sum (official DeepSeek decode form).
+    case absorbed
+}
+
+/// The cache of one sequence. Reference type: the forward pass appends to it.
+public final class KVCache: @unchecked Sendable {
+    /// kv_lora_rank.
+    public let latentDim: Int
+    /// qk_rope_head_dim.
+    public let ropeDim: Int
+    /// Floats per cached token per layer.
+    public var rowWidth: Int { latentDim + ropeDim }
+    var storage: [Int: [Float]] = [:]
+
+    public init(latentDim: Int, ropeDim: Int) {
+        self.latentDim = latentDim
+        self.ropeDim = ropeDim
+    }
+
+    public convenience init(config: ModelConfig) {
+        self.init(latentDim: config.kvLoraRank, ropeDim: config.qkRopeHeadDim)
+    }
+
+    /// Tokens cached for `layer`.
+    public func count(layer: Int) -> Int { (storage[layer]?.count ?? 0) / rowWidth }
+
+    /// Tokens cached in the lowest layer present (0 when empty). After a complete forward, all layers agree.
+    public var length: Int { storage.keys.min().map { count(layer: $0) } ?? 0 }
+
+    /// The rows of `layer` (`[count, rowWidth]`, row-major).
+    public func rows(layer: Int) -> [Float] { storage[layer] ?? [] }
+
+    /// Appends rows for `layer`.
+    public func append(layer: Int, rows: [Float]) {
+        precondition(rows.count % rowWidth == 0, "cache append of \(rows.count) floats, row width \(rowWidth)")
+        storage[layer, default: []].append(contentsOf: rows)
+    }
+
+    /// Drops every token at position >= `length` (all layers).
+    public func truncate(to length: Int) {
+        for k in storage.keys where count(layer: k) > length {
+            storage[k]!.removeSubrange((length * rowWidth)...)
+        }
+    }
+
+    /// Floats held in all layers.
+    public var floatCount: Int { storage.values.reduce(0) { $0 + $1.count } }
+}
+
+/// A contiguous run of rows of a token batch that belongs to one sequence.
+/// Its tokens sit at positions `startPosition ..< startPosition + count`, and `startPosition` must equal the
+/// number of tokens the cache already holds for each layer processed.
+public struct SequenceSegment: @unchecked Sendable {
+    public var cache: KVCache
+    public var count: Int
+    public var startPosition: Int
+
+    public init(cache: KVCache, count: Int, startPosition: Int) {
+        self.cache = cache
+        self.count = count
+        self.startPosition = startPosition
+    }
+}

@@ -1,0 +1,162 @@
+// Forward-pass properties on a tiny random DeepSeek-V3: MLA forms agree, cached decode == prefill, sparse MoE ==
+// dense reference, router rules, batch and thread invariance.
+import Foundation
+import Testing
+import Kernels
+@testable import Models
+import Tensors
+
+@Test func absorbedMLAEqualsNaive() throws {
+    let c = try tinyConfig()
+    let model = try DeepSeekModel(config: c, source: randomSource(c))
+    let tokens = randomTokens(9, vocab: c.vocabSize, seed: 5)
+    let naive = try model.forward(tokens: tokens, positions: Array(0..<9), cache: KVCache(config: c), mode: .naive)
+    let absorbed = try model.forward(tokens: tokens, positions: Array(0..<9), cache: KVCache(config: c), mode: .absorbed)
+    #expect(relErr(absorbed, naive) < 1e-5, "absorbed vs naive \(relErr(absorbed, naive))")
+}
+
+@Test func absorbedMLAEqualsNaiveWithoutQLoraAndBF16() throws {
+    let c = try tinyConfig { $0["q_lora_rank"] = NSNull() }
+    #expect(c.qLoraRank == nil)
+    let model = try DeepSeekModel(config: c, source: randomSource(c, seed: 3, format: .bf16))
+    let tokens = randomTokens(7, vocab: c.vocabSize, seed: 6)
+    let naive = try model.forward(tokens: tokens, positions: Array(0..<7), cache: KVCache(config: c), mode: .naive)
+    let absorbed = try model.forward(tokens: tokens, positions: Array(0..<7), cache: KVCache(config: c), mode: .absorbed)
+    #expect(relErr(absorbed, naive) < 1e-5)
+}
+
+@Test(arguments: AttentionMode.allCases)
+func cachedDecodeEqualsPrefillBitwise(mode: AttentionMode) throws {
+    let c = try tinyConfig()
+    let model = try DeepSeekModel(config: c, source: randomSource(c))
+    let tokens = randomTokens(8, vocab: c.vocabSize, seed: 11)
+    let full = try model.forward(tokens: tokens, positions: Array(0..<8), cache: KVCache(config: c), mode: mode)
+    // Prefill 3, then decode 5 one at a time, same attention form throughout: the same bits.
+    let cache = KVCache(config: c)
+    var rows = [try model.forward(tokens: Array(tokens[0..<3]), positions: [0, 1, 2], cache: cache, mode: mode)]
+    for p in 3..<8 { rows.append(try model.forward(tokens: [tokens[p]], positions: [p], cache: cache, mode: mode)) }
+    let stepped = Matrix.concatRows(rows, cols: c.vocabSize)
+    #expect(stepped.bitwiseEqual(full), "\(mode): max diff \(stepped.maxAbsDiff(full))")
+    #expect(cache.length == 8)
+    #expect(cache.floatCount == 8 * 3 * (c.kvLoraRank + c.qkRopeHeadDim))
+}
+
+@Test func defaultModesNaivePrefillAbsorbedDecode() throws {
+    let c = try tinyConfig()
+    let model = try DeepSeekModel(config: c, source: randomSource(c))
+    let tokens = randomTokens(8, vocab: c.vocabSize, seed: 12)
+    let full = try model.forward(tokens: tokens, positions: Array(0..<8), cache: KVCache(config: c), mode: .naive)
+    let cache = KVCache(config: c)
+    var rows = [try model.forward(tokens: Array(tokens[0..<4]), positions: Array(0..<4), cache: cache)]
+    for p in 4..<8 { rows.append(try model.forward(tokens: [tokens[p]], positions: [p], cache: cache)) }
+    let stepped = Matrix.concatRows(rows, cols: c.vocabSize)
+    #expect(relErr(stepped, full) < 1e-5)
+}
+
+@Test func sequenceIsBatchInvariant() throws {
+    let c = try tinyConfig()
+    let model = try DeepSeekModel(config: c, source: randomSource(c))
+    let a = randomTokens(6, vocab: c.vocabSize, seed: 21)
+    let b = randomTokens(3, vocab: c.vocabSize, seed: 22)
+    let d = randomTokens(9, vocab: c.vocabSize, seed: 23)
+    // Alone: prefill then two decode steps.
+    let cacheAlone = KVCache(config: c)
+    let alone0 = try model.forward(batch: [(a, cacheAlone)])[0]
+    let alone1 = try model.forward(batch: [([5], cacheAlone)])[0]
+    let alone2 = try model.forward(batch: [([7], cacheAlone)])[0]
+    // Batched with other sequences of other lengths, in the middle of the batch.
+    let ca = KVCache(config: c), cb = KVCache(config: c), cd = KVCache(config: c)
+    let batched0 = try model.forward(batch: [(b, cb), (a, ca), (d, cd)])[1]
+    let batched1 = try model.forward(batch: [([9], cd), ([5], ca)])[1]
+    let batched2 = try model.forward(batch: [([7], ca), ([1], cb), ([2], cd)])[0]
+    #expect(batched0.bitwiseEqual(alone0))
+    #expect(batched1.bitwiseEqual(alone1))
+    #expect(batched2.bitwiseEqual(alone2))
+}
+
+@Test func resultsDoNotDependOnThreadCount() throws {
+    let c = try tinyConfig()
+    let source = randomSource(c)
+    let one = try DeepSeekModel(config: c, source: source)
+    let two = try DeepSeekModel(config: c, source: source, pool: ComputePool(threads: 2))
+    let tokens = randomTokens(7, vocab: c.vocabSize, seed: 31)
+    for mode in AttentionMode.allCases {
+        let x = try one.forward(tokens: tokens, positions: Array(0..<7), cache: KVCache(config: c), mode: mode)
+        let y = try two.forward(tokens: tokens, positions: Array(0..<7), cache: KVCache(config: c), mode: mode)
+        #expect(x.bitwiseEqual(y), "\(mode)")
+    }
+}
+
+@Test func sparseMoEEqualsDenseReference() throws {
+    let c = try tinyConfig()
+    let model = try DeepSeekModel(config: c, source: randomSource(c))
+    var rng = SeededRandom(41)
+    let x = Matrix(rows: 10, cols: c.hiddenSize, data: rng.floats(10 * c.hiddenSize, 1.5))
+    for layer in model.layers {
+        guard case .moe(let router, let experts, let shared) = layer.mlp else { continue }
+        let routing = router.route(x)
+        let sparse = try model.runExperts(routing: routing, x: x, experts: experts, layer: layer.index)
+        // Dense: every expert on every token, weight 0 when not selected, summed in ascending expert id.
+        var dense = Matrix(rows: x.rows, cols: x.cols)
+        for e in 0..<c.nRoutedExperts {
+            let y = experts[e]!(x)
+            for t in 0..<x.rows {
+                let slot = routing.experts(ofToken: t).firstIndex(of: e)
+                let w: Float = slot.map { routing.weights[$0] } ?? 0
+                for j in 0..<x.cols { dense[t, j] += w * y[t, j] }
+            }
+        }
+        #expect(relErr(sparse, dense) < 1e-5, "layer \(layer.index)")
+        #expect(shared != nil)
+        // Every token got exactly top-k distinct experts from at most topk_group groups.
+        for t in 0..<x.rows {
+            let chosen = Array(routing.experts(ofToken: t))
+            #expect(chosen == chosen.sorted() && Set(chosen).count == c.numExpertsPerTok)
+            #expect(Set(chosen.map { $0 / (c.nRoutedExperts / c.nGroup) }).count <= c.topkGroup)
+        }
+    }
+}
+
+@Test func layerRangeAndEmbeddingSplitComposes() throws {
+    // Two "pipeline stages" over the same weights give the same logits as one model holding everything.
+    let c = try tinyConfig()
+    let source = randomSource(c)
+    let whole = try DeepSeekModel(config: c, source: source)
+    let first = try DeepSeekModel(config: c, source: source, layers: 0..<2)
+    let second = try DeepSeekModel(config: c, source: source, layers: 2..<3)
+    #expect(first.lmHead == nil && second.embedTokens == nil)
+    let tokens = randomTokens(5, vocab: c.vocabSize, seed: 51)
+    let cache = KVCache(config: c)
+    let expected = try whole.forward(tokens: tokens, positions: Array(0..<5), cache: KVCache(config: c))
+    let seg = [SequenceSegment(cache: cache, count: 5, startPosition: 0)]
+    let h = try second.forwardLayers(try first.forwardLayers(try first.embed(tokens), segments: seg), segments: seg)
+    #expect(try second.finalLogits(h).bitwiseEqual(expected))
+}
+
+@Test func expertShardRejectsForeignExperts() throws {
+    let c = try tinyConfig()
+    let shard = try DeepSeekModel(config: c, source: randomSource(c), experts: [0, 1, 2, 3])
+    #expect(throws: ModelError.self) {
+        _ = try shard.forward(tokens: randomTokens(6, vocab: c.vocabSize, seed: 1), positions: Array(0..<6), cache: KVCache(config: c))
+    }
+}
+
+@Test func cacheMismatchIsReported() throws {
+    let c = try tinyConfig()
+    let model = try DeepSeekModel(config: c, source: randomSource(c))
+    let cache = KVCache(config: c)
+    _ = try model.forward(tokens: [1, 2], positions: [0, 1], cache: cache)
+    #expect(throws: ModelError.self) { _ = try model.forward(tokens: [3], positions: [5], cache: cache) }
+}
+
+@Test func missingTensorNamesTheTensor() throws {
+    let c = try tinyConfig()
+    var source = randomSource(c)
+    source.weights["model.layers.1.mlp.experts.3.up_proj.weight"] = nil
+    do {
+        _ = try DeepSeekModel(config: c, source: source)
+        Issue.record("expected a missing tensor error")
+    } catch let e as ModelError {
+        #expect(e.code == .missingTensor && e.subject == "model.layers.1.mlp.experts.3.up_proj.weight")
+    }
+}

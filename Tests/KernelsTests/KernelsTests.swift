@@ -1,0 +1,217 @@
+// Fast kernels vs their reference twins, plus the batch-invariance contract of `Ops.linear`.
+import Foundation
+import Testing
+import Kernels
+import Tensors
+
+/// Deterministic pseudo-random numbers (SplitMix64) so failures reproduce.
+struct SeededRandom {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [-scale, scale).
+    mutating func float(_ scale: Float = 1) -> Float {
+        (Float(next() >> 40) / Float(1 << 24) * 2 - 1) * scale
+    }
+    mutating func floats(_ n: Int, _ scale: Float = 1) -> [Float] { (0..<n).map { _ in float(scale) } }
+}
+
+enum StorageKind: CaseIterable { case f32, bf16, f16, fp8 }
+
+func makeWeight(_ kind: StorageKind, rows: Int, cols: Int, seed: UInt64) -> Weight {
+    var rng = SeededRandom(seed)
+    let values = rng.floats(rows * cols, 0.5)
+    switch kind {
+    case .f32: return .f32(rows: rows, cols: cols, values)
+    case .bf16: return .bf16(rows: rows, cols: cols, values)
+    case .fp8: return .fp8(rows: rows, cols: cols, values)
+    case .f16:
+        let block = HeapBlock(byteCount: values.count * 2)
+        let p = block.raw.bindMemory(to: UInt16.self, capacity: values.count)
+        for i in values.indices { p[i] = Float16(values[i]).bitPattern }
+        return Weight(rows: rows, cols: cols, storage: .f16(UnsafePointer(p)), owner: block)
+    }
+}
+
+func randomMatrix(_ rows: Int, _ cols: Int, seed: UInt64, scale: Float = 1) -> Matrix {
+    var rng = SeededRandom(seed)
+    return Matrix(rows: rows, cols: cols, data: rng.floats(rows * cols, scale))
+}
+
+/// max |a-b| / (1 + max|b|)
+func relErr(_ a: Matrix, _ b: Matrix) -> Float {
+    let m = b.data.reduce(0) { max($0, abs($1)) }
+    return a.maxAbsDiff(b) / (1 + m)
+}
+
+@Test(arguments: StorageKind.allCases)
+func linearMatchesReference(kind: StorageKind) {
+    // Shapes with partial chunks / partial FP8 blocks / row counts that are not multiples of 4.
+    for (rows, cols, tokens) in [(1, 1, 1), (5, 17, 3), (11, 100, 7), (9, 130, 5), (130, 257, 6), (8, 64, 9)] {
+        let w = makeWeight(kind, rows: rows, cols: cols, seed: UInt64(rows * 1000 + cols))
+        let x = randomMatrix(tokens, cols, seed: UInt64(tokens * 77 + cols))
+        let fast = Ops.linear(x, w)
+        let ref = Reference.linear(x, w)
+        #expect(relErr(fast, ref) < 2e-6, "\(kind) \(rows)x\(cols) T=\(tokens): \(relErr(fast, ref))")
+    }
+}
+
+@Test(arguments: StorageKind.allCases)
+func linearDecodesEveryElementExactly(kind: StorageKind) {
+    // One-hot inputs make each output exactly one weight element: checks the in-register dequantization bit for bit.
+    let rows = 9, cols = 131
+    let w = makeWeight(kind, rows: rows, cols: cols, seed: 42)
+    var x = Matrix(rows: cols, cols: cols)
+    for i in 0..<cols { x[i, i] = 1 }
+    let y = Ops.linear(x, w)
+    for i in 0..<cols {
+        for o in 0..<rows {
+            #expect(y[i, o].bitPattern == w.element(o, i).bitPattern || (y[i, o] == 0 && w.element(o, i) == 0),
+                    "\(kind) [\(o), \(i)]")
+        }
+    }
+    for o in 0..<rows {
+        let row = Ops.dequantizeRow(w, o)
+        for i in 0..<cols { #expect(row[i].bitPattern == w.element(o, i).bitPattern) }
+    }
+}
+
+@Test func f16DecodesSpecialValues() {
+    let specials: [UInt16] = [0x0000, 0x8000, 0x0001, 0x03FF, 0x0400, 0x7BFF, 0xFBFF, 0x3C00, 0xBC00, 0x7C00, 0xFC00, 0x3555]
+    // One special per row (a row holding inf would turn 0 * inf into NaN), in the pair layout's odd and even slots.
+    let n = specials.count
+    for cols in [1, 2, 66] {
+        let block = HeapBlock(byteCount: n * cols * 2)
+        let p = block.raw.bindMemory(to: UInt16.self, capacity: n * cols)
+        for r in 0..<n { for c in 0..<cols { p[r * cols + c] = c == cols - 1 ? specials[r] : 0x3C00 } }
+        let w = Weight(rows: n, cols: cols, storage: .f16(UnsafePointer(p)), owner: block)
+        var x = Matrix(rows: 1, cols: cols)
+        x[0, cols - 1] = 1
+        let y = Ops.linear(x, w)
+        for r in 0..<n {
+            #expect(y[0, r].bitPattern == f16ToFloat(specials[r]).bitPattern || (y[0, r] == 0 && specials[r] & 0x7FFF == 0),
+                    "f16 0x\(String(specials[r], radix: 16)) cols \(cols)")
+        }
+    }
+}
+
+@Test(arguments: StorageKind.allCases)
+func linearIsBatchInvariant(kind: StorageKind) {
+    let rows = 37, cols = 200
+    let w = makeWeight(kind, rows: rows, cols: cols, seed: 7)
+    let batch = randomMatrix(7, cols, seed: 99)
+    let together = Ops.linear(batch, w)
+    for t in 0..<7 {
+        let alone = Ops.linear(batch.rows(t..<(t + 1)), w)
+        #expect(alone.bitwiseEqual(together.rows(t..<(t + 1))), "\(kind) token \(t) alone vs batch of 7")
+    }
+    // Different companions: token 0 of the batch with 3 unrelated tokens placed before it.
+    let other = randomMatrix(3, cols, seed: 123)
+    let mixed = Ops.linear(Matrix.concatRows([other, batch.rows(0..<1)], cols: cols), w)
+    #expect(mixed.rows(3..<4).bitwiseEqual(together.rows(0..<1)))
+    // Thread count.
+    for threads in [2, 3] {
+        let threaded = Ops.linear(batch, w, pool: ComputePool(threads: threads))
+        #expect(threaded.bitwiseEqual(together), "\(kind) \(threads) threads vs 1")
+    }
+    // Larger batch crossing the 32-token outer block.
+    let big = randomMatrix(41, cols, seed: 5)
+    let bigOut = Ops.linear(big, w, pool: ComputePool(threads: 2))
+    for t in [0, 31, 32, 40] {
+        #expect(Ops.linear(big.rows(t..<(t + 1)), w).bitwiseEqual(bigOut.rows(t..<(t + 1))))
+    }
+}
+
+@Test(arguments: [StorageKind.f32, .bf16])
+func linearTransposedMatchesReference(kind: StorageKind) {
+    let w = makeWeight(kind, rows: 24, cols: 40, seed: 3)
+    let x = randomMatrix(5, 24, seed: 4)
+    let fast = Ops.linearTransposed(x, w)
+    #expect(relErr(fast, Reference.linearTransposed(x, w)) < 2e-6)
+    for t in 0..<5 {
+        #expect(Ops.linearTransposed(x.rows(t..<(t + 1)), w).bitwiseEqual(fast.rows(t..<(t + 1))))
+    }
+}
+
+@Test func rmsNormMatchesReference() {
+    let x = randomMatrix(3, 70, seed: 11, scale: 3)
+    var rng = SeededRandom(12)
+    let w = rng.floats(70)
+    for eps: Float in [1e-6, 1e-5] {
+        #expect(relErr(Ops.rmsNorm(x, weight: w, eps: eps), Reference.rmsNorm(x, weight: w, eps: eps)) < 1e-6)
+    }
+}
+
+@Test func siluMulAndSoftmaxMatchReference() {
+    let g = randomMatrix(4, 33, seed: 1, scale: 6), u = randomMatrix(4, 33, seed: 2)
+    #expect(Ops.siluMul(gate: g, up: u).bitwiseEqual(Reference.siluMul(gate: g, up: u)))
+    let s = randomMatrix(3, 29, seed: 3, scale: 20)
+    #expect(relErr(Ops.softmax(s), Reference.softmax(s)) < 1e-6)
+    // All -inf (fully masked) row gives zeros rather than NaN.
+    var masked: [Float] = [-.infinity, -.infinity]
+    masked.withUnsafeMutableBufferPointer { Ops.softmaxInPlace($0.baseAddress!, 2) }
+    #expect(masked == [0, 0])
+}
+
+@Test func topKBreaksTiesByLowestIndex() {
+    let x: [Float] = [0.5, 0.9, 0.9, 0.1, 0.9, 0.7]
+    #expect(Ops.topK(x, 3) == [1, 2, 4])
+    #expect(Ops.topK(x, 4) == [1, 2, 4, 5])
+    #expect(Ops.argmax(x) == 1)
+    var rng = SeededRandom(9)
+    for _ in 0..<20 {
+        let v = (0..<40).map { _ in Float(rng.next() % 7) }
+        #expect(Ops.topK(v, 8) == Reference.topK(v, 8))
+    }
+}
+
+@Test func ropeRotationMatchesComplexReference() {
+    let rope = RotaryEmbedding.yarn(dim: 16, base: 10000, factor: 40, originalMaxPositions: 4096,
+                                    betaFast: 32, betaSlow: 1, mscale: 1, mscaleAllDim: 1)
+    var rng = SeededRandom(21)
+    let x = rng.floats(16)
+    for pos in [0, 1, 17, 1000] {
+        let (c, s) = rope.cosSin(position: pos)
+        var y = x
+        y.withUnsafeMutableBufferPointer { yp in
+            RotaryEmbedding.rotateInterleaved(yp.baseAddress!, cos: c, sin: s, half: 8)
+        }
+        #expect(y == Reference.rotateInterleaved(x, cos: c, sin: s))
+    }
+    // Position 0 is the identity.
+    let (c0, s0) = rope.cosSin(position: 0)
+    #expect(Reference.rotateInterleaved(x, cos: c0, sin: s0) == x)
+}
+
+@Test func yarnMatchesSpecTable() {
+    // DeepSeek-V3: low 10, high 23, attention factor 1, softmax scale 0.135233779.
+    let ds = RotaryEmbedding.yarn(dim: 64, base: 10000, factor: 40, originalMaxPositions: 4096,
+                                  betaFast: 32, betaSlow: 1, mscale: 1, mscaleAllDim: 1)
+    #expect(ds.correctionRange?.low == 10 && ds.correctionRange?.high == 23)
+    #expect(ds.attentionFactor == 1)
+    let ref = Reference.yarnInvFreq(dim: 64, base: 10000, factor: 40, originalMaxPositions: 4096, betaFast: 32, betaSlow: 1)
+    for i in 0..<32 { #expect(abs(Double(ds.invFreq[i]) - ref[i]) <= 2e-6 * ref[i], "ω_\(i)") }
+    // i <= low: pure extrapolation; i >= high: θ/f.
+    #expect(abs(Double(ds.invFreq[5]) - pow(10000, -10.0 / 64)) < 1e-6)
+    #expect(abs(Double(ds.invFreq[30]) - pow(10000, -60.0 / 64) / 40) < 1e-9)
+    let scale = mlaSoftmaxScale(qkHeadDim: 192, ropeKind: "yarn", factor: 40, mscaleAllDim: 1)
+    #expect(abs(scale - 0.135233779) < 1e-7)
+    // Kimi K2 (base 50000, f 32, βf = βs = 1): low 19, high 20.
+    let k2 = RotaryEmbedding.yarn(dim: 64, base: 50000, factor: 32, originalMaxPositions: 4096,
+                                  betaFast: 1, betaSlow: 1, mscale: 1, mscaleAllDim: 1)
+    #expect(k2.correctionRange?.low == 19 && k2.correctionRange?.high == 20)
+    #expect(abs(mlaSoftmaxScale(qkHeadDim: 192, ropeKind: "yarn", factor: 32, mscaleAllDim: 1) - 0.130860800) < 1e-7)
+    #expect(abs(mlaSoftmaxScale(qkHeadDim: 192, ropeKind: "yarn", factor: 64, mscaleAllDim: 1) - 0.144679626) < 1e-7)
+    // Default RoPE: plain 192^-0.5.
+    #expect(mlaSoftmaxScale(qkHeadDim: 192, ropeKind: "default", factor: nil, mscaleAllDim: nil) == Float(pow(192.0, -0.5)))
+    // Attention factor with mscale != mscaleAllDim.
+    let af = RotaryEmbedding.yarn(dim: 64, base: 10000, factor: 4, originalMaxPositions: 4096, mscale: 0.707, mscaleAllDim: 1)
+    let expected = (0.1 * 0.707 * log(4.0) + 1) / (0.1 * log(4.0) + 1)
+    #expect(abs(Double(af.attentionFactor) - expected) < 1e-6)
+}
