@@ -42,14 +42,14 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Helpers shared by test targets only (locating the built binary, running mpirun, temp dirs).
-        .target(name: "TestSupport", dependencies: ["Comm", "Tensors"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Comm", "Tensors", "Kernels", "Models"], path: "Tests/TestSupport"),
 
         .testTarget(name: "CommTests", dependencies: ["Comm", "TestSupport"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "ParallelTests", dependencies: ["Parallel", "Models"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "TestSupport"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tensors"]),
-        .testTarget(name: "ForwardTests", dependencies: ["Models", "Kernels", "Tensors"]),
+        .testTarget(name: "ForwardTests", dependencies: ["Models", "Kernels", "Tensors", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "moerun"]),
     ],
     swiftLanguageModes: [.v6]
