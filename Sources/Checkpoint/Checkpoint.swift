@@ -301,7 +301,7 @@ public final class CheckpointDirectory: TensorSource, @unchecked Sendable {
     public var mappedFiles: [String] { lock.withLock { files.filter { $0.value.isMapped }.map(\.key).sorted() } }
     /// Sum of the byte sizes of every tensor handed out so far (scales included).
     public var touchedTensorBytes: Int { lock.withLock { touched.values.reduce(0, +) } }
-    /// Bytes of all mappings resident in this process (mincore), i.e. what reading actually paged in.
+    /// Bytes of all mappings resident in this process (smaps Rss), i.e. what reading actually paged in.
     public func residentMappedBytes() -> Int {
         let all = lock.withLock { Array(files.values) }
         return all.reduce(0) { $0 + $1.residentBytes() }
@@ -328,7 +328,7 @@ public enum ProcessMemory {
     public static func residentFileBytes() -> Int? { field("RssFile:") }
 
     private static func field(_ key: String) -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        guard let text = readProcFile("/proc/self/status") else { return nil }
         for line in text.split(separator: "\n") where line.hasPrefix(key) {
             let parts = line.split(separator: " ", omittingEmptySubsequences: true)
             if parts.count >= 2, let kb = Int(parts[1]) { return kb * 1024 }

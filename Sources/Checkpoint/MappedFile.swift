@@ -33,19 +33,26 @@ public final class MappedFile: @unchecked Sendable {
 
     deinit { munmap(UnsafeMutableRawPointer(mutating: base), max(size, 1)) }
 
-    /// Bytes of `range` currently resident in this process's page tables (mincore), page granular.
-    public func residentBytes(in range: Range<Int>) -> Int {
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = (range.lowerBound / page) * page
-        let end = min(size, ((range.upperBound + page - 1) / page) * page)
-        guard end > start else { return 0 }
-        let pages = (end - start + page - 1) / page
-        var vec = [UInt8](repeating: 0, count: pages)
-        let rc = vec.withUnsafeMutableBufferPointer { buf in
-            mincore(UnsafeMutableRawPointer(mutating: base + start), end - start, buf.baseAddress)
+    /// Bytes of this mapping resident in this process's page tables (the `Rss:` of its /proc/self/smaps entry).
+    /// Unlike mincore, this ignores page-cache pages the process never touched (e.g. just written by synth).
+    public func residentBytes() -> Int {
+        guard let text = readProcFile("/proc/self/smaps") else { return 0 }
+        var inside = false
+        var total = 0
+        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+            if let dash = line.firstIndex(of: "-"), line[..<dash].allSatisfy(\.isHexDigit), line.contains(" ") {
+                // A mapping header line; a file mapping may be split into several VMAs, so match our range.
+                let lo = UInt(line[..<dash], radix: 16) ?? 0
+                let mine = UInt(bitPattern: Int(bitPattern: base))
+                inside = lo >= mine && lo < mine + UInt(max(size, 1))
+                continue
+            }
+            if inside && line.hasPrefix("Rss:") {
+                let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+                if parts.count >= 2, let kb = Int(parts[1]) { total += kb * 1024 }
+            }
         }
-        guard rc == 0 else { return 0 }
-        return vec.reduce(0) { $0 + Int($1 & 1) } * page
+        return total
     }
 }
 
@@ -126,6 +133,21 @@ public final class SafetensorsFile: @unchecked Sendable {
     /// Resident bytes of this file's mapping (0 if never mapped).
     public func residentBytes() -> Int {
         guard let m = lock.withLock({ mapping }) else { return 0 }
-        return m.residentBytes(in: 0..<fileSize)
+        return m.residentBytes()
     }
+}
+
+/// Reads a /proc file with read(2) until EOF (stat reports size 0 there, so size-based readers get nothing).
+func readProcFile(_ path: String) -> String? {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n <= 0 { break }
+        bytes += chunk[0..<n]
+    }
+    return String(decoding: bytes, as: UTF8.self)
 }
