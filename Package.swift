@@ -27,7 +27,8 @@ let package = Package(
         // Checkpoints: safetensors parsing/validation, sharded index, mmap, dtype decoding, writer.
         .target(name: "Checkpoint", dependencies: ["Tensors"]),
         // Model: HF config decoding + validation, presets, tensor table, single-device forward math.
-        .target(name: "Models", dependencies: ["Kernels", "Tensors"], swiftSettings: optimized),
+        // Presets/*.json are the source of truth for PresetData.swift (scripts/gen-presets.sh), not resources.
+        .target(name: "Models", dependencies: ["Kernels", "Tensors"], exclude: ["Presets"], swiftSettings: optimized),
         // Plan: pure values - stage/expert partitions, per-rank memory, cost model.
         .target(name: "Parallel", dependencies: ["Models"]),
         // Engine: shard loading, dispatch over Comm, pipeline, scheduler, sampler, tracer, selftest.
@@ -46,6 +47,8 @@ let package = Package(
 
         .testTarget(name: "CommTests", dependencies: ["Comm", "TestSupport"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Tensors"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensors"]),
         .testTarget(name: "ParallelTests", dependencies: ["Parallel", "Models"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "TestSupport"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tensors"]),
