@@ -2,6 +2,7 @@
 // Per tick: rank 0 broadcasts a StepDescriptor; stage s works on the micro-batch issued s ticks ago
 // (receive hidden from the previous stage, run its layers with all-to-all MoE, send on or sample);
 // sampled tokens return to rank 0. All sends are asynchronous, so stages never block each other.
+import Checkpoint
 import Comm
 import Foundation
 import Kernels
@@ -22,6 +23,25 @@ public struct EngineOptions: Sendable {
     public var attention: AttentionMode?
 
     public init() {}
+}
+
+/// Timing of one `generate` call, measured on rank 0.
+public struct GenerationStats: Sendable, Codable {
+    public var seconds: Double = 0
+    /// Until the first sampled token reached the coordinator.
+    public var firstTokenSeconds: Double = 0
+    public var promptTokens = 0
+    public var generatedTokens = 0
+    public var sequences = 0
+    public var ticks = 0
+
+    /// Prompt tokens per second up to the first token (prefill-dominated).
+    public var prefillTokensPerSecond: Double { firstTokenSeconds > 0 ? Double(promptTokens) / firstTokenSeconds : 0 }
+    /// Tokens generated after the first ones, per second of the remaining time (decode).
+    public var decodeTokensPerSecond: Double {
+        let rest = seconds - firstTokenSeconds
+        return rest > 0 ? Double(generatedTokens - sequences) / rest : 0
+    }
 }
 
 /// What a rank measured about itself after loading.
@@ -49,6 +69,8 @@ public final class Engine {
     private let allToAll: AllToAllDispatcher?
     private var caches: [Int: KVCache] = [:]
     private let moeLayers: [Int]
+    /// Timing of the last `generate` (rank 0).
+    public private(set) var lastStats = GenerationStats()
 
     static let hiddenTag = 21
     static let tokenTag = 22
@@ -112,7 +134,7 @@ public final class Engine {
         let experts = plan.laneExperts[lane]
         return RankMemory(rank: world.rank, stage: stage, lane: lane, layers: "\(layers.lowerBound)..<\(layers.upperBound)",
                           experts: "\(experts.lowerBound)..<\(experts.upperBound)", routedExpertBytes: routed,
-                          otherWeightBytes: other, residentBytes: ResidentMemory.current())
+                          otherWeightBytes: other, residentBytes: ProcessMemory.residentBytes() ?? 0)
     }
 
     /// Generate for `requests` (rank 0's are used; other ranks may pass []). Returns results on rank 0, nil elsewhere.
@@ -126,6 +148,10 @@ public final class Engine {
         var localResults: (tokens: [Int32], logits: [Float])? = nil
         let d = config.hiddenSize, vocab = config.vocabSize
         var tick = 0
+        let startTime = Tracer.now
+        var stats = GenerationStats()
+        stats.promptTokens = requests.reduce(0) { $0 + $1.prompt.count }
+        stats.sequences = requests.count
         while true {
             // 1. The coordinator's descriptor for this tick reaches every rank.
             world.setContext("tick \(tick) step broadcast")
@@ -213,6 +239,8 @@ public final class Engine {
                             row += e.logitRows
                         }
                         coordinator.complete(e, token: Int(tokens[i]), logits: kept)
+                        stats.generatedTokens += 1
+                        if stats.firstTokenSeconds == 0 { stats.firstTokenSeconds = Double(Tracer.now - startTime) / 1e9 }
                     }
                 }
             }
@@ -220,6 +248,9 @@ public final class Engine {
             tick += 1
         }
         for p in pending { try p.wait() }
+        stats.seconds = Double(Tracer.now - startTime) / 1e9
+        stats.ticks = tick
+        lastStats = stats
         return coordinator?.results
     }
 
@@ -242,17 +273,5 @@ public final class Engine {
             r += e.logitRows
         }
         return (tokens, options.keepLogits ? logits.data : [])
-    }
-}
-
-/// Resident set size of this process, from /proc/self/status (0 where unavailable).
-public enum ResidentMemory {
-    public static func current() -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
-            return kb * 1024
-        }
-        return 0
     }
 }
