@@ -53,6 +53,7 @@ let package = Package(
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "TestSupport"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tensors"]),
         .testTarget(name: "ForwardTests", dependencies: ["Models", "Kernels", "Tensors", "TestSupport"]),
+        .testTarget(name: "FixtureTests", dependencies: ["Runtime", "Models", "Kernels", "Parallel", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "moerun"]),
     ],
     swiftLanguageModes: [.v6]
