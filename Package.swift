@@ -35,7 +35,8 @@ let package = Package(
         // Checkpoints: safetensors parsing/validation, sharded index, mmap, dtype decoding, writer.
         .target(name: "Checkpoint", dependencies: ["Tensors"]),
         // Model: HF config decoding + validation, presets, tensor table, single-device forward math.
-        .target(name: "Models", dependencies: ["Kernels", "Tensors"], swiftSettings: optimized),
+        // Presets/*.json are the source of truth for PresetData.swift (scripts/gen-presets.sh), not resources.
+        .target(name: "Models", dependencies: ["Kernels", "Tensors"], exclude: ["Presets"], swiftSettings: optimized),
         // Plan: pure values - stage/expert partitions, per-rank memory, cost model.
         .target(name: "Parallel", dependencies: ["Models"]),
         // Engine: shard loading, dispatch over Comm, pipeline, scheduler, sampler, tracer, selftest.
@@ -50,13 +51,18 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Helpers shared by test targets only (locating the built binary, running mpirun, temp dirs).
-        .target(name: "TestSupport", dependencies: ["Comm", "Tensors"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Comm", "Tensors", "Kernels", "Models"], path: "Tests/TestSupport"),
 
         .testTarget(name: "CommTests", dependencies: ["Comm", "TestSupport"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Tensors"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensors"]),
+        .testTarget(name: "ParallelTests", dependencies: ["Parallel", "Models"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "TestSupport"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tensors"]),
-        .testTarget(name: "ForwardTests", dependencies: ["Models", "Kernels", "Tensors"]),
+        .testTarget(name: "ForwardTests", dependencies: ["Models", "Kernels", "Tensors", "TestSupport"]),
+        .testTarget(name: "FixtureTests", dependencies: ["Runtime", "Models", "Kernels", "Parallel", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "moerun"]),
     ],
     swiftLanguageModes: [.v6]
 )

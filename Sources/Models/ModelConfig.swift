@@ -15,7 +15,7 @@ public struct RopeScaling: Codable, Sendable, Equatable {
     public var attentionFactor: Double?
     public var ropeTheta: Double?
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case type
         case ropeType = "rope_type"
         case factor
@@ -39,6 +39,9 @@ public struct RopeScaling: Codable, Sendable, Equatable {
         self.originalMaxPositionEmbeddings = originalMaxPositionEmbeddings
     }
 
+    /// HF keys of a rope dict this type decodes.
+    public static let knownKeys: Set<String> = Set(CodingKeys.allCases.map(\.rawValue))
+
     /// The effective kind: `rope_type` (transformers 5) or `type` (older configs); "default" when absent.
     public var kind: String { ropeType ?? type ?? "default" }
 }
@@ -51,7 +54,7 @@ public struct QuantizationConfig: Codable, Sendable, Equatable {
     public var weightBlockSize: [Int]?
     public var scaleFmt: String?
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case quantMethod = "quant_method"
         case fmt
         case activationScheme = "activation_scheme"
@@ -67,6 +70,9 @@ public struct QuantizationConfig: Codable, Sendable, Equatable {
         self.weightBlockSize = weightBlockSize
         self.scaleFmt = scaleFmt
     }
+
+    /// HF keys of `quantization_config` this type decodes.
+    public static let knownKeys: Set<String> = Set(CodingKeys.allCases.map(\.rawValue))
 }
 
 /// DeepSeek-V3 family configuration (HF field names in `CodingKeys`).
@@ -79,6 +85,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var moeIntermediateSize: Int
     public var numHiddenLayers: Int
     public var numNextnPredictLayers: Int?
+    /// transformers-5 spelling of the MTP layer count (`num_mtp_layers`); `num_nextn_predict_layers` wins.
+    public var numMtpLayers: Int?
     public var numAttentionHeads: Int
     public var numKeyValueHeads: Int?
     public var qLoraRank: Int?
@@ -109,6 +117,10 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var eosTokenId: EosTokenIDs?
     public var quantizationConfig: QuantizationConfig?
     public var torchDtype: String?
+    /// transformers-5 spelling of `torch_dtype`.
+    public var dtype: String?
+    /// HF RoPE layout flag; only the interleaved checkpoint layout (true, the default) is supported.
+    public var ropeInterleave: Bool?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case modelType = "model_type"
@@ -119,6 +131,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         case moeIntermediateSize = "moe_intermediate_size"
         case numHiddenLayers = "num_hidden_layers"
         case numNextnPredictLayers = "num_nextn_predict_layers"
+        case numMtpLayers = "num_mtp_layers"
         case numAttentionHeads = "num_attention_heads"
         case numKeyValueHeads = "num_key_value_heads"
         case qLoraRank = "q_lora_rank"
@@ -149,6 +162,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         case eosTokenId = "eos_token_id"
         case quantizationConfig = "quantization_config"
         case torchDtype = "torch_dtype"
+        case dtype
+        case ropeInterleave = "rope_interleave"
     }
 
     /// Every HF key this type decodes (used to list unknown extra keys once at load).
@@ -159,7 +174,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// Per-head query/key width: nope + rope.
     public var qkHeadDim: Int { qkNopeHeadDim + qkRopeHeadDim }
     /// Number of MTP layers stored after the main layers (0 when absent).
-    public var mtpLayerCount: Int { numNextnPredictLayers ?? 0 }
+    public var mtpLayerCount: Int { numNextnPredictLayers ?? numMtpLayers ?? 0 }
     /// The effective RoPE parameters: `rope_parameters` (transformers 5) wins over `rope_scaling`.
     public var effectiveRopeScaling: RopeScaling? { ropeParameters ?? ropeScaling }
     /// RoPE base: `rope_theta`, else the one inside `rope_parameters`, else 10000.

@@ -1,2 +1,3 @@
-// Runtime room: engine entry points.
-import Comm
+// Runtime room: the engine entry points (shard loading, dispatch over Comm, pipeline, scheduler, selftest).
+import Foundation
+@_exported import Comm

@@ -1,5 +1,6 @@
 // Forward-pass properties on a tiny random DeepSeek-V3: MLA forms agree, cached decode == prefill, sparse MoE ==
 // dense reference, router rules, batch and thread invariance.
+import TestSupport
 import Foundation
 import Testing
 import Kernels

@@ -1,4 +1,5 @@
 // Router rules (§1.8): group masking, lowest-id ties, un-biased weights, normalisation and scaling; dispatch layout.
+import TestSupport
 import Foundation
 import Testing
 import Kernels

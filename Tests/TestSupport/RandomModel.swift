@@ -1,25 +1,25 @@
-// Test support: a tiny DeepSeek-V3 config decoded through the real JSON path, seeded random weights in memory.
+// Random models for tests: a tiny DeepSeek-V3 config decoded through the real JSON path, seeded random weights in memory.
 import Foundation
 import Kernels
 import Models
 import Tensors
 
-struct SeededRandom {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
+public struct SeededRandom {
+    public var state: UInt64
+    public init(_ seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
-    mutating func float(_ scale: Float = 1) -> Float { (Float(next() >> 40) / Float(1 << 24) * 2 - 1) * scale }
-    mutating func floats(_ n: Int, _ scale: Float = 1) -> [Float] { (0..<n).map { _ in float(scale) } }
+    public mutating func float(_ scale: Float = 1) -> Float { (Float(next() >> 40) / Float(1 << 24) * 2 - 1) * scale }
+    public mutating func floats(_ n: Int, _ scale: Float = 1) -> [Float] { (0..<n).map { _ in float(scale) } }
 }
 
 /// Hidden 48 and latent 20 exercise the partial-chunk paths; 8 experts in 4 groups, top-3 of 2 groups.
-let tinyConfigJSON = """
+public let tinyConfigJSON = """
 {
   "model_type": "deepseek_v3",
   "architectures": ["DeepseekV3ForCausalLM"],
@@ -59,17 +59,17 @@ let tinyConfigJSON = """
 }
 """
 
-func tinyConfig(_ edit: (inout [String: Any]) -> Void = { _ in }) throws -> ModelConfig {
+public func tinyConfig(_ edit: (inout [String: Any]) -> Void = { _ in }) throws -> ModelConfig {
     var object = try JSONSerialization.jsonObject(with: Data(tinyConfigJSON.utf8)) as! [String: Any]
     edit(&object)
     let data = try JSONSerialization.data(withJSONObject: object)
     return try JSONDecoder().decode(ModelConfig.self, from: data)
 }
 
-enum WeightFormat { case f32, bf16 }
+public enum WeightFormat { case f32, bf16 }
 
 /// Random weights for every tensor the config names (HF checkpoint names).
-func randomSource(_ c: ModelConfig, seed: UInt64 = 1, format: WeightFormat = .f32) -> InMemoryTensorSource {
+public func randomSource(_ c: ModelConfig, seed: UInt64 = 1, format: WeightFormat = .f32) -> InMemoryTensorSource {
     var rng = SeededRandom(seed)
     var source = InMemoryTensorSource()
     func w(_ name: String, _ rows: Int, _ cols: Int, scale: Float? = nil) {
@@ -118,12 +118,12 @@ func randomSource(_ c: ModelConfig, seed: UInt64 = 1, format: WeightFormat = .f3
     return source
 }
 
-func randomTokens(_ n: Int, vocab: Int, seed: UInt64) -> [Int] {
+public func randomTokens(_ n: Int, vocab: Int, seed: UInt64) -> [Int] {
     var rng = SeededRandom(seed)
     return (0..<n).map { _ in Int(rng.next() % UInt64(vocab)) }
 }
 
 /// max |a - b| / (1 + max |b|)
-func relErr(_ a: Matrix, _ b: Matrix) -> Float {
+public func relErr(_ a: Matrix, _ b: Matrix) -> Float {
     a.maxAbsDiff(b) / (1 + b.data.reduce(0) { max($0, abs($1)) })
 }

@@ -1,0 +1,91 @@
+// Watchdog: bounds every blocking wait. A rank that waits past the bound prints one line naming
+// itself, the operation, its sequence number and the caller's context label, then aborts the job.
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a rank does when a wait exceeds the bound.
+public enum WatchdogAction: Sendable {
+    /// Print the line and end the whole job (MPI: `MPI_Abort`).
+    case abortJob(@Sendable (_ line: String) -> Never)
+    /// Print nothing and throw `CommError(.timeout)` (in-process communicator under unit tests).
+    case throwError
+}
+
+/// Per-process (per-rank for the in-process communicator) watchdog state shared by a communicator
+/// and everything split from it. The context label is set by the engine (layer, step).
+public final class Watchdog: @unchecked Sendable {
+    /// Default bound (seconds) for one blocking wait; `--collective-timeout` overrides it.
+    public static let defaultTimeout: Double = 120
+
+    private let lock = NSLock()
+    private var _timeout: Double
+    private var _context: String = "-"
+    private var _sequence: Int = 0
+    public let action: WatchdogAction
+
+    public init(timeout: Double = Watchdog.defaultTimeout, action: WatchdogAction) {
+        self._timeout = timeout
+        self.action = action
+    }
+
+    /// Bound in seconds for a single wait.
+    public var timeout: Double {
+        get { lock.withLock { _timeout } }
+        set { lock.withLock { _timeout = newValue } }
+    }
+
+    /// Caller-provided label naming where the program is (e.g. "step 3 layer 12 dispatch").
+    public var context: String {
+        get { lock.withLock { _context } }
+        set { lock.withLock { _context = newValue } }
+    }
+
+    /// Number the next blocking operation of this rank (all communicators of the rank share one counter).
+    func nextSequence() -> Int {
+        lock.withLock {
+            _sequence += 1
+            return _sequence
+        }
+    }
+
+    /// The one line printed when a wait exceeds the bound.
+    func timeoutLine(rank: Int, worldRank: Int, communicator: String, operation: String, sequence: Int) -> String {
+        "moerun watchdog: rank \(worldRank) (rank \(rank) of \(communicator)) waited more than "
+            + String(format: "%.1f", timeout) + " s in \(operation) #\(sequence) [context: \(context)]; aborting the job"
+    }
+
+    /// Poll `isDone` until it returns true or the bound passes. Spins briefly, then yields, then sleeps,
+    /// so that oversubscribed ranks (more ranks than cores) still make progress.
+    func wait(rank: Int, worldRank: Int, communicator: String, operation: String, sequence: Int,
+              _ isDone: () throws -> Bool) throws {
+        if try isDone() { return }
+        let start = DispatchTime.now().uptimeNanoseconds
+        let bound = UInt64(timeout * 1e9)
+        var iterations = 0
+        while true {
+            if try isDone() { return }
+            iterations += 1
+            if iterations < 200 {
+                continue
+            } else if iterations < 2000 {
+                sched_yield()
+            } else {
+                usleep(50)
+            }
+            if iterations & 15 == 0, DispatchTime.now().uptimeNanoseconds - start > bound {
+                let line = timeoutLine(rank: rank, worldRank: worldRank, communicator: communicator,
+                                       operation: operation, sequence: sequence)
+                switch action {
+                case .abortJob(let abort):
+                    abort(line)
+                case .throwError:
+                    throw CommError(.timeout, call: operation, message: line, rank: worldRank,
+                                    hint: "a peer did not take part in this operation (skipped collective or lost rank)")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,162 @@
+// ParallelPlan: the distribution of a model over N = pp x ep ranks as plain data. Stages own contiguous
+// layers (embedding on the first, final norm + lm_head on the last); inside a stage, lane l (ep index)
+// owns a contiguous block of routed experts of every MoE layer. rank = stage * ep + lane.
+import Foundation
+import Models
+
+/// A rejected plan: what was asked, why it cannot work and which plans would.
+public struct PlanError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public let suggestion: String
+    public var description: String { suggestion.isEmpty ? message : "\(message)\n  hint: \(suggestion)" }
+}
+
+public struct ParallelPlan: Sendable, Codable, Equatable {
+    /// Pipeline stages.
+    public let pp: Int
+    /// Expert-parallel ranks (lanes) per stage.
+    public let ep: Int
+    /// Main-model layers (MTP layers are not served by the pipeline).
+    public let layerCount: Int
+    /// Routed experts per MoE layer.
+    public let expertCount: Int
+    /// Layer range of each stage.
+    public let stageLayers: [Range<Int>]
+    /// Logical experts owned by each lane (identical for every MoE layer).
+    public let laneExperts: [Range<Int>]
+
+    public var rankCount: Int { pp * ep }
+
+    // MARK: rank geometry
+
+    public func stage(of rank: Rank) -> Int { rank.value / ep }
+    public func lane(of rank: Rank) -> Int { rank.value % ep }
+    public func rank(stage: Int, lane: Int) -> Rank { Rank(stage * ep + lane) }
+    public func stage(ofLayer layer: LayerIndex) -> Int { stageLayers.firstIndex { $0.contains(layer.value) }! }
+    public func isFirstStage(_ rank: Rank) -> Bool { stage(of: rank) == 0 }
+    public func isLastStage(_ rank: Rank) -> Bool { stage(of: rank) == pp - 1 }
+
+    // MARK: expert placement
+
+    /// Physical copies of a logical expert (one today; a list so redundant copies fit later).
+    public func slots(of expert: ExpertID) -> [PhysicalSlot] {
+        let lane = laneExperts.firstIndex { $0.contains(expert.value) }!
+        return [PhysicalSlot(lane: lane, local: expert.value - laneExperts[lane].lowerBound)]
+    }
+
+    /// The lane a token's (expert) pair is dispatched to.
+    public func ownerLane(of expert: ExpertID) -> Int { slots(of: expert)[0].lane }
+
+    /// Logical experts held by a lane, ascending.
+    public func localExperts(lane: Int) -> [ExpertID] { laneExperts[lane].map(ExpertID.init) }
+
+    // MARK: construction
+
+    /// Parse "pp=P,ep=E" (either part optional; the other is derived from `ranks`).
+    public static func parse(_ text: String, ranks: Int) throws -> (pp: Int, ep: Int) {
+        var pp: Int?, ep: Int?
+        for part in text.split(separator: ",") {
+            let kv = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard kv.count == 2, let value = Int(kv[1]), value >= 1 else {
+                throw PlanError(message: "cannot read plan '\(text)': '\(part)' is not KEY=POSITIVE_INT", suggestion: "write e.g. --plan pp=2,ep=2")
+            }
+            switch kv[0] {
+            case "pp": pp = value
+            case "ep": ep = value
+            default: throw PlanError(message: "unknown plan key '\(kv[0])' in '\(text)'", suggestion: "keys are pp (pipeline stages) and ep (expert-parallel ranks per stage)")
+            }
+        }
+        switch (pp, ep) {
+        case let (p?, e?): return (p, e)
+        case let (p?, nil):
+            guard ranks % p == 0 else { throw PlanError(message: "pp=\(p) does not divide \(ranks) ranks", suggestion: "choose pp among \(divisors(ranks))") }
+            return (p, ranks / p)
+        case let (nil, e?):
+            guard ranks % e == 0 else { throw PlanError(message: "ep=\(e) does not divide \(ranks) ranks", suggestion: "choose ep among \(divisors(ranks))") }
+            return (ranks / e, e)
+        case (nil, nil):
+            throw PlanError(message: "empty plan '\(text)'", suggestion: "write e.g. --plan pp=2,ep=2")
+        }
+    }
+
+    /// The default for N ranks: all ranks expert-parallel in one stage when the experts allow it,
+    /// otherwise the smallest number of stages that does.
+    public static func defaultShape(ranks: Int, config: ModelConfig) -> (pp: Int, ep: Int) {
+        for pp in divisors(ranks) where ranks / pp <= max(config.nRoutedExperts, 1) && pp <= config.numHiddenLayers {
+            return (pp, ranks / pp)
+        }
+        return (ranks, 1)
+    }
+
+    /// Build and check a plan for `ranks` launched ranks. Fails before anything loads, saying what would work.
+    public static func make(config: ModelConfig, ranks: Int, pp: Int, ep: Int) throws -> ParallelPlan {
+        let layers = config.numHiddenLayers, experts = config.nRoutedExperts
+        let valid = divisors(ranks).filter { $0 <= layers && ranks / $0 <= experts }.map { "pp=\($0),ep=\(ranks / $0)" }
+        let hint = valid.isEmpty ? "no plan fits \(ranks) ranks for \(layers) layers x \(experts) experts; launch fewer ranks"
+            : "for \(ranks) ranks use one of: \(valid.joined(separator: "; "))"
+        guard pp * ep == ranks else {
+            throw PlanError(message: "plan pp=\(pp),ep=\(ep) needs \(pp * ep) ranks but \(ranks) were launched", suggestion: hint)
+        }
+        guard pp <= layers else {
+            throw PlanError(message: "pp=\(pp) stages exceed the model's \(layers) layers (every stage needs a layer)", suggestion: hint)
+        }
+        guard ep <= experts else {
+            throw PlanError(message: "ep=\(ep) ranks per stage exceed the model's \(experts) routed experts", suggestion: hint)
+        }
+        let costs = (0..<layers).map { LayerCost.perRank(config: config, layer: $0, ep: ep) }
+        let fixed = pp == 1 ? [LayerCost.embedding(config) + LayerCost.head(config)]
+            : [LayerCost.embedding(config)] + Array(repeating: 0, count: pp - 2) + [LayerCost.head(config)]
+        return ParallelPlan(pp: pp, ep: ep, layerCount: layers, expertCount: experts,
+                            stageLayers: Partition.contiguous(costs: costs, parts: pp, fixed: fixed),
+                            laneExperts: Partition.blocks(count: experts, parts: ep))
+    }
+
+    /// One line per stage, e.g. for `moerun plan` and run headers.
+    public var summary: [String] {
+        var lines = ["plan pp=\(pp),ep=\(ep): \(rankCount) ranks, \(layerCount) layers, \(expertCount) routed experts per MoE layer"]
+        for (s, range) in stageLayers.enumerated() {
+            let ranks = (0..<ep).map { rank(stage: s, lane: $0).value }
+            var extras: [String] = []
+            if s == 0 { extras.append("embedding") }
+            if s == pp - 1 { extras.append("norm + lm_head") }
+            lines.append("  stage \(s): layers \(range.lowerBound)..<\(range.upperBound) on ranks \(ranks)"
+                         + (extras.isEmpty ? "" : " (+ \(extras.joined(separator: ", ")))"))
+        }
+        if ep > 1 {
+            let blocks = laneExperts.enumerated().map { "lane \($0.offset): \($0.element.lowerBound)..<\($0.element.upperBound)" }
+            lines.append("  experts per lane: \(blocks.joined(separator: ", "))")
+        }
+        return lines
+    }
+}
+
+func divisors(_ n: Int) -> [Int] { (1...max(n, 1)).filter { n % $0 == 0 } }
+
+/// Relative per-rank cost of layers for stage balancing: parameters a rank holds plus parameters a token
+/// touches (memory traffic and FLOPs of decode both scale with these).
+enum LayerCost {
+    static func attention(_ c: ModelConfig) -> Double {
+        let d = Double(c.hiddenSize), h = Double(c.numAttentionHeads)
+        let q: Double = c.qLoraRank.map { Double($0) * d + Double($0) * h * Double(c.qkHeadDim) } ?? d * h * Double(c.qkHeadDim)
+        let kv = d * Double(c.kvLoraRank + c.qkRopeHeadDim) + Double(c.kvLoraRank) * h * Double(c.qkNopeHeadDim + c.vHeadDim)
+        return q + kv + h * Double(c.vHeadDim) * d
+    }
+
+    static func perRank(config c: ModelConfig, layer: Int, ep: Int) -> Double {
+        let d = Double(c.hiddenSize)
+        let attention = attention(c)
+        guard c.isMoELayer(layer) else {
+            let dense = 3 * d * Double(c.intermediateSize)
+            return 2 * (attention + dense)
+        }
+        let expert = 3 * d * Double(c.moeIntermediateSize)
+        let shared = expert * Double(c.nSharedExperts)
+        let router = d * Double(c.nRoutedExperts)
+        let held = attention + shared + router + expert * (Double(c.nRoutedExperts) / Double(ep)).rounded(.up)
+        let touched = attention + shared + router + expert * Double(c.numExpertsPerTok)
+        return held + touched
+    }
+
+    static func embedding(_ c: ModelConfig) -> Double { Double(c.vocabSize * c.hiddenSize) }
+    static func head(_ c: ModelConfig) -> Double { 2 * Double(c.vocabSize * c.hiddenSize) }
+}

@@ -1,0 +1,277 @@
+// Engine: runs generation over N = pp x ep ranks (N = 1 included: same code, local dispatch, no sends).
+// Per tick: rank 0 broadcasts a StepDescriptor; stage s works on the micro-batch issued s ticks ago
+// (receive hidden from the previous stage, run its layers with all-to-all MoE, send on or sample);
+// sampled tokens return to rank 0. All sends are asynchronous, so stages never block each other.
+import Checkpoint
+import Comm
+import Foundation
+import Kernels
+import Models
+import Parallel
+import Tensors
+
+public struct EngineOptions: Sendable {
+    /// Micro-batch groups in flight (default: one per stage, which keeps every stage busy).
+    public var microBatches: Int?
+    /// Sequences one lane may hold at once (continuous batching refills freed slots).
+    public var maxSequencesPerLane: Int = 16
+    public var sampling = SamplingParameters()
+    /// Keep full-vocabulary logits of every prompt position and every generated token (for --dump-logits).
+    public var keepLogits = false
+    public var threads = 1
+    public var trace = false
+    public var attention: AttentionMode?
+
+    public init() {}
+}
+
+/// Timing of one `generate` call, measured on rank 0.
+public struct GenerationStats: Sendable, Codable {
+    public var seconds: Double = 0
+    /// Until the first sampled token reached the coordinator.
+    public var firstTokenSeconds: Double = 0
+    public var promptTokens = 0
+    public var generatedTokens = 0
+    public var sequences = 0
+    public var ticks = 0
+
+    /// Prompt tokens per second up to the first token (prefill-dominated).
+    public var prefillTokensPerSecond: Double { firstTokenSeconds > 0 ? Double(promptTokens) / firstTokenSeconds : 0 }
+    /// Tokens generated after the first ones, per second of the remaining time (decode).
+    public var decodeTokensPerSecond: Double {
+        let rest = seconds - firstTokenSeconds
+        return rest > 0 ? Double(generatedTokens - sequences) / rest : 0
+    }
+}
+
+/// What a rank measured about itself after loading.
+public struct RankMemory: Sendable, Codable {
+    public var rank: Int
+    public var stage: Int
+    public var lane: Int
+    public var layers: String
+    public var experts: String
+    public var routedExpertBytes: Int
+    public var otherWeightBytes: Int
+    public var residentBytes: Int
+}
+
+public final class Engine {
+    public let world: any Communicator
+    public let stageComm: any Communicator
+    public let plan: ParallelPlan
+    public let config: ModelConfig
+    public let model: DeepSeekModel
+    public let tracer: Tracer
+    public let options: EngineOptions
+    public let stage: Int
+    public let lane: Int
+    private let allToAll: AllToAllDispatcher?
+    private var caches: [Int: KVCache] = [:]
+    private let moeLayers: [Int]
+    /// Timing of the last `generate` (rank 0).
+    public private(set) var lastStats = GenerationStats()
+
+    static let hiddenTag = 21
+    static let tokenTag = 22
+    static let logitTag = 23
+
+    /// Build this rank's shard: split the stage communicator, pick the dispatcher, load only this rank's tensors.
+    public init(world: any Communicator, config: ModelConfig, source: any TensorSource, plan: ParallelPlan,
+                options: EngineOptions) throws {
+        precondition(plan.rankCount == world.size, "plan for \(plan.rankCount) ranks on a world of \(world.size)")
+        self.world = world
+        self.plan = plan
+        self.config = config
+        self.options = options
+        let me = Rank(world.rank)
+        stage = plan.stage(of: me)
+        lane = plan.lane(of: me)
+        tracer = Tracer(enabled: options.trace, rank: world.rank, stage: stage)
+        world.setContext("creating stage communicators")
+        guard let sub = try world.split(color: stage, key: lane) else {
+            throw CommError(.invalidArgument, call: "split", message: "no stage communicator", rank: world.rank)
+        }
+        stageComm = sub
+        let layers = plan.stageLayers[stage]
+        moeLayers = layers.filter { config.isMoELayer($0) }
+        let dispatcher: any ExpertDispatcher
+        if plan.ep > 1 {
+            let a2a = AllToAllDispatcher(comm: stageComm, plan: plan, lane: lane, tracer: tracer)
+            allToAll = a2a
+            dispatcher = a2a
+        } else {
+            allToAll = nil
+            dispatcher = LocalDispatcher(experts: Set(plan.laneExperts[lane]))
+        }
+        let loadStart = tracer.begin()
+        model = try DeepSeekModel(config: config, source: source, layers: layers, experts: Set(plan.laneExperts[lane]),
+                                  includeEmbedding: stage == 0, includeHead: stage == plan.pp - 1,
+                                  dispatcher: dispatcher, pool: ComputePool(threads: options.threads))
+        if let mode = options.attention {
+            model.prefillMode = mode
+            model.decodeMode = mode
+        }
+        tracer.end(loadStart, .loading)
+    }
+
+    /// Bytes of weights this rank holds, split into routed experts and everything else.
+    public func memory() -> RankMemory {
+        var routed = 0, other = 0
+        for layer in model.layers {
+            let a = layer.attention
+            other += [a.qAProj, a.qBProj, a.qProj, a.kvAProjWithMqa, a.kvBProj, a.oProj].compactMap { $0 }.reduce(0) { $0 + $1.byteCount }
+            switch layer.mlp {
+            case .dense(let f): other += f.gate.byteCount + f.up.byteCount + f.down.byteCount
+            case .moe(let router, let experts, let shared):
+                other += router.gate.byteCount
+                if let s = shared { other += s.gate.byteCount + s.up.byteCount + s.down.byteCount }
+                routed += experts.values.reduce(0) { $0 + $1.gate.byteCount + $1.up.byteCount + $1.down.byteCount }
+            }
+        }
+        other += (model.embedTokens?.byteCount ?? 0) + (model.lmHead?.byteCount ?? 0)
+        let layers = plan.stageLayers[stage]
+        let experts = plan.laneExperts[lane]
+        return RankMemory(rank: world.rank, stage: stage, lane: lane, layers: "\(layers.lowerBound)..<\(layers.upperBound)",
+                          experts: "\(experts.lowerBound)..<\(experts.upperBound)", routedExpertBytes: routed,
+                          otherWeightBytes: other, residentBytes: ProcessMemory.residentBytes() ?? 0)
+    }
+
+    /// Generate for `requests` (rank 0's are used; other ranks may pass []). Returns results on rank 0, nil elsewhere.
+    public func generate(_ requests: [GenerationRequest], eosTokens: Set<Int>) throws -> [GenerationResult]? {
+        let coordinator = world.rank == 0
+            ? Coordinator(requests: requests, lanes: plan.ep, microBatches: options.microBatches ?? plan.pp,
+                          maxSequencesPerLane: options.maxSequencesPerLane, eosTokens: eosTokens, keepLogits: options.keepLogits)
+            : nil
+        var history: [Int: StepDescriptor] = [:]
+        var pending: [any PendingSend] = []
+        var localResults: (tokens: [Int32], logits: [Float])? = nil
+        let d = config.hiddenSize, vocab = config.vocabSize
+        var tick = 0
+        let startTime = Tracer.now
+        var stats = GenerationStats()
+        stats.promptTokens = requests.reduce(0) { $0 + $1.prompt.count }
+        stats.sequences = requests.count
+        while true {
+            // 1. The coordinator's descriptor for this tick reaches every rank.
+            world.setContext("tick \(tick) step broadcast")
+            let t0 = tracer.begin()
+            var words = coordinator?.nextStep().encode() ?? []
+            var count = [Int64(words.count)]
+            try world.broadcast(&count, root: 0)
+            if world.rank != 0 { words = [Int32](repeating: 0, count: Int(count[0])) }
+            try world.broadcast(&words, root: 0)
+            tracer.end(t0, .stepBroadcast, bytes: words.count * 4)
+            let descriptor = StepDescriptor.decode(words)
+            if descriptor.stop { break }
+            for id in descriptor.released { caches[id] = nil }
+            history[descriptor.tick] = descriptor
+            for p in pending { try p.wait() }
+            pending.removeAll()
+
+            // 2. This stage's micro-batch: the one issued `stage` ticks ago.
+            if let work = history[tick - stage], work.tokenCount > 0 {
+                let label = "tick \(tick) micro-batch \(work.microBatch)"
+                let entries = work.entries(lane: lane)
+                let rows = work.tokenCount(lane: lane)
+                var hidden: Matrix
+                if stage == 0 {
+                    hidden = try tracer.measure(.embedding) { try model.embed(entries.flatMap(\.tokens)) }
+                } else if rows > 0 {
+                    world.setContext("\(label) receive hidden from stage \(stage - 1)")
+                    let start = tracer.begin()
+                    let from = plan.rank(stage: stage - 1, lane: lane).value
+                    let data: [Float] = try world.recv(count: rows * d, from: from, tag: Engine.hiddenTag)
+                    tracer.end(start, .pipelineRecv, bytes: rows * d * 4)
+                    hidden = Matrix(rows: rows, cols: d, data: data)
+                } else {
+                    hidden = Matrix(rows: 0, cols: d)
+                }
+                let segments = entries.map { e -> SequenceSegment in
+                    if e.start == 0 || caches[e.sequence] == nil { caches[e.sequence] = KVCache(config: config) }
+                    return SequenceSegment(cache: caches[e.sequence]!, count: e.tokens.count, startPosition: e.start)
+                }
+                world.setContext("\(label) layers \(plan.stageLayers[stage])")
+                allToAll?.beginForward(moeLayers: moeLayers, step: label)
+                let layerStart = tracer.begin()
+                hidden = try model.forwardLayers(hidden, segments: segments)
+                tracer.end(layerStart, .attention, layer: plan.stageLayers[stage].lowerBound)
+                if stage < plan.pp - 1 {
+                    if rows > 0 {
+                        let start = tracer.begin()
+                        pending.append(try world.sendAsync(hidden.data, to: plan.rank(stage: stage + 1, lane: lane).value, tag: Engine.hiddenTag))
+                        tracer.end(start, .pipelineSend, bytes: rows * d * 4)
+                    }
+                } else if rows > 0 {
+                    let (tokens, logits) = try tracer.measure(.head) { try sample(entries, hidden) }
+                    if world.rank == 0 {
+                        localResults = (tokens, logits)
+                    } else {
+                        pending.append(try world.sendAsync(tokens, to: 0, tag: Engine.tokenTag))
+                        if options.keepLogits { pending.append(try world.sendAsync(logits, to: 0, tag: Engine.logitTag)) }
+                    }
+                }
+            }
+
+            // 3. Rank 0 collects the tokens of the micro-batch that left the last stage this tick.
+            if let coordinator, let done = history[tick - (plan.pp - 1)], done.tokenCount > 0 {
+                world.setContext("tick \(tick) collecting sampled tokens")
+                for l in 0..<plan.ep {
+                    let entries = done.entries(lane: l)
+                    guard !entries.isEmpty else { continue }
+                    let source = plan.rank(stage: plan.pp - 1, lane: l).value
+                    let tokens: [Int32], logits: [Float]
+                    if source == 0 {
+                        (tokens, logits) = localResults!
+                        localResults = nil
+                    } else {
+                        let start = tracer.begin()
+                        tokens = try world.recv(count: entries.count, from: source, tag: Engine.tokenTag)
+                        let rows = entries.reduce(0) { $0 + $1.logitRows }
+                        logits = options.keepLogits ? try world.recv(count: rows * vocab, from: source, tag: Engine.logitTag) : []
+                        tracer.end(start, .tokensReturn, bytes: tokens.count * 4 + logits.count * 4)
+                    }
+                    var row = 0
+                    for (i, e) in entries.enumerated() {
+                        var kept: [[Float]] = []
+                        if options.keepLogits {
+                            for r in 0..<e.logitRows { kept.append(Array(logits[((row + r) * vocab)..<((row + r + 1) * vocab)])) }
+                            row += e.logitRows
+                        }
+                        coordinator.complete(e, token: Int(tokens[i]), logits: kept)
+                        stats.generatedTokens += 1
+                        if stats.firstTokenSeconds == 0 { stats.firstTokenSeconds = Double(Tracer.now - startTime) / 1e9 }
+                    }
+                }
+            }
+            history = history.filter { $0.key > tick - plan.pp }
+            tick += 1
+        }
+        for p in pending { try p.wait() }
+        stats.seconds = Double(Tracer.now - startTime) / 1e9
+        stats.ticks = tick
+        lastStats = stats
+        return coordinator?.results
+    }
+
+    /// Last stage: logits for the rows each entry needs (last position, or all with keepLogits), then sample.
+    private func sample(_ entries: [StepEntry], _ hidden: Matrix) throws -> (tokens: [Int32], logits: [Float]) {
+        var rowsNeeded: [Int] = []
+        var row = 0
+        for e in entries {
+            let n = e.tokens.count
+            rowsNeeded += e.allLogits ? Array(row..<(row + n)) : [row + n - 1]
+            row += n
+        }
+        let logits = try model.finalLogits(hidden.gatherRows(rowsNeeded))
+        var tokens: [Int32] = []
+        var r = 0
+        for e in entries {
+            let last = r + e.logitRows - 1
+            let sampled = Sampler.sample(logits.row(last), parameters: options.sampling, sequence: e.sequence, step: e.step)
+            tokens.append(Int32(sampled))
+            r += e.logitRows
+        }
+        return (tokens, options.keepLogits ? logits.data : [])
+    }
+}

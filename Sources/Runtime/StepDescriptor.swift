@@ -1,0 +1,83 @@
+// StepDescriptor: what the coordinator broadcasts each pipeline tick — which sequences advance in the
+// micro-batch entering stage 0, at which positions, with which tokens, plus caches to free and the stop flag.
+// Encoded as a flat [Int32] so one broadcast carries it.
+
+/// One sequence's share of a micro-batch.
+public struct StepEntry: Sendable, Equatable {
+    /// Coordinator-wide sequence id (index of the request).
+    public var sequence: Int
+    /// Lane (expert-parallel index) whose ranks hold this sequence's KV cache in every stage.
+    public var lane: Int
+    /// Position of the first token (= tokens already in the cache).
+    public var start: Int
+    /// Token ids to feed (the whole prompt for prefill, one token for decode).
+    public var tokens: [Int]
+    /// Return the logits of every fed position (prefill with --dump-logits), not only the last.
+    public var allLogits: Bool
+    /// Generation step of the token sampled from this entry (0 = first new token); seeds the sampler.
+    public var step: Int
+
+    public init(sequence: Int, lane: Int, start: Int, tokens: [Int], allLogits: Bool, step: Int) {
+        self.sequence = sequence
+        self.lane = lane
+        self.start = start
+        self.tokens = tokens
+        self.allLogits = allLogits
+        self.step = step
+    }
+
+    /// Rows of logits the last stage returns for this entry.
+    public var logitRows: Int { allLogits ? tokens.count : 1 }
+}
+
+public struct StepDescriptor: Sendable, Equatable {
+    public var tick: Int
+    public var microBatch: Int
+    public var entries: [StepEntry]
+    /// Sequences whose caches every rank frees before this tick's work.
+    public var released: [Int]
+    public var stop: Bool
+
+    public init(tick: Int, microBatch: Int, entries: [StepEntry], released: [Int] = [], stop: Bool = false) {
+        self.tick = tick
+        self.microBatch = microBatch
+        self.entries = entries
+        self.released = released
+        self.stop = stop
+    }
+
+    /// Entries of one lane, in descriptor order (the row order of that lane's hidden states).
+    public func entries(lane: Int) -> [StepEntry] { entries.filter { $0.lane == lane } }
+    /// Tokens of one lane in this micro-batch.
+    public func tokenCount(lane: Int) -> Int { entries.reduce(0) { $0 + ($1.lane == lane ? $1.tokens.count : 0) } }
+    public var tokenCount: Int { entries.reduce(0) { $0 + $1.tokens.count } }
+
+    public func encode() -> [Int32] {
+        var out: [Int32] = [Int32(tick), Int32(microBatch), stop ? 1 : 0, Int32(released.count)]
+        out += released.map { Int32($0) }
+        out.append(Int32(entries.count))
+        for e in entries {
+            out += [Int32(e.sequence), Int32(e.lane), Int32(e.start), e.allLogits ? 1 : 0, Int32(e.step), Int32(e.tokens.count)]
+            out += e.tokens.map { Int32($0) }
+        }
+        return out
+    }
+
+    public static func decode(_ words: [Int32]) -> StepDescriptor {
+        var i = 0
+        func next() -> Int {
+            defer { i += 1 }
+            return Int(words[i])
+        }
+        let tick = next(), microBatch = next(), stop = next() != 0
+        let released = (0..<next()).map { _ in next() }
+        let count = next()
+        var entries: [StepEntry] = []
+        for _ in 0..<count {
+            let sequence = next(), lane = next(), start = next(), all = next() != 0, step = next(), n = next()
+            entries.append(StepEntry(sequence: sequence, lane: lane, start: start, tokens: (0..<n).map { _ in next() },
+                                     allLogits: all, step: step))
+        }
+        return StepDescriptor(tick: tick, microBatch: microBatch, entries: entries, released: released, stop: stop)
+    }
+}

@@ -1,0 +1,98 @@
+// Options and error handling shared by every subcommand that runs under MPI.
+import ArgumentParser
+import Foundation
+import Parallel
+import Runtime
+
+struct MPIOptions: ParsableArguments {
+    @Option(name: .long, help: "Seconds a rank may wait in one collective or receive before the job is aborted.")
+    var collectiveTimeout: Double = Watchdog.defaultTimeout
+
+    func validate() throws {
+        guard collectiveTimeout > 0 else { throw ValidationError("--collective-timeout must be > 0 (got \(collectiveTimeout))") }
+    }
+}
+
+/// Print to stdout immediately (ranks' output interleaves through mpirun; unbuffered lines keep it readable).
+func emit(_ line: String) {
+    FileHandle.standardOutput.write((line + "\n").data(using: .utf8)!)
+}
+
+/// Run `body` with the world communicator; any error ends the whole job with a one-line message and a
+/// non-zero exit on every rank (MPI_Abort), never a hang.
+func withWorld(_ options: MPIOptions, _ body: (any Communicator) throws -> Int32) -> Never {
+    let world: MPICommunicator
+    do {
+        world = try MPIEnvironment.initialize(timeout: options.collectiveTimeout)
+    } catch {
+        FileHandle.standardError.write("moerun: error: \(error)\n".data(using: .utf8)!)
+        exit(2)
+    }
+    let code: Int32
+    do {
+        code = try body(world)
+    } catch let failed as LoadFailed {
+        // Every rank agreed that loading failed; each failing rank already printed its reason.
+        if world.rank == 0 { reportError(failed) }
+        code = 1
+    } catch {
+        MPIEnvironment.abort(message: "moerun: error on rank \(world.rank): \(error)", code: 1)
+    }
+    MPIEnvironment.finalize()
+    exit(code)
+}
+
+/// Print an error the way users should see it: one message, a hint where the error has one, no stack.
+func reportError(_ error: Error) {
+    let text: String
+    switch error {
+    case let e as ValidationError: text = e.message
+    default: text = String(describing: error)
+    }
+    FileHandle.standardError.write("moerun: error: \(text)\n".data(using: .utf8)!)
+}
+
+/// Run a step that can fail differently on different ranks (loading shards) and make every rank agree:
+/// if any rank failed, the failing ranks report their error and every rank exits non-zero, none hangs.
+func agreeOnLoad<T>(_ world: any Communicator, _ body: () throws -> T) throws -> T {
+    var value: T?
+    var failure: Error?
+    do { value = try body() } catch { failure = error }
+    world.setContext("agreeing on load status")
+    let failedRanks = try world.allGather([Int32(failure == nil ? 0 : 1)]).enumerated().filter { $0.element != 0 }.map(\.offset)
+    if let failure {
+        FileHandle.standardError.write("moerun: error on rank \(world.rank): \(failure)\n".data(using: .utf8)!)
+    }
+    guard failedRanks.isEmpty, let value else {
+        throw LoadFailed(ranks: failedRanks)
+    }
+    return value
+}
+
+struct LoadFailed: Error, CustomStringConvertible {
+    let ranks: [Int]
+    var description: String { "loading failed on rank\(ranks.count == 1 ? "" : "s") \(ranks.map(String.init).joined(separator: ", ")) (see the messages above)" }
+}
+
+/// Gather every rank's weight bytes and resident memory and print one line per rank on rank 0.
+func printMemory(_ engine: Engine, world: any Communicator, say: (String) -> Void) throws {
+    let m = engine.memory()
+    let all = try world.allGather([Int64(m.routedExpertBytes), Int64(m.otherWeightBytes), Int64(m.residentBytes)])
+    let plan = engine.plan
+    for r in 0..<world.size {
+        let s = plan.stage(of: Rank(r)), l = plan.lane(of: Rank(r))
+        let layers = plan.stageLayers[s], experts = plan.laneExperts[l]
+        say("  rank \(r): stage \(s) lane \(l), layers \(layers.lowerBound)..<\(layers.upperBound), experts \(experts.lowerBound)..<\(experts.upperBound): "
+            + "routed-expert weights \(formatBytes(Int(all[3 * r]))), other weights \(formatBytes(Int(all[3 * r + 1]))), resident \(formatBytes(Int(all[3 * r + 2])))")
+    }
+}
+
+func formatBytes(_ n: Int) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var value = Double(n), unit = 0
+    while value >= 1024 && unit < units.count - 1 {
+        value /= 1024
+        unit += 1
+    }
+    return unit == 0 ? "\(n) B" : String(format: "%.2f %@", value, units[unit])
+}

@@ -1,0 +1,135 @@
+// `moerun generate`: load a checkpoint over the launched ranks (plan pp x ep), generate for one or more
+// prompts, print tokens and tokens/s on rank 0, optionally dump logits and a Chrome trace.
+import ArgumentParser
+import Foundation
+import Models
+import Parallel
+import Runtime
+
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Generate tokens from a Hugging Face checkpoint across the launched ranks.",
+        discussion: """
+            Example: mpirun -np 4 moerun generate --model DIR --plan pp=2,ep=2 --prompt-ids 185,175,484 --max-new-tokens 16
+            """)
+
+    @Option(help: "Checkpoint directory (config.json + safetensors).")
+    var model: String
+    @Option(help: "Parallel plan 'pp=P,ep=E' with P x E = launched ranks (default: derived from the rank count).")
+    var plan: String?
+    @Option(help: "Prompt as comma-separated token ids, e.g. 185,175,484.")
+    var promptIds: String?
+    @Option(help: "File with one comma-separated prompt per line (a batch).")
+    var prompts: String?
+    @Option(help: "Tokens to generate per prompt.")
+    var maxNewTokens = 16
+    @Option(help: "Sampling temperature; 0 = greedy.")
+    var temperature: Float = 0
+    @Option(help: "Sample among the k most likely tokens (0 = all).")
+    var topK = 0
+    @Option(help: "Nucleus sampling threshold (1 = off).")
+    var topP: Float = 1
+    @Option(help: "Sampling seed.")
+    var seed: UInt64 = 0
+    @Flag(help: "Do not stop at the model's eos token ids.")
+    var ignoreEos = false
+    @Option(help: "Write generated tokens and full logits as JSON to this file.")
+    var dumpLogits: String?
+    @Option(help: "Sequences one lane holds at once (continuous batching refills freed slots).")
+    var maxBatch = 16
+    @Option(help: "Micro-batches in flight (default: one per pipeline stage).")
+    var microBatches: Int?
+    @Option(help: "Compute threads per rank.")
+    var threads = 1
+    @Option(help: ArgumentHelp("Force one MLA form: naive or absorbed (default: naive prefill, absorbed decode).", visibility: .hidden))
+    var attention: String?
+    @Option(help: "Write a Chrome trace (open in Perfetto) of every rank's phases to this file.")
+    var trace: String?
+    @OptionGroup var mpi: MPIOptions
+
+    func validate() throws {
+        guard (promptIds == nil) != (prompts == nil) else { throw ValidationError("give exactly one of --prompt-ids or --prompts") }
+        guard maxNewTokens >= 1 else { throw ValidationError("--max-new-tokens must be at least 1") }
+        guard maxBatch >= 1, threads >= 1 else { throw ValidationError("--max-batch and --threads must be at least 1") }
+        if let m = microBatches, m < 1 { throw ValidationError("--micro-batches must be at least 1") }
+        if let a = attention, AttentionMode(rawValue: a) == nil { throw ValidationError("--attention must be naive or absorbed") }
+        guard temperature >= 0, topK >= 0, topP > 0, topP <= 1 else { throw ValidationError("need temperature >= 0, top-k >= 0, 0 < top-p <= 1") }
+    }
+
+    func readRequests() throws -> [GenerationRequest] {
+        if let promptIds {
+            return [GenerationRequest(prompt: try RequestValidation.parseIDs(promptIds, what: "--prompt-ids"), maxNewTokens: maxNewTokens)]
+        }
+        guard let text = try? String(contentsOfFile: prompts!, encoding: .utf8) else {
+            throw RequestValidation.Problem(message: "cannot read --prompts file '\(prompts!)'")
+        }
+        return try text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
+            .enumerated().map { i, line in
+                GenerationRequest(prompt: try RequestValidation.parseIDs(line, what: "\(prompts!) line \(i + 1)"), maxNewTokens: maxNewTokens)
+            }
+    }
+
+    func run() throws {
+        withWorld(mpi) { world in
+            let say = { (line: String) in if world.rank == 0 { emit(line) } }
+            // Input and plan errors are the same on every rank: rank 0 reports, all exit 2 before loading.
+            let requests: [GenerationRequest]
+            let opened: OpenedModel
+            let parallelPlan: ParallelPlan
+            do {
+                requests = try readRequests()
+                opened = try ModelLoading.open(model)
+                try RequestValidation.check(requests, config: opened.config)
+                let shape = try plan.map { try ParallelPlan.parse($0, ranks: world.size) }
+                    ?? ParallelPlan.defaultShape(ranks: world.size, config: opened.config)
+                parallelPlan = try ParallelPlan.make(config: opened.config, ranks: world.size, pp: shape.pp, ep: shape.ep)
+            } catch {
+                if world.rank == 0 { reportError(error) }
+                return 2
+            }
+            if !opened.unknownKeys.isEmpty { say("note: config.json keys not used by moerun: \(opened.unknownKeys.joined(separator: ", "))") }
+            parallelPlan.summary.forEach(say)
+
+            var options = EngineOptions()
+            options.sampling = SamplingParameters(temperature: temperature, topK: topK, topP: topP, seed: seed)
+            options.keepLogits = dumpLogits != nil
+            options.maxSequencesPerLane = maxBatch
+            options.microBatches = microBatches
+            options.threads = threads
+            options.trace = trace != nil
+            options.attention = attention.flatMap(AttentionMode.init(rawValue:))
+            let engine = try agreeOnLoad(world) {
+                try Engine(world: world, config: opened.config, source: opened.checkpoint, plan: parallelPlan, options: options)
+            }
+            try printMemory(engine, world: world, say: say)
+
+            let eos: Set<Int> = ignoreEos ? [] : Set(opened.config.eosIDs)
+            let results = try engine.generate(world.rank == 0 ? requests : [], eosTokens: eos)
+            if let results {
+                for (i, r) in results.enumerated() {
+                    say("prompt \(i): [\(r.prompt.map(String.init).joined(separator: ","))] -> \(r.tokens.map(String.init).joined(separator: ",")) (\(r.finishReason))")
+                }
+                let s = engine.lastStats
+                say(String(format: "generated %d tokens for %d prompt%@ in %.3f s: %.1f tokens/s overall; prefill %.1f tokens/s (first token after %.3f s), decode %.1f tokens/s",
+                           s.generatedTokens, s.sequences, s.sequences == 1 ? "" : "s", s.seconds, Double(s.generatedTokens) / max(s.seconds, 1e-9),
+                           s.prefillTokensPerSecond, s.firstTokenSeconds, s.decodeTokensPerSecond))
+                if let dumpLogits {
+                    try LogitsDump.json(results).write(toFile: dumpLogits, atomically: true, encoding: .utf8)
+                    say("wrote \(dumpLogits)")
+                }
+            }
+            if let trace {
+                let spans = try ChromeTrace.gather(engine.tracer, world)
+                if world.rank == 0 {
+                    let labels = Dictionary(uniqueKeysWithValues: (0..<world.size).map { r in
+                        (r, "rank \(r) (stage \(parallelPlan.stage(of: Rank(r))), lane \(parallelPlan.lane(of: Rank(r))))")
+                    })
+                    try ChromeTrace.json(spans, rankLabels: labels).write(to: URL(fileURLWithPath: trace))
+                    say("wrote trace \(trace) (\(spans.count) spans; open in https://ui.perfetto.dev)")
+                }
+            }
+            return 0
+        }
+    }
+}

@@ -1,0 +1,15 @@
+// moerun CLI root: subcommands are thin wrappers over Runtime / Models / Parallel.
+import ArgumentParser
+
+@main
+struct Moerun: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "moerun",
+        abstract: "Serve DeepSeek-V3 / Kimi K2-class Mixture-of-Experts models across MPI ranks.",
+        discussion: """
+            Launch under mpirun (or srun) for several ranks; a plain invocation runs as rank 0 of 1.
+            Example: mpirun -np 4 --oversubscribe moerun selftest
+            """,
+        subcommands: [GenerateCommand.self, SelftestCommand.self]
+    )
+}

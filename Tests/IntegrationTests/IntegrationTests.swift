@@ -1,1 +1,0 @@
-// Multi-process tests running the real moerun binary under mpirun.
