@@ -60,7 +60,7 @@ let package = Package(
         .testTarget(name: "ParallelTests", dependencies: ["Parallel", "Models"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "TestSupport"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tensors"]),
-        .testTarget(name: "ForwardTests", dependencies: ["Models", "Kernels", "Tensors", "TestSupport"]),
+        .testTarget(name: "ForwardTests", dependencies: ["Models", "Kernels", "Tensors", "Checkpoint", "TestSupport"]),
         .testTarget(name: "FixtureTests", dependencies: ["Runtime", "Models", "Kernels", "Parallel", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "moerun"]),
     ],
