@@ -112,25 +112,33 @@ struct F16Decoder: ChunkDecoder {
 }
 
 /// FP8 e4m3 with 128x128 block scales: 64 codes are one SIMD16<UInt32> load; byte k of each word is phase k.
-/// Decoding: the 7 magnitude bits shifted to float bits 20..26, times 2^120, is the exact e4m3 magnitude
-/// (subnormals included); then the block scale (one rounding, as `fp8E4M3ToFloat(code) * scale`).
-/// The NaN codes 0x7F / 0xFF are not special-cased (they do not occur in quantized weights).
+/// Decoding: shift byte k to the top of the lane, arithmetic-shift right by 4 and mask 0x87F0_0000: the sign lands
+/// in bit 31 and the 7 magnitude bits in float bits 20..26, i.e. the float (e4m3 value) · 2^-120, exact (subnormal
+/// codes included). One multiply by `scale · 2^120` then gives exactly `fp8E4M3ToFloat(code) · scale` (a single
+/// correctly rounded product of the same two reals as `Weight.element`). Scales >= 2^8 (never produced by the
+/// amax/448 recipe) take a two-multiply path. The NaN codes 0x7F / 0xFF are not special-cased.
 struct FP8Decoder: ChunkDecoder {
     let base: UnsafePointer<UInt8>
     let scales: UnsafePointer<Float>
     let cols: Int
     let scaleCols: Int
     @inline(__always)
-    static func phase(_ w: SIMD16<UInt32>, _ shift: UInt32, _ scale: Vec16) -> Vec16 {
-        let b = (w &>> shift) & 0xFF
-        let mag = asFloat((b & 0x7F) &<< 20) * Vec16(repeating: 0x1p120)
-        return asFloat(asBits(mag) | ((b & 0x80) &<< 24)) * scale
+    static func magnitude(_ top: SIMD16<UInt32>) -> Vec16 {
+        let shifted = unsafeBitCast(unsafeBitCast(top, to: SIMD16<Int32>.self) &>> 4, to: SIMD16<UInt32>.self)
+        return asFloat(shifted & 0x87F0_0000)
     }
     @inline(__always)
     func split(_ p: UnsafeRawPointer, row: Int, chunk: Int) -> (Vec16, Vec16, Vec16, Vec16) {
         let w = p.loadUnaligned(as: SIMD16<UInt32>.self)
-        let s = Vec16(repeating: scales[(row / fp8BlockSize) * scaleCols + (chunk * linearChunk) / fp8BlockSize])
-        return (Self.phase(w, 0, s), Self.phase(w, 8, s), Self.phase(w, 16, s), Self.phase(w, 24, s))
+        let scale = scales[(row / fp8BlockSize) * scaleCols + (chunk * linearChunk) / fp8BlockSize]
+        let m0 = Self.magnitude(w &<< 24), m1 = Self.magnitude(w &<< 16)
+        let m2 = Self.magnitude(w &<< 8), m3 = Self.magnitude(w)
+        if scale < 0x1p8 {
+            let s = Vec16(repeating: scale * 0x1p120)
+            return (m0 * s, m1 * s, m2 * s, m3 * s)
+        }
+        let e = Vec16(repeating: 0x1p120), s = Vec16(repeating: scale)
+        return (m0 * e * s, m1 * e * s, m2 * e * s, m3 * e * s)
     }
     @inline(__always)
     func decode(row: Int, chunk: Int) -> (Vec16, Vec16, Vec16, Vec16) {

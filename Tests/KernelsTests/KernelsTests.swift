@@ -215,3 +215,24 @@ func linearTransposedMatchesReference(kind: StorageKind) {
     let expected = (0.1 * 0.707 * log(4.0) + 1) / (0.1 * log(4.0) + 1)
     #expect(abs(Double(af.attentionFactor) - expected) < 1e-6)
 }
+
+@Test func fp8DecodesEveryCodeWithAnyScale() {
+    // All 256 codes (NaN codes excluded) in one row, with ordinary, tiny, power-of-two and huge (>= 2^8) scales.
+    for scale: Float in [1, 0.0123, 3e-7, 0x1p-20, 0x1p8, 1000] {
+        let cols = 256
+        let block = HeapBlock(byteCount: cols + 64 + 8)
+        let codes = block.raw.bindMemory(to: UInt8.self, capacity: cols)
+        for i in 0..<cols { codes[i] = UInt8(i) == 0x7F || UInt8(i) == 0xFF ? 0 : UInt8(i) }
+        let scalesPtr = (block.raw + cols + 32).bindMemory(to: Float.self, capacity: 2)
+        scalesPtr[0] = scale
+        scalesPtr[1] = scale
+        let w = Weight(rows: 1, cols: cols, storage: .fp8e4m3(UnsafePointer(codes), scales: UnsafePointer(scalesPtr)), owner: block)
+        var x = Matrix(rows: cols, cols: cols)
+        for i in 0..<cols { x[i, i] = 1 }
+        let y = Ops.linear(x, w)
+        for i in 0..<cols {
+            #expect(y[i, 0] == w.element(0, i) && y[i, 0].sign == w.element(0, i).sign || (y[i, 0] == 0 && w.element(0, i) == 0),
+                    "code \(i) scale \(scale): \(y[i, 0]) vs \(w.element(0, i))")
+        }
+    }
+}
