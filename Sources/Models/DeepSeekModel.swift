@@ -368,13 +368,15 @@ public final class DeepSeekModel: @unchecked Sendable {
             guard seg.cache.latentDim == kvr, seg.cache.ropeDim == dr else {
                 throw ModelError(.cacheMismatch, "cache row layout \(seg.cache.latentDim)+\(seg.cache.ropeDim) != \(kvr)+\(dr)", subject: "cache")
             }
+            if seg.count == 0 { continue }
             seg.cache.append(layer: layer.index, rows: Array(cacheRows[(row0 * (kvr + dr))..<((row0 + seg.count) * (kvr + dr))]))
             let mode = forced ?? (seg.count == 1 ? decodeMode : prefillMode)
             let qSeg = q.rows(row0..<(row0 + seg.count))
-            let oSeg: Matrix
-            switch mode {
-            case .naive: oSeg = attendNaive(w, qSeg, cache: seg.cache.rows(layer: layer.index), start: seg.startPosition)
-            case .absorbed: oSeg = attendAbsorbed(w, qSeg, cache: seg.cache.rows(layer: layer.index), start: seg.startPosition)
+            let oSeg = seg.cache.withRows(layer: layer.index) { cache in
+                switch mode {
+                case .naive: return attendNaive(w, qSeg, cache: cache, start: seg.startPosition)
+                case .absorbed: return attendAbsorbed(w, qSeg, cache: cache, start: seg.startPosition)
+                }
             }
             o.data.replaceSubrange((row0 * h * dv)..<((row0 + seg.count) * h * dv), with: oSeg.data)
             row0 += seg.count
@@ -385,7 +387,7 @@ public final class DeepSeekModel: @unchecked Sendable {
     /// Naive MLA for one segment: k_nope / v expanded from every cached latent with kv_b_proj.
     /// `q` `[n, H*qk]` (RoPE applied), `cache` `[len, kvr+dr]` with the segment's own rows at the end;
     /// query i sits at position start + i and sees keys 0 ... start + i.
-    func attendNaive(_ w: AttentionWeights, _ q: Matrix, cache: [Float], start: Int) -> Matrix {
+    func attendNaive(_ w: AttentionWeights, _ q: Matrix, cache: UnsafeBufferPointer<Float>, start: Int) -> Matrix {
         let n = q.rows, h = heads, qk = qkDim, dn = nopeDim, dr = ropeDim, kvr = latentDim, dv = vDim
         let width = kvr + dr, len = cache.count / width
         var latent = Matrix(rows: len, cols: kvr)
@@ -395,7 +397,7 @@ public final class DeepSeekModel: @unchecked Sendable {
         let scale = softmaxScale
         q.data.withUnsafeBufferPointer { qp in
             kv.data.withUnsafeBufferPointer { kvp in
-                cache.withUnsafeBufferPointer { cp in
+                do { let cp = cache
                     out.data.withUnsafeMutableBufferPointer { op in
                         let qb = qp.baseAddress!, kb = kvp.baseAddress!, cb = cp.baseAddress!
                         let ob = UnsafeTransfer(op.baseAddress!)
@@ -427,13 +429,13 @@ public final class DeepSeekModel: @unchecked Sendable {
 
     /// Absorbed MLA for one segment: q_abs = q_nope · W_UK (per head), scores against the latent cache and k_pe,
     /// o_lat = Σ p · c_kv, o = W_UV · o_lat.
-    func attendAbsorbed(_ w: AttentionWeights, _ q: Matrix, cache: [Float], start: Int) -> Matrix {
+    func attendAbsorbed(_ w: AttentionWeights, _ q: Matrix, cache: UnsafeBufferPointer<Float>, start: Int) -> Matrix {
         let n = q.rows, h = heads, qk = qkDim, dn = nopeDim, dr = ropeDim, kvr = latentDim, dv = vDim
         let width = kvr + dr, len = cache.count / width
         var out = Matrix(rows: n, cols: h * dv)
         let scale = softmaxScale
         q.data.withUnsafeBufferPointer { qp in
-            cache.withUnsafeBufferPointer { cp in
+            do { let cp = cache
                 out.data.withUnsafeMutableBufferPointer { op in
                     let qb = qp.baseAddress!, cb = cp.baseAddress!
                     let ob = UnsafeTransfer(op.baseAddress!)

@@ -34,8 +34,14 @@ public final class KVCache: @unchecked Sendable {
     /// Tokens cached in the lowest layer present (0 when empty). After a complete forward, all layers agree.
     public var length: Int { storage.keys.min().map { count(layer: $0) } ?? 0 }
 
-    /// The rows of `layer` (`[count, rowWidth]`, row-major).
+    /// The rows of `layer` (`[count, rowWidth]`, row-major), copied.
     public func rows(layer: Int) -> [Float] { storage[layer] ?? [] }
+
+    /// Read access to the rows of `layer` without a copy.
+    public func withRows<R>(layer: Int, _ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        if let rows = storage[layer] { return try rows.withUnsafeBufferPointer(body) }
+        return try body(UnsafeBufferPointer(start: nil, count: 0))
+    }
 
     /// Appends rows for `layer`.
     public func append(layer: Int, rows: [Float]) {

@@ -161,3 +161,20 @@ func cachedDecodeEqualsPrefillBitwise(mode: AttentionMode) throws {
         #expect(e.code == .missingTensor && e.subject == "model.layers.1.mlp.experts.3.up_proj.weight")
     }
 }
+
+@Test func emptyBatchRunsEveryLayer() throws {
+    // An expert-parallel rank with no tokens this step still runs every layer (it must join the collectives).
+    let c = try tinyConfig()
+    let model = try DeepSeekModel(config: c, source: randomSource(c))
+    var routed = 0
+    let h = try model.forwardLayers(Matrix(rows: 0, cols: c.hiddenSize), segments: []) { event in
+        if case .routing(_, let r) = event { routed += 1; #expect(r.tokens == 0) }
+    }
+    #expect(h.rows == 0 && routed == 2)
+    #expect(try model.finalLogits(h).rows == 0)
+    // A zero-length segment leaves its cache alone.
+    let cache = KVCache(config: c)
+    _ = try model.forwardLayers(try model.embed([3]), segments: [SequenceSegment(cache: KVCache(config: c), count: 1, startPosition: 0),
+                                                                 SequenceSegment(cache: cache, count: 0, startPosition: 0)])
+    #expect(cache.length == 0)
+}
