@@ -376,26 +376,73 @@ extension Ops {
         }
     }
 
-    /// Transposed product `out[t, c] = Σ_i x[t, i] · W[i, c]` (`x` `[T, W.rows]` -> `[T, W.cols]`), used by absorbed
-    /// MLA (q_nope · W_UK). Accumulates over `i` ascending with fused multiply-add per element: batch invariant.
-    public static func linearTransposed(_ x: Matrix, _ w: Weight) -> Matrix {
+    /// Transposed product `out[t, c] = Σ_i x[t, i] · W[i, c]` (`x` `[T, W.rows]` -> `[T, W.cols]`), used by MLA
+    /// (q_nope · W_UK, softmax(P) · V, P · c_kv). Every element accumulates over `i` ascending, one fused
+    /// multiply-add per term, starting from +0: batch invariant, thread-count invariant, and unchanged by extra
+    /// trailing rows whose x is zero (a causal mask's zero probabilities). F32 weights (activation views) use a
+    /// register-blocked loop; other dtypes dequantize one row at a time (same bits).
+    public static func linearTransposed(_ x: Matrix, _ w: Weight, pool: ComputePool = .serial) -> Matrix {
         precondition(x.cols == w.rows, "linearTransposed: input width \(x.cols) != weight rows \(w.rows)")
-        let n = w.cols, tokens = x.rows
+        let n = w.cols, tokens = x.rows, k = w.rows
         var out = Matrix(rows: tokens, cols: n)
-        let rowBuf = UnsafeMutablePointer<Float>.allocate(capacity: max(n, 1))
-        defer { rowBuf.deallocate() }
+        if tokens == 0 || n == 0 { return out }
         x.data.withUnsafeBufferPointer { xp in
             out.data.withUnsafeMutableBufferPointer { op in
-                let o = op.baseAddress!
-                for i in 0..<w.rows {
-                    dequantizeRow(w, i, into: rowBuf)
-                    for t in 0..<tokens {
-                        axpy(xp[t * w.rows + i], UnsafePointer(rowBuf), o + t * n, n)
+                let xb = xp.baseAddress!, ob = UnsafeTransfer(op.baseAddress!)
+                if case .f32(let wp) = w.storage {
+                    pool.parallelFor(count: tokens) { range in
+                        for t in range { transposedRowF32(xb + t * k, wp, k, n, ob.value + t * n) }
+                    }
+                    return
+                }
+                pool.parallelFor(count: tokens) { range in
+                    let rowBuf = UnsafeMutablePointer<Float>.allocate(capacity: n)
+                    defer { rowBuf.deallocate() }
+                    for i in 0..<k {
+                        dequantizeRow(w, i, into: rowBuf)
+                        for t in range { axpy(xb[t * k + i], UnsafePointer(rowBuf), ob.value + t * n, n) }
                     }
                 }
             }
         }
         return out
+    }
+
+    /// One output row of `linearTransposed` over an F32 matrix `[k, n]`: 64 columns held in registers while `i`
+    /// walks the rows (same per-element fma sequence as the axpy path).
+    @inline(__always)
+    static func transposedRowF32(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ k: Int, _ n: Int,
+                                 _ out: UnsafeMutablePointer<Float>) {
+        var c = 0
+        while c + 64 <= n {
+            var a0 = Vec16(), a1 = Vec16(), a2 = Vec16(), a3 = Vec16()
+            for i in 0..<k {
+                let xi = Vec16(repeating: x[i])
+                let p = UnsafeRawPointer(w + i * n + c)
+                a0.addProduct(xi, p.loadUnaligned(as: Vec16.self))
+                a1.addProduct(xi, p.loadUnaligned(fromByteOffset: 64, as: Vec16.self))
+                a2.addProduct(xi, p.loadUnaligned(fromByteOffset: 128, as: Vec16.self))
+                a3.addProduct(xi, p.loadUnaligned(fromByteOffset: 192, as: Vec16.self))
+            }
+            let o = UnsafeMutableRawPointer(out + c)
+            o.storeBytes(of: a0, as: Vec16.self)
+            o.storeBytes(of: a1, toByteOffset: 64, as: Vec16.self)
+            o.storeBytes(of: a2, toByteOffset: 128, as: Vec16.self)
+            o.storeBytes(of: a3, toByteOffset: 192, as: Vec16.self)
+            c += 64
+        }
+        while c + 16 <= n {
+            var a = Vec16()
+            for i in 0..<k { a.addProduct(Vec16(repeating: x[i]), UnsafeRawPointer(w + i * n + c).loadUnaligned(as: Vec16.self)) }
+            UnsafeMutableRawPointer(out + c).storeBytes(of: a, as: Vec16.self)
+            c += 16
+        }
+        while c < n {
+            var a: Float = 0
+            for i in 0..<k { a = a.addingProduct(x[i], w[i * n + c]) }
+            out[c] = a
+            c += 1
+        }
     }
 
     /// `y[j] = fma(a, x[j], y[j])` for j in 0..<n (elementwise, order-free).

@@ -384,9 +384,25 @@ public final class DeepSeekModel: @unchecked Sendable {
         return Ops.linear(o, w.oProj, pool: pool)
     }
 
-    /// Naive MLA for one segment: k_nope / v expanded from every cached latent with kv_b_proj.
-    /// `q` `[n, H*qk]` (RoPE applied), `cache` `[len, kvr+dr]` with the segment's own rows at the end;
-    /// query i sits at position start + i and sees keys 0 ... start + i.
+    /// Scales, masks and softmaxes score rows in place: row r belongs to query `r / rowsPerQuery`, which sits at
+    /// position `start + query` and sees keys 0 ... start + query; masked entries become exact zeros.
+    func softmaxRows(_ scores: inout Matrix, rowsPerQuery: Int, start: Int) {
+        let len = scores.cols, scale = softmaxScale
+        scores.data.withUnsafeMutableBufferPointer { sp in
+            for r in 0..<scores.rows {
+                let row = sp.baseAddress! + r * len
+                let visible = min(len, start + r / rowsPerQuery + 1)
+                for u in 0..<visible { row[u] *= scale }
+                Ops.softmaxInPlace(row, visible)
+                for u in visible..<len { row[u] = 0 }
+            }
+        }
+    }
+
+    /// Naive MLA for one segment: k_nope / v expanded from every cached latent with kv_b_proj, then per head
+    /// S = Q_h K_hᵀ (`Ops.linear`, fixed-order dots over the 192 dims), causal softmax, O_h = P V_h
+    /// (`Ops.linearTransposed`, ascending keys). `q` `[n, H*qk]` (RoPE applied), `cache` `[len, kvr+dr]` with the
+    /// segment's own rows at the end.
     func attendNaive(_ w: AttentionWeights, _ q: Matrix, cache: UnsafeBufferPointer<Float>, start: Int) -> Matrix {
         let n = q.rows, h = heads, qk = qkDim, dn = nopeDim, dr = ropeDim, kvr = latentDim, dv = vDim
         let width = kvr + dr, len = cache.count / width
@@ -394,77 +410,65 @@ public final class DeepSeekModel: @unchecked Sendable {
         for u in 0..<len { for c in 0..<kvr { latent.data[u * kvr + c] = cache[u * width + c] } }
         let kv = Ops.linear(latent, w.kvBProj, pool: pool)  // [len, H*(dn+dv)]
         var out = Matrix(rows: n, cols: h * dv)
-        let scale = softmaxScale
-        q.data.withUnsafeBufferPointer { qp in
-            kv.data.withUnsafeBufferPointer { kvp in
-                do { let cp = cache
-                    out.data.withUnsafeMutableBufferPointer { op in
-                        let qb = qp.baseAddress!, kb = kvp.baseAddress!, cb = cp.baseAddress!
-                        let ob = UnsafeTransfer(op.baseAddress!)
-                        pool.parallelFor(count: h) { headRange in
-                            var scores = [Float](repeating: 0, count: len)
-                            for hh in headRange {
-                                for i in 0..<n {
-                                    let visible = start + i + 1
-                                    let qRow = qb + i * h * qk + hh * qk
-                                    for u in 0..<visible {
-                                        let kRow = kb + u * h * (dn + dv) + hh * (dn + dv)
-                                        let s = Ops.dot(qRow, kRow, dn) + Ops.dot(qRow + dn, cb + u * width + kvr, dr)
-                                        scores[u] = s * scale
-                                    }
-                                    scores.withUnsafeMutableBufferPointer { Ops.softmaxInPlace($0.baseAddress!, visible) }
-                                    let dst = ob.value + i * h * dv + hh * dv
-                                    for u in 0..<visible {
-                                        Ops.axpy(scores[u], kb + u * h * (dn + dv) + hh * (dn + dv) + dn, dst, dv)
-                                    }
-                                }
-                            }
-                        }
+        out.data.withUnsafeMutableBufferPointer { op in
+            let ob = UnsafeTransfer(op.baseAddress!)
+            pool.parallelFor(count: h) { headRange in
+                for hh in headRange {
+                    var k = [Float](repeating: 0, count: len * qk), v = [Float](repeating: 0, count: len * dv)
+                    for u in 0..<len {
+                        let src = u * h * (dn + dv) + hh * (dn + dv)
+                        for c in 0..<dn { k[u * qk + c] = kv.data[src + c] }
+                        for c in 0..<dr { k[u * qk + dn + c] = cache[u * width + kvr + c] }
+                        for c in 0..<dv { v[u * dv + c] = kv.data[src + dn + c] }
                     }
+                    var qh = Matrix(rows: n, cols: qk)
+                    for i in 0..<n { for c in 0..<qk { qh.data[i * qk + c] = q.data[i * h * qk + hh * qk + c] } }
+                    var scores = Ops.linear(qh, .f32(rows: len, cols: qk, k))  // [n, len]
+                    softmaxRows(&scores, rowsPerQuery: 1, start: start)
+                    let o = Ops.linearTransposed(scores, .f32(rows: len, cols: dv, v))  // [n, dv]
+                    for i in 0..<n { for c in 0..<dv { ob.value[i * h * dv + hh * dv + c] = o.data[i * dv + c] } }
                 }
             }
         }
         return out
     }
 
-    /// Absorbed MLA for one segment: q_abs = q_nope · W_UK (per head), scores against the latent cache and k_pe,
-    /// o_lat = Σ p · c_kv, o = W_UV · o_lat.
+    /// Absorbed MLA for one segment (MQA over the latent cache): per head q_abs = q_nope · W_UK; the rows
+    /// [q_abs | q_pe] of all heads score against the cache rows [c_kv | k_pe] in one `Ops.linear`; causal softmax;
+    /// o_lat = P · c_kv (`Ops.linearTransposed`, ascending keys); o = W_UV · o_lat per head.
     func attendAbsorbed(_ w: AttentionWeights, _ q: Matrix, cache: UnsafeBufferPointer<Float>, start: Int) -> Matrix {
         let n = q.rows, h = heads, qk = qkDim, dn = nopeDim, dr = ropeDim, kvr = latentDim, dv = vDim
         let width = kvr + dr, len = cache.count / width
-        var out = Matrix(rows: n, cols: h * dv)
-        let scale = softmaxScale
-        q.data.withUnsafeBufferPointer { qp in
-            do { let cp = cache
-                out.data.withUnsafeMutableBufferPointer { op in
-                    let qb = qp.baseAddress!, cb = cp.baseAddress!
-                    let ob = UnsafeTransfer(op.baseAddress!)
-                    pool.parallelFor(count: h) { headRange in
-                        var scores = [Float](repeating: 0, count: len)
-                        for hh in headRange {
-                            var qNope = Matrix(rows: n, cols: dn)
-                            for i in 0..<n { for c in 0..<dn { qNope.data[i * dn + c] = qb[i * h * qk + hh * qk + c] } }
-                            let qAbs = Ops.linearTransposed(qNope, w.wUK[hh])  // [n, kvr]
-                            var oLat = Matrix(rows: n, cols: kvr)
-                            qAbs.data.withUnsafeBufferPointer { ap in
-                                oLat.data.withUnsafeMutableBufferPointer { lp in
-                                    for i in 0..<n {
-                                        let visible = start + i + 1
-                                        let qPe = qb + i * h * qk + hh * qk + dn
-                                        for u in 0..<visible {
-                                            let s = Ops.dot(ap.baseAddress! + i * kvr, cb + u * width, kvr)
-                                                + Ops.dot(qPe, cb + u * width + kvr, dr)
-                                            scores[u] = s * scale
-                                        }
-                                        scores.withUnsafeMutableBufferPointer { Ops.softmaxInPlace($0.baseAddress!, visible) }
-                                        for u in 0..<visible { Ops.axpy(scores[u], cb + u * width, lp.baseAddress! + i * kvr, kvr) }
-                                    }
-                                }
-                            }
-                            let oh = Ops.linear(oLat, w.wUV[hh])  // [n, dv]
-                            for i in 0..<n { for c in 0..<dv { ob.value[i * h * dv + hh * dv + c] = oh.data[i * dv + c] } }
-                        }
+        let keys = Weight(rows: len, cols: width, storage: .f32(cache.baseAddress!), owner: nil)
+        // Query rows r = i * H + head: [q_nope · W_UK (kvr) | q_pe (dr)].
+        var qcat = Matrix(rows: n * h, cols: width)
+        qcat.data.withUnsafeMutableBufferPointer { qp in
+            let qb = UnsafeTransfer(qp.baseAddress!)
+            pool.parallelFor(count: h) { headRange in
+                for hh in headRange {
+                    var qNope = Matrix(rows: n, cols: dn)
+                    for i in 0..<n { for c in 0..<dn { qNope.data[i * dn + c] = q.data[i * h * qk + hh * qk + c] } }
+                    let qAbs = Ops.linearTransposed(qNope, w.wUK[hh])  // [n, kvr]
+                    for i in 0..<n {
+                        let dst = qb.value + (i * h + hh) * width
+                        for c in 0..<kvr { dst[c] = qAbs.data[i * kvr + c] }
+                        for c in 0..<dr { dst[kvr + c] = q.data[i * h * qk + hh * qk + dn + c] }
                     }
+                }
+            }
+        }
+        var scores = Ops.linear(qcat, keys, pool: pool)  // [n*H, len]
+        softmaxRows(&scores, rowsPerQuery: h, start: start)
+        let oLat = Ops.linearTransposed(scores, keys, pool: pool)  // [n*H, width]; the last dr columns are unused
+        var out = Matrix(rows: n, cols: h * dv)
+        out.data.withUnsafeMutableBufferPointer { op in
+            let ob = UnsafeTransfer(op.baseAddress!)
+            pool.parallelFor(count: h) { headRange in
+                for hh in headRange {
+                    var lat = Matrix(rows: n, cols: kvr)
+                    for i in 0..<n { for c in 0..<kvr { lat.data[i * kvr + c] = oLat.data[(i * h + hh) * width + c] } }
+                    let oh = Ops.linear(lat, w.wUV[hh])  // [n, dv]
+                    for i in 0..<n { for c in 0..<dv { ob.value[i * h * dv + hh * dv + c] = oh.data[i * dv + c] } }
                 }
             }
         }

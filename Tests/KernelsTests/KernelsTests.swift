@@ -128,15 +128,32 @@ func linearIsBatchInvariant(kind: StorageKind) {
     }
 }
 
-@Test(arguments: [StorageKind.f32, .bf16])
+@Test(arguments: [StorageKind.f32, .bf16, .fp8])
 func linearTransposedMatchesReference(kind: StorageKind) {
-    let w = makeWeight(kind, rows: 24, cols: 40, seed: 3)
-    let x = randomMatrix(5, 24, seed: 4)
-    let fast = Ops.linearTransposed(x, w)
-    #expect(relErr(fast, Reference.linearTransposed(x, w)) < 2e-6)
-    for t in 0..<5 {
-        #expect(Ops.linearTransposed(x.rows(t..<(t + 1)), w).bitwiseEqual(fast.rows(t..<(t + 1))))
+    for cols in [40, 150, 64] {
+        let w = makeWeight(kind, rows: 24, cols: cols, seed: 3)
+        let x = randomMatrix(5, 24, seed: 4)
+        let fast = Ops.linearTransposed(x, w)
+        #expect(relErr(fast, Reference.linearTransposed(x, w)) < 2e-6)
+        for t in 0..<5 {
+            #expect(Ops.linearTransposed(x.rows(t..<(t + 1)), w).bitwiseEqual(fast.rows(t..<(t + 1))))
+        }
+        #expect(Ops.linearTransposed(x, w, pool: ComputePool(threads: 2)).bitwiseEqual(fast))
     }
+}
+
+@Test func linearTransposedPathsAgreeBitwise() {
+    // BF16-representable values stored as F32 (register-blocked path) and as BF16 (row-dequant path): same bits.
+    var rng = SeededRandom(8)
+    let values = rng.floats(30 * 150).map(roundToBF16)
+    let asF32 = Weight.f32(rows: 30, cols: 150, values), asBF16 = Weight.bf16(rows: 30, cols: 150, values)
+    let x = randomMatrix(6, 30, seed: 9)
+    #expect(Ops.linearTransposed(x, asF32).bitwiseEqual(Ops.linearTransposed(x, asBF16)))
+    // Trailing rows with zero weight in x (masked probabilities) do not change the result.
+    var padded = Matrix(rows: 6, cols: 40)
+    for t in 0..<6 { for i in 0..<30 { padded[t, i] = x[t, i] } }
+    let more = Weight.f32(rows: 40, cols: 150, values + rng.floats(10 * 150))
+    #expect(Ops.linearTransposed(padded, more).bitwiseEqual(Ops.linearTransposed(x, asF32)))
 }
 
 @Test func rmsNormMatchesReference() {
