@@ -99,6 +99,15 @@ public final class DeepSeekModel: @unchecked Sendable {
         guard range.lowerBound >= 0, range.upperBound <= config.numHiddenLayers else {
             throw ModelError(.badInput, "layer range \(range) outside 0..<\(config.numHiddenLayers)", subject: "layers")
         }
+        if let act = config.hiddenAct, act != "silu" {
+            throw ModelError(.unsupportedConfig, "hidden_act '\(act)' is not implemented (DeepSeek-V3 / Kimi K2 use 'silu')", subject: "hidden_act")
+        }
+        if let scoring = config.scoringFunc, scoring != "sigmoid" {
+            throw ModelError(.unsupportedConfig, "scoring_func '\(scoring)' is not implemented (the noaux_tc router uses 'sigmoid')", subject: "scoring_func")
+        }
+        if let method = config.topkMethod, method != "noaux_tc" {
+            throw ModelError(.unsupportedConfig, "topk_method '\(method)' is not implemented (DeepSeek-V3 / Kimi K2 use 'noaux_tc')", subject: "topk_method")
+        }
         self.config = config
         self.layerRange = range
         self.localExperts = experts ?? Set(0..<config.nRoutedExperts)

@@ -178,3 +178,15 @@ func cachedDecodeEqualsPrefillBitwise(mode: AttentionMode) throws {
                                                                  SequenceSegment(cache: cache, count: 0, startPosition: 0)])
     #expect(cache.length == 0)
 }
+
+@Test func unimplementedVariantsAreRefused() throws {
+    for (key, value) in [("hidden_act", "gelu"), ("scoring_func", "softmax"), ("topk_method", "greedy")] {
+        let c = try tinyConfig { $0[key] = value }
+        do {
+            _ = try DeepSeekModel(config: c, source: randomSource(c))
+            Issue.record("\(key) = \(value) accepted")
+        } catch let e as ModelError {
+            #expect(e.code == .unsupportedConfig && e.subject == key)
+        }
+    }
+}
