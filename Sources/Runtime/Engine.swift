@@ -21,6 +21,8 @@ public struct EngineOptions: Sendable {
     public var threads = 1
     public var trace = false
     public var attention: AttentionMode?
+    /// Test-only fault: this rank kills itself (SIGKILL) at this tick.
+    public var killAt: (rank: Int, tick: Int)?
 
     public init() {}
 }
@@ -168,6 +170,11 @@ public final class Engine {
             history[descriptor.tick] = descriptor
             for p in pending { try p.wait() }
             pending.removeAll()
+
+            if let fault = options.killAt, fault.rank == world.rank, fault.tick == tick {
+                FileHandle.standardError.write("rank \(world.rank): injected fault: killing myself at tick \(tick)\n".data(using: .utf8)!)
+                kill(getpid(), SIGKILL)
+            }
 
             // 2. This stage's micro-batch: the one issued `stage` ticks ago.
             if let work = history[tick - stage], work.tokenCount > 0 {
