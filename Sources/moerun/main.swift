@@ -1,1 +1,0 @@
-// moerun CLI entry point.
