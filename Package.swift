@@ -49,6 +49,7 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Tensors"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensors"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Checkpoint", "Models", "Tensors"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -58,6 +58,8 @@ public struct TouchReport: Codable, Sendable {
     public let shardsMapped: Int
     public let shardsTotal: Int
     public let seconds: Double
+    /// Fold of the bytes read (keeps the reads observable, so the optimizer cannot drop them).
+    public let checksum: UInt64
 }
 
 public enum Inspector {
@@ -82,8 +84,9 @@ public enum Inspector {
             throw CheckpointError(.notFound, file: checkpoint.directory + "/config.json", "no config.json in the checkpoint directory",
                                   hint: "copy the model's config.json next to the safetensors files")
         }
-        let decoded = try ModelConfig.decode(data, file: checkpoint.directory + "/config.json")
-        try decoded.config.validate()
+        let file = checkpoint.directory + "/config.json"
+        let decoded = try ModelConfig.decode(data, file: file)
+        do { try decoded.config.validate() } catch { throw error.inFile(file) }
         return decoded
     }
 
@@ -159,13 +162,17 @@ public enum Inspector {
         }
         let seconds = Date().timeIntervalSince(start)
         let after = ProcessMemory.residentBytes() ?? 0
-        let total = try ck.allInfos().reduce(0) { $0 + $1.byteCount }
-        let report = TouchReport(pattern: pattern, tensors: names.count, tensorBytes: ck.touchedTensorBytes, checkpointBytes: total,
-                                 residentBefore: before, residentAfter: after, peakResident: ProcessMemory.peakResidentBytes() ?? 0,
-                                 mappedResident: ck.residentMappedBytes(), shardsOpened: ck.openedFiles.count,
-                                 shardsMapped: ck.mappedFiles.count, shardsTotal: ck.shardNames.count, seconds: seconds)
-        _ = checksum
-        return report
+        let peak = ProcessMemory.peakResidentBytes() ?? 0
+        let mappedResident = ck.residentMappedBytes()
+        let (opened, mapped) = (ck.openedFiles.count, ck.mappedFiles.count)
+        // Size of the whole checkpoint from the files on disk (headers of other shards stay unread).
+        let total = ck.indexTotalSize ?? ck.shardNames.reduce(0) { acc, shard in
+            acc + ((try? FileManager.default.attributesOfItem(atPath: directory + "/" + shard)[.size] as? Int) ?? 0)
+        }
+        return TouchReport(pattern: pattern, tensors: names.count, tensorBytes: ck.touchedTensorBytes, checkpointBytes: total,
+                           residentBefore: before, residentAfter: after, peakResident: peak,
+                           mappedResident: mappedResident, shardsOpened: opened,
+                           shardsMapped: mapped, shardsTotal: ck.shardNames.count, seconds: seconds, checksum: checksum)
     }
 
     /// Reads one byte per 64-byte line (faults in every page, like a full read does) and folds them.
@@ -186,7 +193,7 @@ public enum Inspector {
         shards          \(t.shardsOpened) of \(t.shardsTotal) opened, \(t.shardsMapped) mapped
         resident        \(b(t.residentBefore)) before, \(b(t.residentAfter)) after (+\(b(t.residentAfter - t.residentBefore))), peak \(b(t.peakResident))
         mapped resident \(b(t.mappedResident)) of checkpoint pages in this process (\(String(format: "%.2f", Double(t.mappedResident) / Double(max(t.tensorBytes, 1))))x the subset)
-        time            \(String(format: "%.2f", t.seconds)) s
+        time            \(String(format: "%.2f", t.seconds)) s (checksum \(String(t.checksum, radix: 16)))
         """
     }
 }

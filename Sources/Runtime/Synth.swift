@@ -153,7 +153,7 @@ public enum Synth {
         }
     }
 
-    /// Writes the checkpoint into `directory` (created if needed). `progress` is called about twice a second.
+    /// Writes the checkpoint into `directory` (created if needed). `progress` is called about once a second.
     public static func write(config: ModelConfig, dtype: SynthDType, seed: UInt64, directory: String, shards requested: Int? = nil,
                              progress: ((SynthProgress) -> Void)? = nil) throws -> SynthResult {
         do {
@@ -188,7 +188,7 @@ public enum Synth {
             for p in group {
                 try generator.write(p, to: writer) { bytes in
                     written += bytes
-                    if let progress, Date().timeIntervalSince(lastReport) >= 0.5 {
+                    if let progress, Date().timeIntervalSince(lastReport) >= 1 {
                         lastReport = Date()
                         progress(SynthProgress(written: written, total: total, seconds: Date().timeIntervalSince(start)))
                     }
