@@ -69,7 +69,7 @@ private func tempDir(_ tag: String) -> String {
         var row = [Float](repeating: 0, count: w.cols)
         for r in stride(from: 0, to: w.rows, by: max(1, w.rows / 16)) {
             row.withUnsafeMutableBufferPointer { w.dequantizeRow(r, into: $0.baseAddress!) }
-            #expect(row.allSatisfy(\.isFinite))
+            #expect(row.allSatisfy { $0.isFinite })
             sumSq += row.reduce(0) { $0 + Double($1 * $1) }
         }
         let rowsSeen = (w.rows + max(1, w.rows / 16) - 1) / max(1, w.rows / 16)
