@@ -246,7 +246,7 @@ final class Generator {
                             let scale: Float = amax > 0 ? amax / 448 : 1
                             scales.append(scale)
                             let inv = 1 / scale
-                            for r in 0..<n { for c in c0..<c1 { o[r * cols + c] = floatToFP8E4M3(f[r * cols + c] * inv) } }
+                            for r in 0..<n { for c in c0..<c1 { o[r * cols + c] = fastFloatToFP8E4M3(f[r * cols + c] * inv) } }
                         }
                     }
                 }
@@ -336,4 +336,20 @@ struct Xoshiro256 {
         s.3 = s.3 << 45 | s.3 >> 19
         return result
     }
+}
+
+/// Float -> e4m3fn with round-to-nearest-even and saturation at 448, by integer rounding of the float's bits;
+/// equal to `floatToFP8E4M3` for every non-NaN input (tested), several times faster (synth writes GBs).
+@inline(__always)
+func fastFloatToFP8E4M3(_ x: Float) -> UInt8 {
+    let bits = x.bitPattern
+    let sign = UInt8(truncatingIfNeeded: (bits >> 24) & 0x80)
+    let magnitude = bits & 0x7FFF_FFFF
+    if magnitude >= 0x43E0_0000 { return sign | 0x7E }                 // >= 448: saturate
+    if magnitude < 0x3C80_0000 {                                        // < 2^-6: subnormal steps of 2^-9
+        return sign | UInt8((Float(bitPattern: magnitude) * 512).rounded(.toNearestOrEven))
+    }
+    // Keep 3 mantissa bits with RNE (a carry rolls into the exponent), then rebias 127 -> 7.
+    let rounded = magnitude &+ 0x7FFFF &+ ((magnitude >> 20) & 1)
+    return sign | UInt8(min((rounded >> 20) &- (120 << 3), 0x7E))
 }

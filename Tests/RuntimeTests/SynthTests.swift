@@ -85,3 +85,19 @@ private func tempDir(_ tag: String) -> String {
         if spec.role == .norm { #expect(v.allSatisfy { $0 > 0.85 && $0 < 1.15 }) } else { #expect(v.allSatisfy { abs($0) < 0.02 }) }
     }
 }
+
+@Test func fastFP8EncoderMatchesTheReference() {
+    var values: [Float] = [0, -0, 448, -448, 449, 464, 480, 1e9, -1e9, 0x1p-6, 0x1p-7, 0x1p-9, 0x1p-10, 0x1.1p-10, 3e-3]
+    for code in 0..<127 {
+        let a = fp8E4M3ToFloat(UInt8(code)), b = fp8E4M3ToFloat(UInt8(code + 1))
+        values += [a, -a, (a + b) / 2, -(a + b) / 2, a.nextUp, a.nextDown, ((a + b) / 2).nextUp, ((a + b) / 2).nextDown]
+    }
+    var s: UInt64 = 1
+    for _ in 0..<200_000 {
+        s = s &* 6364136223846793005 &+ 1442695040888963407
+        values.append(Float(bitPattern: UInt32(truncatingIfNeeded: s >> 32) & 0xC3FF_FFFF))   // |x| < 512, all exponents
+    }
+    for v in values where !v.isNaN {
+        if fastFloatToFP8E4M3(v) != floatToFP8E4M3(v) { Issue.record("\(v): \(fastFloatToFP8E4M3(v)) != \(floatToFP8E4M3(v))"); return }
+    }
+}
