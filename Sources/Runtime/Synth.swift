@@ -82,7 +82,7 @@ public enum Synth {
             s = Shape(hidden: 128, layers: 4, inter: 256, moeInter: 64, experts: 16, topK: 4, groups: 4, topkGroup: 2,
                       heads: 4, qLora: 64, kvLora: 32, rope: 16, nope: 32, v: 32, vocab: 1024)
         case .small:
-            s = Shape(hidden: 1024, layers: 8, inter: 2816, moeInter: 256, experts: 32, topK: 8, groups: 8, topkGroup: 4,
+            s = Shape(hidden: 1024, layers: 6, inter: 2816, moeInter: 256, experts: 32, topK: 8, groups: 8, topkGroup: 4,
                       heads: 8, qLora: 384, kvLora: 128, rope: 32, nope: 64, v: 64, vocab: 32000)
         case .medium:
             s = Shape(hidden: 2048, layers: 12, inter: 5632, moeInter: 512, experts: 64, topK: 8, groups: 8, topkGroup: 4,
@@ -139,7 +139,9 @@ public enum Synth {
     static func plans(config c: ModelConfig, dtype: SynthDType) -> [Plan] {
         let residual = 1 / Float(2 * max(c.numHiddenLayers + c.mtpLayerCount, 1)).squareRoot()
         let uniformStd = Float(3).squareRoot()   // amplitude of a uniform with std 1
-        return TensorTable(config: c).specs.map { spec in
+        // Optional tensors (the MTP layer's copies of embedding and lm_head, which HF ties to the main ones) are
+        // left out: they would double the vocabulary-sized bytes of small models.
+        return TensorTable(config: c).specs.filter { !$0.optional }.map { spec in
             let stored: DType
             if spec.dtypes.first == .f32 { stored = .f32 } else if spec.quantizable && dtype == .fp8 { stored = .f8e4m3 } else { stored = .bf16 }
             var std: Float = 1
