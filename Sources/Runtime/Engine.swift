@@ -65,7 +65,7 @@ public final class Engine {
     public let config: ModelConfig
     public let model: DeepSeekModel
     public let tracer: Tracer
-    public let options: EngineOptions
+    public private(set) var options: EngineOptions
     public let stage: Int
     public let lane: Int
     private let allToAll: AllToAllDispatcher?
@@ -110,12 +110,16 @@ public final class Engine {
         model = try DeepSeekModel(config: config, source: source, layers: layers, experts: Set(plan.laneExperts[lane]),
                                   includeEmbedding: stage == 0, includeHead: stage == plan.pp - 1,
                                   dispatcher: dispatcher, pool: ComputePool(threads: options.threads))
+        model.phaseObserver = tracer  // records only while tracer.isEnabled
         if let mode = options.attention {
             model.prefillMode = mode
             model.decodeMode = mode
         }
         tracer.end(loadStart, .loading)
     }
+
+    /// Change the number of micro-batches in flight for later `generate` calls (nil = one per stage).
+    public func setMicroBatches(_ count: Int?) { options.microBatches = count }
 
     /// Bytes of weights this rank holds, split into routed experts and everything else.
     public func memory() -> RankMemory {
@@ -200,9 +204,7 @@ public final class Engine {
                 }
                 world.setContext("\(label) layers \(plan.stageLayers[stage])")
                 allToAll?.beginForward(moeLayers: moeLayers, step: label)
-                let layerStart = tracer.begin()
                 hidden = try model.forwardLayers(hidden, segments: segments)
-                tracer.end(layerStart, .attention, layer: plan.stageLayers[stage].lowerBound)
                 if stage < plan.pp - 1 {
                     if rows > 0 {
                         let start = tracer.begin()

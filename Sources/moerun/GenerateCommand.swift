@@ -130,6 +130,8 @@ struct GenerateCommand: ParsableCommand {
                     say("wrote \(dumpLogits)")
                 }
             }
+            let rss = try world.allGather([Int64(residentMemoryBytes())])
+            say("resident memory after generation: " + rss.enumerated().map { "rank \($0.offset) \(formatBytes(Int($0.element)))" }.joined(separator: ", "))
             if let trace {
                 let spans = try ChromeTrace.gather(engine.tracer, world)
                 if world.rank == 0 {
