@@ -58,7 +58,7 @@ let package = Package(
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Tensors"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensors"]),
         .testTarget(name: "ParallelTests", dependencies: ["Parallel", "Models"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "TestSupport"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Checkpoint", "Models", "Tensors", "TestSupport"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tensors"]),
         .testTarget(name: "ForwardTests", dependencies: ["Models", "Kernels", "Tensors", "Checkpoint", "TestSupport"]),
         .testTarget(name: "FixtureTests", dependencies: ["Runtime", "Models", "Kernels", "Parallel", "TestSupport"]),

@@ -116,11 +116,12 @@ public final class SafetensorsWriter {
         while let d = nextTensor, d.byteCount == 0 { current += 1 }
     }
 
-    /// Convenience: writes a whole tensor from an array of trivially copyable values.
-    public func write<T: BitwiseCopyable>(values: [T]) throws(CheckpointError) {
+    /// Convenience: writes the first `count` values (default all) of an array of trivially copyable values.
+    public func write<T: BitwiseCopyable>(values: [T], count: Int? = nil) throws(CheckpointError) {
         var failure: CheckpointError?
+        let n = (count ?? values.count) * MemoryLayout<T>.stride
         values.withUnsafeBytes { b in
-            do throws(CheckpointError) { try write(b) } catch { failure = error }
+            do throws(CheckpointError) { try write(UnsafeRawBufferPointer(rebasing: b[0..<n])) } catch { failure = error }
         }
         if let failure { throw failure }
     }

@@ -128,6 +128,22 @@ public enum CommContract {
             }
             return failures
         },
+        ContractCheck(name: "allToAllV-idle") { comm in
+            // MoE pattern: only rank 0 has tokens; every other rank sends nothing, and the odd ranks also receive
+            // nothing, so some ranks have all-zero counts. Repeated, because a wrong implementation hangs later.
+            var failures: [String] = []
+            for round in 0..<4 {
+                let blocks = (0..<comm.size).map { dst in
+                    comm.rank == 0 && dst % 2 == 0 ? (0..<(round + 1)).map { value(0, dst, $0) } : []
+                }
+                let received = try comm.exchange(blocks)
+                for src in 0..<comm.size {
+                    let expected = src == 0 && comm.rank % 2 == 0 ? (0..<(round + 1)).map { value(0, comm.rank, $0) } : []
+                    if received[src] != expected { failures.append("round \(round): wrong block from rank \(src)") }
+                }
+            }
+            return failures
+        },
     ]
 
     /// Split checks: groups by parity with reversed keys; the last rank (when size > 2) opts out with color -1.

@@ -45,6 +45,7 @@ public enum MPIEnvironment {
         let comm = try MPICommunicator(handle: cmpi_comm_world(), name: "world", worldRank: Int(rank),
                                        watchdog: watchdog, owned: false)
         world = comm
+        LastWait.installTerminationReport()
         return comm
     }
 
@@ -268,6 +269,22 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
                           recv: UnsafeMutableRawBufferPointer, recvCounts: [Int]) throws {
         try checkCounts(sendCounts, size: size, bufferBytes: send.count, what: "sendCounts", call: "allToAllV", rank: worldRank)
         try checkCounts(recvCounts, size: size, bufferBytes: recv.count, what: "recvCounts", call: "allToAllV", rank: worldRank)
+        // Open MPI 4.1's libnbc completes MPI_Ialltoallv at once on a rank whose counts are all zero, while its
+        // peers still wait for that rank's zero-byte messages: the job hangs. Such a rank sends one byte to
+        // itself instead (its self block is private to it, so peers see the same counts).
+        if sendCounts.allSatisfy({ $0 == 0 }) && recvCounts.allSatisfy({ $0 == 0 }) {
+            var selfCounts = [Int32](repeating: 0, count: size)
+            selfCounts[rank] = 1
+            let zeros = [Int32](repeating: 0, count: size)
+            var scratch: (UInt64, UInt64) = (0, 0)
+            var request: MPI_Request? = cmpi_request_null()
+            try withUnsafeMutableBytes(of: &scratch) { raw in
+                try check(MPI_Ialltoallv(raw.baseAddress!, selfCounts, zeros, cmpi_byte(), raw.baseAddress! + 8, selfCounts, zeros,
+                                         cmpi_byte(), handle, &request), "MPI_Ialltoallv")
+                try complete(&request, "allToAllV")
+            }
+            return
+        }
         let sc = try sendCounts.map { try int32($0, "MPI_Ialltoallv") }
         let sd = try displacements(sendCounts).map { try int32($0, "MPI_Ialltoallv") }
         let rc = try recvCounts.map { try int32($0, "MPI_Ialltoallv") }

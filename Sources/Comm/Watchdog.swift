@@ -62,6 +62,7 @@ public final class Watchdog: @unchecked Sendable {
     func wait(rank: Int, worldRank: Int, communicator: String, operation: String, sequence: Int,
               _ isDone: () throws -> Bool) throws {
         if try isDone() { return }
+        LastWait.record("rank \(worldRank) was waiting in \(operation) #\(sequence) on \(communicator) [context: \(context)]")
         let start = DispatchTime.now().uptimeNanoseconds
         let bound = UInt64(timeout * 1e9)
         var iterations = 0
@@ -86,6 +87,36 @@ public final class Watchdog: @unchecked Sendable {
                                     hint: "a peer did not take part in this operation (skipped collective or lost rank)")
                 }
             }
+        }
+    }
+}
+
+/// Where this process last blocked, kept in a fixed C buffer so a signal handler can print it without
+/// allocating: when mpirun tears the job down after a rank died, every surviving rank says where it was.
+public enum LastWait {
+    nonisolated(unsafe) private static let capacity = 1024
+    nonisolated(unsafe) private static let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: 1024)
+    nonisolated(unsafe) private static var length = 0
+
+    static func record(_ text: String) {
+        length = 0
+        var n = 0
+        for byte in text.utf8 where n < capacity - 1 {
+            buffer[n] = byte
+            n += 1
+        }
+        buffer[n] = 10
+        length = n + 1
+    }
+
+    /// Install a SIGTERM handler that prints the last wait and exits 143 (128 + SIGTERM).
+    public static func installTerminationReport() {
+        record("no blocking operation had started yet")
+        signal(SIGTERM) { _ in
+            let prefix: StaticString = "moerun: terminated by the launcher (another rank failed or the job was aborted); "
+            _ = write(2, prefix.utf8Start, prefix.utf8CodeUnitCount)
+            _ = write(2, LastWait.buffer, LastWait.length)
+            _exit(143)
         }
     }
 }

@@ -21,6 +21,7 @@ extension ModelConfig {
         "attention_dropout", "transformers_version", "pad_token_id", "head_dim", "_name_or_path",
         "output_router_logits", "router_aux_loss_coef", "return_dict", "output_hidden_states", "output_attentions",
         "use_return_dict", "is_encoder_decoder", "tie_encoder_decoder", "chunk_size_feed_forward",
+        "qk_head_dim",  // derived (nope + rope); transformers 5 writes it
     ]
 
     /// Decodes `config.json` bytes. `file` is only used in messages.

@@ -36,6 +36,11 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
         self.hint = hint
     }
 
+    /// The same error attributed to `file` (validation runs on values; the caller knows where they came from).
+    public func inFile(_ file: String) -> ConfigError {
+        ConfigError(code, field: field, tensor: tensor, file: self.file ?? file, message, hint: hint)
+    }
+
     public var description: String {
         var parts: [String] = []
         if let file { parts.append("file '\(file)'") }

@@ -57,6 +57,17 @@ public struct DecoderLayerWeights: Sendable {
     public let mlp: MLPWeights
 }
 
+/// Timed phases of the forward pass (the engine's tracer maps them onto its trace phases).
+public enum ForwardPhase: String, Sendable, CaseIterable {
+    case attention, denseFFN, router, expertFFN, sharedExpert
+}
+
+/// Times phases of the forward pass; `begin` returns a start stamp that `end` closes.
+public protocol PhaseObserver: AnyObject {
+    func begin() -> UInt64
+    func end(_ start: UInt64, _ phase: ForwardPhase, layer: Int)
+}
+
 /// What the forward pass reports while it runs (tests, fixture comparisons, tracing).
 public enum ForwardEvent {
     /// Hidden state `[T, D]` after decoder layer `layer`.
@@ -84,6 +95,8 @@ public final class DeepSeekModel: @unchecked Sendable {
     /// Attention form for segments of more than one token (prefill) and of one token (decode).
     public var prefillMode: AttentionMode = .naive
     public var decodeMode: AttentionMode = .absorbed
+    /// Receives the time of each phase (attention, dense FFN, router, expert FFNs, shared expert); nil = not timed.
+    public var phaseObserver: (any PhaseObserver)?
 
     let heads: Int, nopeDim: Int, ropeDim: Int, vDim: Int, latentDim: Int
     var qkDim: Int { nopeDim + ropeDim }
@@ -267,7 +280,9 @@ public final class DeepSeekModel: @unchecked Sendable {
         var h = hidden
         for layer in layers {
             let xn = Ops.rmsNorm(h, weight: layer.inputLayernorm, eps: eps)
+            let attentionStart = phaseObserver?.begin() ?? 0
             let attn = try attention(layer, xn, segments: segments, tables: tables, mode: mode)
+            phaseObserver?.end(attentionStart, .attention, layer: layer.index)
             Ops.addInPlace(&h, attn)
             let xn2 = Ops.rmsNorm(h, weight: layer.postAttentionLayernorm, eps: eps)
             let m = try mlp(layer, xn2, observe: observe)
@@ -489,12 +504,20 @@ public final class DeepSeekModel: @unchecked Sendable {
     func mlp(_ layer: DecoderLayerWeights, _ x: Matrix, observe: ((ForwardEvent) -> Void)?) throws -> Matrix {
         switch layer.mlp {
         case .dense(let ffn):
+            let start = phaseObserver?.begin() ?? 0
+            defer { phaseObserver?.end(start, .denseFFN, layer: layer.index) }
             return ffn(x, pool: pool)
         case .moe(let router, let experts, let shared):
+            let routerStart = phaseObserver?.begin() ?? 0
             let routing = router.route(x, pool: pool)
+            phaseObserver?.end(routerStart, .router, layer: layer.index)
             observe?(.routing(layer: layer.index, routing))
             var out = try runExperts(routing: routing, x: x, experts: experts, layer: layer.index)
-            if let shared { Ops.addInPlace(&out, shared(x, pool: pool)) }
+            if let shared {
+                let sharedStart = phaseObserver?.begin() ?? 0
+                Ops.addInPlace(&out, shared(x, pool: pool))
+                phaseObserver?.end(sharedStart, .sharedExpert, layer: layer.index)
+            }
             return out
         }
     }
@@ -511,7 +534,9 @@ public final class DeepSeekModel: @unchecked Sendable {
                 throw ModelError(.expertNotLocal, "expert \(batch.expert) of layer \(layer) received tokens but its weights are not loaded here",
                                  subject: "model.layers.\(layer).mlp.experts.\(batch.expert)")
             }
+            let expertStart = phaseObserver?.begin() ?? 0
             let y = ffn(batch.rows, pool: pool)
+            phaseObserver?.end(expertStart, .expertFFN, layer: layer)
             outputs.append(ExpertBatch(expert: batch.expert, rows: Ops.scaleRows(y, batch.weights), weights: batch.weights))
         }
         return try dispatcher.combine(outputs, handle)

@@ -21,6 +21,8 @@ public struct EngineOptions: Sendable {
     public var threads = 1
     public var trace = false
     public var attention: AttentionMode?
+    /// Test-only fault: this rank kills itself (SIGKILL) at this tick.
+    public var killAt: (rank: Int, tick: Int)?
 
     public init() {}
 }
@@ -63,7 +65,7 @@ public final class Engine {
     public let config: ModelConfig
     public let model: DeepSeekModel
     public let tracer: Tracer
-    public let options: EngineOptions
+    public private(set) var options: EngineOptions
     public let stage: Int
     public let lane: Int
     private let allToAll: AllToAllDispatcher?
@@ -108,12 +110,16 @@ public final class Engine {
         model = try DeepSeekModel(config: config, source: source, layers: layers, experts: Set(plan.laneExperts[lane]),
                                   includeEmbedding: stage == 0, includeHead: stage == plan.pp - 1,
                                   dispatcher: dispatcher, pool: ComputePool(threads: options.threads))
+        model.phaseObserver = tracer  // records only while tracer.isEnabled
         if let mode = options.attention {
             model.prefillMode = mode
             model.decodeMode = mode
         }
         tracer.end(loadStart, .loading)
     }
+
+    /// Change the number of micro-batches in flight for later `generate` calls (nil = one per stage).
+    public func setMicroBatches(_ count: Int?) { options.microBatches = count }
 
     /// Bytes of weights this rank holds, split into routed experts and everything else.
     public func memory() -> RankMemory {
@@ -169,6 +175,11 @@ public final class Engine {
             for p in pending { try p.wait() }
             pending.removeAll()
 
+            if let fault = options.killAt, fault.rank == world.rank, fault.tick == tick {
+                FileHandle.standardError.write("rank \(world.rank): injected fault: killing myself at tick \(tick)\n".data(using: .utf8)!)
+                kill(getpid(), SIGKILL)
+            }
+
             // 2. This stage's micro-batch: the one issued `stage` ticks ago.
             if let work = history[tick - stage], work.tokenCount > 0 {
                 let label = "tick \(tick) micro-batch \(work.microBatch)"
@@ -193,9 +204,7 @@ public final class Engine {
                 }
                 world.setContext("\(label) layers \(plan.stageLayers[stage])")
                 allToAll?.beginForward(moeLayers: moeLayers, step: label)
-                let layerStart = tracer.begin()
                 hidden = try model.forwardLayers(hidden, segments: segments)
-                tracer.end(layerStart, .attention, layer: plan.stageLayers[stage].lowerBound)
                 if stage < plan.pp - 1 {
                     if rows > 0 {
                         let start = tracer.begin()

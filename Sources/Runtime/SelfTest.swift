@@ -42,10 +42,10 @@ public enum SelfTest {
             let flags = try world.allGather([Int32(localFailures.isEmpty ? 1 : 0)])
             let failedRanks = flags.enumerated().filter { $0.element == 0 }.map(\.offset)
             if failedRanks.isEmpty {
-                say("  ok    \(label.padding(toLength: 12, withPad: " ", startingAt: 0)) \(scope)")
+                say("  ok    \(label.padding(toLength: 16, withPad: " ", startingAt: 0)) \(scope)")
             } else {
                 allPassed = false
-                say("  FAIL  \(label.padding(toLength: 12, withPad: " ", startingAt: 0)) \(scope): ranks \(failedRanks)")
+                say("  FAIL  \(label.padding(toLength: 16, withPad: " ", startingAt: 0)) \(scope): ranks \(failedRanks)")
             }
             if !localFailures.isEmpty {
                 FileHandle.standardError.write("rank \(world.rank): \(label) (\(scope)): \(localFailures.joined(separator: "; "))\n".data(using: .utf8)!)

@@ -1,6 +1,7 @@
 // Tracer: timed spans keyed by (rank, stage, layer, phase) with bytes moved. Off by default: a disabled
 // tracer costs one branch per span. Spans are merged on rank 0 into a Chrome trace (ChromeTrace.swift).
 import Foundation
+import Models
 
 /// What a span measures. Communication phases carry byte counts.
 public enum TracePhase: String, Sendable, Codable, CaseIterable {
@@ -46,10 +47,10 @@ public struct TraceSpan: Sendable, Codable, Equatable {
 
 /// Collects spans for one rank. Not thread-safe: spans are recorded by the rank's main thread.
 public final class Tracer: @unchecked Sendable {
-    public let isEnabled: Bool
+    public var isEnabled: Bool
     public let rank: Int
     public var stage: Int
-    public private(set) var spans: [TraceSpan] = []
+    public internal(set) var spans: [TraceSpan] = []
 
     public init(enabled: Bool, rank: Int, stage: Int = 0) {
         self.isEnabled = enabled
@@ -87,4 +88,21 @@ public final class Tracer: @unchecked Sendable {
         guard isEnabled else { return }
         spans.append(TraceSpan(rank: rank, stage: stage, layer: layer, phase: phase, start: start, duration: end &- start, bytes: bytes))
     }
+}
+
+extension Tracer: PhaseObserver {
+    public func end(_ start: UInt64, _ phase: ForwardPhase, layer: Int) {
+        let traced: TracePhase
+        switch phase {
+        case .attention: traced = .attention
+        case .denseFFN: traced = .denseFFN
+        case .router: traced = .router
+        case .expertFFN: traced = .expertFFN
+        case .sharedExpert: traced = .sharedExpert
+        }
+        end(start, traced, layer: layer)
+    }
+
+    /// Drop recorded spans (between benchmark measurements).
+    public func clear() { spans.removeAll(keepingCapacity: true) }
 }

@@ -49,7 +49,7 @@ func reportError(_ error: Error) {
     case let e as ValidationError: text = e.message
     default: text = String(describing: error)
     }
-    FileHandle.standardError.write("moerun: error: \(text)\n".data(using: .utf8)!)
+    printError("moerun: error: \(text)")
 }
 
 /// Run a step that can fail differently on different ranks (loading shards) and make every rank agree:

@@ -46,7 +46,16 @@ struct GenerateCommand: ParsableCommand {
     var attention: String?
     @Option(help: "Write a Chrome trace (open in Perfetto) of every rank's phases to this file.")
     var trace: String?
+    @Option(help: ArgumentHelp("Test-only fault: 'kill:RANK:TICK' makes RANK SIGKILL itself at TICK.", visibility: .hidden))
+    var injectFault: String?
     @OptionGroup var mpi: MPIOptions
+
+    var killAt: (rank: Int, tick: Int)? {
+        guard let injectFault else { return nil }
+        let parts = injectFault.split(separator: ":")
+        guard parts.count == 3, parts[0] == "kill", let r = Int(parts[1]), let t = Int(parts[2]) else { return nil }
+        return (r, t)
+    }
 
     func validate() throws {
         guard (promptIds == nil) != (prompts == nil) else { throw ValidationError("give exactly one of --prompt-ids or --prompts") }
@@ -54,6 +63,7 @@ struct GenerateCommand: ParsableCommand {
         guard maxBatch >= 1, threads >= 1 else { throw ValidationError("--max-batch and --threads must be at least 1") }
         if let m = microBatches, m < 1 { throw ValidationError("--micro-batches must be at least 1") }
         if let a = attention, AttentionMode(rawValue: a) == nil { throw ValidationError("--attention must be naive or absorbed") }
+        if injectFault != nil && killAt == nil { throw ValidationError("--inject-fault takes kill:RANK:TICK") }
         guard temperature >= 0, topK >= 0, topP > 0, topP <= 1 else { throw ValidationError("need temperature >= 0, top-k >= 0, 0 < top-p <= 1") }
     }
 
@@ -99,6 +109,7 @@ struct GenerateCommand: ParsableCommand {
             options.threads = threads
             options.trace = trace != nil
             options.attention = attention.flatMap(AttentionMode.init(rawValue:))
+            options.killAt = killAt
             let engine = try agreeOnLoad(world) {
                 try Engine(world: world, config: opened.config, source: opened.checkpoint, plan: parallelPlan, options: options)
             }
@@ -119,6 +130,8 @@ struct GenerateCommand: ParsableCommand {
                     say("wrote \(dumpLogits)")
                 }
             }
+            let rss = try world.allGather([Int64(residentMemoryBytes())])
+            say("resident memory after generation: " + rss.enumerated().map { "rank \($0.offset) \(formatBytes(Int($0.element)))" }.joined(separator: ", "))
             if let trace {
                 let spans = try ChromeTrace.gather(engine.tracer, world)
                 if world.rank == 0 {

@@ -58,3 +58,4 @@ func generate(_ fixture: String, cases: [FixtureCase], pp: Int = 1, ep: Int = 1)
         #expect(logits[.naive]!.maxAbsDiff(logits[.absorbed]!) < 1e-4)
     }
 }
+

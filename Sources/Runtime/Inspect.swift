@@ -1,0 +1,199 @@
+// Inspect: the logic behind `moerun inspect` - a preset or a checkpoint directory -> figures, tensor
+// accounting against the table, and (hidden `--touch`) resident-memory measurement of reading a subset.
+import Checkpoint
+import Foundation
+import Models
+import Tensors
+
+/// Published headline figures next to the computed ones (presets only).
+public struct PublishedComparison: Codable, Sendable {
+    public let source: String
+    public let totalParameters: Double
+    public let activeParameters: Double
+    /// (computed - published) / published.
+    public let totalDeviation: Double
+    public let activeDeviation: Double
+}
+
+/// Per-shard figures of a checkpoint.
+public struct ShardFigures: Codable, Sendable {
+    public let file: String
+    public let bytes: Int
+    public let tensors: Int
+}
+
+/// What `inspect` found in a checkpoint directory.
+public struct CheckpointFigures: Codable, Sendable {
+    public let directory: String
+    public let shards: [ShardFigures]
+    public let sharded: Bool
+    public let bytesOnDisk: Int
+    public let accounting: TensorAccounting
+    public let unknownConfigKeys: [String]
+    public let ignoredConfigKeys: [String]
+}
+
+/// The full `inspect` result (`--json` encodes exactly this).
+public struct InspectReport: Codable, Sendable {
+    public let source: String
+    public let config: ModelConfig
+    public let summary: ModelSummary
+    public let published: PublishedComparison?
+    public let checkpoint: CheckpointFigures?
+}
+
+/// Result of reading a subset of tensors (`inspect --touch`).
+public struct TouchReport: Codable, Sendable {
+    public let pattern: String
+    public let tensors: Int
+    /// Bytes of the matching tensors (incl. FP8 scales).
+    public let tensorBytes: Int
+    public let checkpointBytes: Int
+    public let residentBefore: Int
+    public let residentAfter: Int
+    public let peakResident: Int
+    /// Resident bytes of the checkpoint mappings (smaps Rss), i.e. what reading paged into this process.
+    public let mappedResident: Int
+    public let shardsOpened: Int
+    public let shardsMapped: Int
+    public let shardsTotal: Int
+    public let seconds: Double
+    /// Fold of the bytes read (keeps the reads observable, so the optimizer cannot drop them).
+    public let checksum: UInt64
+}
+
+public enum Inspector {
+    /// Figures for a named preset.
+    public static func inspect(preset name: String) throws -> InspectReport {
+        let preset = try ModelPreset.named(name)
+        let decoded = try preset.decoded()
+        try decoded.config.validate()
+        let summary = ModelSummary(config: decoded.config)
+        let (t, a) = preset.publishedFigures
+        let published = PublishedComparison(
+            source: preset.hubRepository, totalParameters: t, activeParameters: a,
+            totalDeviation: (Double(summary.totalParameters) - t) / t,
+            activeDeviation: (Double(summary.activeParameters) - a) / a)
+        return InspectReport(source: "preset \(preset.rawValue)", config: decoded.config, summary: summary,
+                             published: published, checkpoint: nil)
+    }
+
+    /// Decodes and validates a checkpoint directory's config.json.
+    public static func loadConfig(_ checkpoint: CheckpointDirectory) throws -> DecodedConfig {
+        guard let data = checkpoint.configData else {
+            throw CheckpointError(.notFound, file: checkpoint.directory + "/config.json", "no config.json in the checkpoint directory",
+                                  hint: "copy the model's config.json next to the safetensors files")
+        }
+        let file = checkpoint.directory + "/config.json"
+        let decoded = try ModelConfig.decode(data, file: file)
+        do { try decoded.config.validate() } catch { throw error.inFile(file) }
+        return decoded
+    }
+
+    /// Reads config + every shard header of `directory` and checks every tensor against the table (maps no data).
+    public static func inspect(directory: String, requireMTP: Bool = false) throws -> InspectReport {
+        let ck = try CheckpointDirectory(directory: directory)
+        let decoded = try loadConfig(ck)
+        let infos = try ck.allInfos()
+        let tensors = infos.map { CheckpointTensor(name: $0.name, dtype: $0.dtype, shape: $0.shape, file: $0.file) }
+        let accounting = try TensorTable(config: decoded.config).check(tensors, requireMTP: requireMTP, checkpointName: directory)
+        var shards: [ShardFigures] = []
+        for shard in ck.shardNames {
+            let f = try ck.file(named: shard)
+            shards.append(ShardFigures(file: shard, bytes: f.fileSize, tensors: f.header.entries.count))
+        }
+        let figures = CheckpointFigures(directory: directory, shards: shards,
+                                        sharded: FileManager.default.fileExists(atPath: directory + "/" + CheckpointDirectory.indexFileName),
+                                        bytesOnDisk: shards.reduce(0) { $0 + $1.bytes }, accounting: accounting,
+                                        unknownConfigKeys: decoded.unknownKeys, ignoredConfigKeys: decoded.ignoredKeys)
+        return InspectReport(source: directory, config: decoded.config, summary: ModelSummary(config: decoded.config),
+                             published: nil, checkpoint: figures)
+    }
+
+    /// Human-readable report.
+    public static func render(_ r: InspectReport) -> String {
+        var out = ["source          \(r.source)", r.summary.render()]
+        if let p = r.published {
+            out.append("")
+            let pct = { (x: Double) in String(format: "%+.2f%%", x * 100) }
+            out.append("published       \(ModelSummary.count(Int(p.totalParameters))) total, \(ModelSummary.count(Int(p.activeParameters))) active"
+                       + " (\(p.source)): computed \(pct(p.totalDeviation)) total, \(pct(p.activeDeviation)) active")
+        }
+        if let c = r.checkpoint {
+            let a = c.accounting
+            out.append("")
+            out.append("checkpoint      \(c.shards.count) file(s)\(c.sharded ? " + index" : ""), \(ModelSummary.bytes(c.bytesOnDisk)) on disk, \(a.total) tensors")
+            let dtypes = a.dtypeCounts.keys.sorted().map { "\($0) \(a.dtypeCounts[$0]!)" }.joined(separator: ", ")
+            out.append("tensors         \(a.matched) weights + \(a.scales) FP8 scale grids accounted for, \(a.unexpected.count) unexpected (\(dtypes))")
+            let mtpDeclared = !r.summary.mtpLayers.isEmpty
+            out.append("MTP tensors     \(mtpDeclared ? (a.mtpPresent ? "present" : "declared by config but absent") : "none (not declared)")")
+            if !a.optionalAbsent.isEmpty { out.append("optional absent \(a.optionalAbsent.joined(separator: ", "))") }
+            if !a.unexpected.isEmpty {
+                out.append("warning: \(a.unexpected.count) tensor(s) not used by the model: \(a.unexpected.prefix(8).joined(separator: ", "))\(a.unexpected.count > 8 ? ", ..." : "")")
+            }
+            if !c.unknownConfigKeys.isEmpty { out.append("note: config.json keys not used by moerun: \(c.unknownConfigKeys.joined(separator: ", "))") }
+        }
+        return out.joined(separator: "\n")
+    }
+
+    /// Reads every tensor whose name matches `pattern` (regex) through the real accessors, touching each
+    /// cache line, and reports the process's resident memory before/after.
+    public static func touch(directory: String, pattern: String) throws -> TouchReport {
+        let regex: Regex<AnyRegexOutput>
+        do { regex = try Regex(pattern) } catch {
+            throw CheckpointError(.missingTensor, tensor: pattern, "--touch pattern is not a valid regular expression",
+                                  hint: "e.g. 'mlp\\.experts\\.([0-7])\\.' for experts 0-7 of every layer")
+        }
+        let ck = try CheckpointDirectory(directory: directory)
+        let names = ck.tensorNames.filter { $0.contains(regex) && !$0.hasSuffix("_scale_inv") }
+        guard !names.isEmpty else {
+            throw CheckpointError(.missingTensor, file: directory, tensor: pattern, "no tensor matches the --touch pattern",
+                                  hint: "list names with `moerun inspect DIR --json` or loosen the pattern")
+        }
+        let before = ProcessMemory.residentBytes() ?? 0
+        let start = Date()
+        var checksum: UInt64 = 0
+        for name in names {
+            let info = try ck.info(name)
+            // Validate through the real accessor (FP8 pairs get their scale grid checked), then read the bytes.
+            if info.shape.count == 2 && info.dtype.isFloatingPoint { _ = try ck.weight(name) }
+            let raw = try ck.raw(name)
+            checksum &+= touchBytes(raw.bytes)
+        }
+        let seconds = Date().timeIntervalSince(start)
+        let after = ProcessMemory.residentBytes() ?? 0
+        let peak = ProcessMemory.peakResidentBytes() ?? 0
+        let mappedResident = ck.residentMappedBytes()
+        let (opened, mapped) = (ck.openedFiles.count, ck.mappedFiles.count)
+        // Size of the whole checkpoint from the files on disk (headers of other shards stay unread).
+        let total = ck.indexTotalSize ?? ck.shardNames.reduce(0) { acc, shard in
+            acc + ((try? FileManager.default.attributesOfItem(atPath: directory + "/" + shard)[.size] as? Int) ?? 0)
+        }
+        return TouchReport(pattern: pattern, tensors: names.count, tensorBytes: ck.touchedTensorBytes, checkpointBytes: total,
+                           residentBefore: before, residentAfter: after, peakResident: peak,
+                           mappedResident: mappedResident, shardsOpened: opened,
+                           shardsMapped: mapped, shardsTotal: ck.shardNames.count, seconds: seconds, checksum: checksum)
+    }
+
+    /// Reads one byte per 64-byte line (faults in every page, like a full read does) and folds them.
+    static func touchBytes(_ b: UnsafeRawBufferPointer) -> UInt64 {
+        var acc: UInt64 = 0
+        var i = 0
+        while i < b.count {
+            acc = acc &* 31 &+ UInt64(b[i])
+            i += 64
+        }
+        return acc
+    }
+
+    public static func render(_ t: TouchReport) -> String {
+        let b = ModelSummary.bytes
+        return """
+        touched         \(t.tensors) tensors matching /\(t.pattern)/: \(b(t.tensorBytes)) of \(b(t.checkpointBytes)) (\(String(format: "%.1f", 100 * Double(t.tensorBytes) / Double(max(t.checkpointBytes, 1))))%)
+        shards          \(t.shardsOpened) of \(t.shardsTotal) opened, \(t.shardsMapped) mapped
+        resident        \(b(t.residentBefore)) before, \(b(t.residentAfter)) after (+\(b(t.residentAfter - t.residentBefore))), peak \(b(t.peakResident))
+        mapped resident \(b(t.mappedResident)) of checkpoint pages in this process (\(String(format: "%.2f", Double(t.mappedResident) / Double(max(t.tensorBytes, 1))))x the subset)
+        time            \(String(format: "%.2f", t.seconds)) s (checksum \(String(t.checksum, radix: 16)))
+        """
+    }
+}

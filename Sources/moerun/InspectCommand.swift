@@ -1,0 +1,49 @@
+// `moerun inspect MODEL_DIR | --preset NAME [--json]`: figures and tensor accounting (logic in Runtime.Inspector).
+import ArgumentParser
+import Foundation
+import Runtime
+
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Show model type, layer kinds, parameters, bytes and KV-cache size of a checkpoint or preset.")
+
+    @Argument(help: "Hugging Face checkpoint directory (config.json + *.safetensors).")
+    var modelDir: String?
+
+    @Option(help: "Inspect a built-in real-model config instead: deepseek-v3 | kimi-k2.")
+    var preset: String?
+
+    @Flag(help: "Machine-readable JSON output.")
+    var json = false
+
+    @Flag(help: "Fail unless the MTP layers the config declares are present.")
+    var requireMtp = false
+
+    @Option(help: ArgumentHelp("Read the tensors matching this regex and report resident memory.", visibility: .hidden))
+    var touch: String?
+
+    func validate() throws {
+        if (modelDir == nil) == (preset == nil) { throw ValidationError("give either MODEL_DIR or --preset NAME") }
+        if touch != nil && modelDir == nil { throw ValidationError("--touch needs MODEL_DIR") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            if let pattern = touch, let dir = modelDir {
+                let report = try Inspector.touch(directory: dir, pattern: pattern)
+                print(json ? try encode(report) : Inspector.render(report))
+                return
+            }
+            let report = try preset.map { try Inspector.inspect(preset: $0) }
+                ?? Inspector.inspect(directory: modelDir!, requireMTP: requireMtp)
+            print(json ? try encode(report) : Inspector.render(report))
+        }
+    }
+
+    private func encode<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}

@@ -1,0 +1,40 @@
+// `moerun bench` under mpirun: a report with every requested point and a Chrome trace in which every rank
+// and every engine phase appears (valid trace-event structure, loadable in Perfetto).
+import Foundation
+import Testing
+import TestSupport
+
+@Suite(.serialized, .enabled(if: MoerunBinary.hasMPIRun)) struct BenchTraceTests {
+    @Test func benchUnderPipelineAndExpertParallelWritesReportAndTrace() throws {
+        let trace = FileManager.default.temporaryDirectory.appendingPathComponent("moerun-bench-\(UUID().uuidString).json").path
+        defer { try? FileManager.default.removeItem(atPath: trace) }
+        let run = try MoerunBinary.run(["bench", "--model", Fixtures.path("dsv3-tiny-fp32"), "--plan", "pp=2,ep=2",
+                                        "--prompt-lengths", "8", "--batch-sizes", "1,3", "--decode-tokens", "3",
+                                        "--repetitions", "1", "--warmup", "0", "--json", "--trace", trace, "--collective-timeout", "60"],
+                                       ranks: 4, timeout: 180)
+        #expect(run.exitCode == 0, "\(run.output)")
+        let jsonStart = try #require(run.output.firstIndex(of: "{"))
+        let report = try JSONSerialization.jsonObject(with: Data(run.output[jsonStart...].utf8)) as! [String: Any]
+        let rows = report["rows"] as! [[String: Any]]
+        // prefill 8; decode 1 and 3, each also with a single micro-batch (pp = 2).
+        #expect(rows.count == 5)
+        #expect(rows.allSatisfy { ($0["tokensPerSecond"] as! Double) > 0 })
+        let decode = rows.first { $0["kind"] as! String == "decode" && $0["size"] as! Int == 3 }!
+        let shares = decode["phaseShare"] as! [String: Double]
+        #expect(shares["dispatch"] != nil && shares["combine"] != nil)
+        #expect((decode["allToAllBytesPerToken"] as! Double) > 0)
+
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: trace))) as! [String: Any]
+        let events = object["traceEvents"] as! [[String: Any]]
+        let spans = events.filter { $0["ph"] as? String == "X" }
+        #expect(Set(spans.map { $0["pid"] as! Int }) == [0, 1, 2, 3])
+        let names = Set(spans.map { ($0["name"] as! String).split(separator: " ")[0] })
+        for phase in ["embedding", "attention", "dense_ffn", "router", "dispatch", "expert_ffn", "combine", "shared_expert",
+                      "pipeline_send", "pipeline_recv", "head", "step_broadcast"] {
+            #expect(names.contains(Substring(phase)), "phase \(phase) missing from the trace")
+        }
+        for span in spans {
+            #expect(span["ts"] is Double && span["dur"] is Double && span["tid"] is Int)
+        }
+    }
+}
