@@ -89,39 +89,49 @@ public enum Bench {
         func measure(kind: String, size: Int, microBatches: Int?, requests: [GenerationRequest], tokens: Int,
                      decode: Bool) throws -> BenchRow {
             engine.setMicroBatches(microBatches)
-            var times: [Double] = []
-            for rep in 0..<(options.warmup + options.repetitions) {
+            // Untraced and traced repetitions alternate, so the tracing overhead is measured under the same
+            // conditions; phase shares come from the traced ones.
+            var plain: [Double] = [], traced: [Double] = [], tracedFull = 0.0
+            engine.tracer.clear()
+            for rep in 0..<(options.warmup + 2 * options.repetitions) {
+                let tracing = rep >= options.warmup && (rep - options.warmup) % 2 == 1
+                engine.tracer.isEnabled = tracing
                 _ = try engine.generate(world.rank == 0 ? requests : [], eosTokens: [])
+                engine.tracer.isEnabled = false
                 let s = engine.lastStats
                 let t = decode ? s.seconds - s.firstTokenSeconds : s.seconds
-                if rep >= options.warmup { times.append(t) }
+                if rep >= options.warmup {
+                    if tracing {
+                        traced.append(t)
+                        tracedFull += s.seconds
+                    } else {
+                        plain.append(t)
+                    }
+                }
             }
-            // One traced repetition for phase shares and bytes moved.
-            engine.tracer.clear()
-            engine.tracer.isEnabled = true
-            _ = try engine.generate(world.rank == 0 ? requests : [], eosTokens: [])
-            engine.tracer.isEnabled = false
-            let tracedStats = engine.lastStats
             let spans = try ChromeTrace.gather(engine.tracer, world)
             engine.tracer.clear()
             // Every rank agrees on rank 0's timings.
-            var shared = times + [tracedStats.seconds, tracedStats.firstTokenSeconds]
+            var shared = plain + traced + [tracedFull]
             try world.broadcast(&shared, root: 0)
-            times = Array(shared.prefix(times.count)).sorted()
-            let tracedTime = decode ? shared[times.count] - shared[times.count + 1] : shared[times.count]
+            let times = Array(shared.prefix(plain.count)).sorted()
+            let tracedTimes = Array(shared[plain.count..<(plain.count + traced.count)]).sorted()
             let median = times[times.count / 2]
+            let tracedMedian = tracedTimes[tracedTimes.count / 2]
+            // Shares: phase time per rank per traced run over the traced run's wall time.
+            let tracedWall = shared.last!
             var share: [String: Double] = [:]
             for phase in TracePhase.allCases {
                 let total = spans.filter { $0.phase == phase }.reduce(0.0) { $0 + Double($1.duration) / 1e9 }
-                if total > 0 { share[phase.rawValue] = total / Double(world.size) / max(shared[times.count], 1e-9) }
+                if total > 0 { share[phase.rawValue] = total / Double(world.size) / max(tracedWall, 1e-9) }
             }
             let a2aBytes = spans.filter { $0.phase == .dispatch || $0.phase == .combine }.reduce(0) { $0 + $1.bytes }
-            let processed = requests.reduce(0) { $0 + $1.prompt.count + $1.maxNewTokens - 1 }
+            let processed = options.repetitions * requests.reduce(0) { $0 + $1.prompt.count + $1.maxNewTokens - 1 }
             return BenchRow(kind: kind, size: size, microBatches: microBatches ?? engine.plan.pp,
                             medianSeconds: median, minSeconds: times.first!, maxSeconds: times.last!,
                             tokensPerSecond: Double(tokens) / median, tokensPerSecondPerRequest: Double(tokens) / median / Double(requests.count),
                             phaseShare: share, allToAllBytesPerToken: Double(a2aBytes) / Double(max(processed, 1)),
-                            tracingOverhead: (decode ? tracedTime : shared[times.count]) / median - 1)
+                            tracingOverhead: tracedMedian / median - 1)
         }
 
         for length in options.promptLengths {

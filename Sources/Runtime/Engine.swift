@@ -71,6 +71,8 @@ public final class Engine {
     private let allToAll: AllToAllDispatcher?
     private var caches: [Int: KVCache] = [:]
     private let moeLayers: [Int]
+    /// (token, expert) pairs routed from this rank's tokens, flat [layer * n_routed_experts + expert].
+    private var expertCounts: [Int64]
     /// Timing of the last `generate` (rank 0).
     public private(set) var lastStats = GenerationStats()
 
@@ -86,6 +88,7 @@ public final class Engine {
         self.plan = plan
         self.config = config
         self.options = options
+        self.expertCounts = [Int64](repeating: 0, count: config.numHiddenLayers * config.nRoutedExperts)
         let me = Rank(world.rank)
         stage = plan.stage(of: me)
         lane = plan.lane(of: me)
@@ -116,6 +119,15 @@ public final class Engine {
             model.decodeMode = mode
         }
         tracer.end(loadStart, .loading)
+    }
+
+    /// Collective: the expert load accumulated since the engine started (or the last reset), on rank 0.
+    public func expertLoad(reset: Bool = false) throws -> ExpertLoad? {
+        var totals = expertCounts
+        world.setContext("gathering expert load")
+        try world.allReduce(&totals, op: .sum)
+        if reset { expertCounts = [Int64](repeating: 0, count: expertCounts.count) }
+        return world.rank == 0 ? ExpertLoad(plan: plan, config: config, flatCounts: totals) : nil
     }
 
     /// Change the number of micro-batches in flight for later `generate` calls (nil = one per stage).
@@ -204,7 +216,12 @@ public final class Engine {
                 }
                 world.setContext("\(label) layers \(plan.stageLayers[stage])")
                 allToAll?.beginForward(moeLayers: moeLayers, step: label)
-                hidden = try model.forwardLayers(hidden, segments: segments)
+                let experts = config.nRoutedExperts
+                hidden = try model.forwardLayers(hidden, segments: segments) { event in
+                    if case .routing(let layer, let routing) = event {
+                        for e in routing.experts { self.expertCounts[layer * experts + e] += 1 }
+                    }
+                }
                 if stage < plan.pp - 1 {
                     if rows > 0 {
                         let start = tracer.begin()

@@ -84,6 +84,8 @@ struct BenchCommand: ParsableCommand {
             let report = try Bench.run(engine: engine, world: world, options: bench, progress: progress)
             if let trace {
                 // A traced pass over the same points, written as one Chrome trace.
+                // Start together, so rank 0's bandwidth probe does not show up as everyone else waiting.
+                try world.barrier()
                 engine.tracer.clear()
                 engine.tracer.isEnabled = true
                 for length in bench.promptLengths {

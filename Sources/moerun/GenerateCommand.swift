@@ -48,6 +48,8 @@ struct GenerateCommand: ParsableCommand {
     var trace: String?
     @Option(help: ArgumentHelp("Test-only fault: 'kill:RANK:TICK' makes RANK SIGKILL itself at TICK.", visibility: .hidden))
     var injectFault: String?
+    @Option(help: "Write expert-load statistics: PREFIX.csv, PREFIX.json, PREFIX-heatmap.svg, PREFIX-ranks.svg.")
+    var expertLoad: String?
     @OptionGroup var mpi: MPIOptions
 
     var killAt: (rank: Int, tick: Int)? {
@@ -130,6 +132,15 @@ struct GenerateCommand: ParsableCommand {
                     say("wrote \(dumpLogits)")
                 }
             }
+            if let expertLoad {
+                // Collective on every rank; only rank 0 gets the report back.
+                if let load = try engine.expertLoad() {
+                    let paths = try load.write(prefix: expertLoad)
+                    say(String(format: "expert load: balance (mean/max per rank) %.2f..%.2f over %d MoE layers; wrote %@",
+                               load.balance.min() ?? 1, load.balance.max() ?? 1, load.layers.count, paths.joined(separator: ", ")))
+                }
+            }
+            world.setContext("gathering resident memory")
             let rss = try world.allGather([Int64(residentMemoryBytes())])
             say("resident memory after generation: " + rss.enumerated().map { "rank \($0.offset) \(formatBytes(Int($0.element)))" }.joined(separator: ", "))
             if let trace {

@@ -36,5 +36,15 @@ import TestSupport
         for span in spans {
             #expect(span["ts"] is Double && span["dur"] is Double && span["tid"] is Int)
         }
+
+        // The report names every rank, its top phases, idle per stage and who the others waited for.
+        let summary = try MoerunBinary.run(["report", trace], timeout: 60)
+        #expect(summary.exitCode == 0, "\(summary.output)")
+        for r in 0..<4 { #expect(summary.output.contains("rank \(r) (stage \(r / 2), lane \(r % 2))")) }
+        #expect(summary.output.contains("idle per stage"))
+        #expect(summary.output.contains("stage 1 (ranks 2,3)"))
+        #expect(summary.output.contains("dispatch: rank"))
+        let bad = try MoerunBinary.run(["report", "/nonexistent/trace.json"], timeout: 30)
+        #expect(bad.exitCode != 0)
     }
 }
