@@ -130,6 +130,46 @@ public final class Engine {
         return world.rank == 0 ? ExpertLoad(plan: plan, config: config, flatCounts: totals) : nil
     }
 
+    /// Every weight view this rank holds (for preloading and accounting).
+    private var allWeights: [Weight] {
+        var list: [Weight] = [model.embedTokens, model.lmHead].compactMap { $0 }
+        for layer in model.layers {
+            let a = layer.attention
+            list += [a.qAProj, a.qBProj, a.qProj, a.kvAProjWithMqa, a.kvBProj, a.oProj].compactMap { $0 }
+            switch layer.mlp {
+            case .dense(let f): list += [f.gate, f.up, f.down]
+            case .moe(let router, let experts, let shared):
+                list.append(router.gate)
+                if let s = shared { list += [s.gate, s.up, s.down] }
+                for id in experts.keys.sorted() { list += [experts[id]!.gate, experts[id]!.up, experts[id]!.down] }
+            }
+        }
+        return list
+    }
+
+    /// Bytes of all weights this rank holds (incl. block scales).
+    public var weightBytes: Int { allWeights.reduce(0) { $0 + $1.byteCount } }
+
+    /// Read every page of this rank's weights now (mapped checkpoints are otherwise read on first use, which
+    /// would land in the first token's latency). `progress` gets (bytes done, bytes total).
+    public func preload(progress: (Int, Int) -> Void) {
+        let weights = allWeights
+        let total = weights.reduce(0) { $0 + $1.byteCount }
+        var done = 0
+        var sink: UInt8 = 0
+        for w in weights {
+            let (base, count) = w.storageBytes
+            var offset = 0
+            while offset < count {
+                sink &+= base.load(fromByteOffset: offset, as: UInt8.self)
+                offset += 4096
+            }
+            done += w.byteCount
+            progress(done, total)
+        }
+        if sink == 1 && total < 0 { print("") }  // keep the reads
+    }
+
     /// Change the number of micro-batches in flight for later `generate` calls (nil = one per stage).
     public func setMicroBatches(_ count: Int?) { options.microBatches = count }
 

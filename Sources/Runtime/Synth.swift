@@ -50,12 +50,6 @@ public struct SynthProgress: Sendable {
     public let written: Int
     public let total: Int
     public let seconds: Double
-    public var line: String {
-        let rate = seconds > 0 ? Double(written) / seconds : 0
-        let eta = rate > 0 ? Double(total - written) / rate : 0
-        return String(format: "synth: %3.0f%% ", 100 * Double(written) / Double(max(total, 1)))
-            + "\(ModelSummary.bytes(written))/\(ModelSummary.bytes(total)) \(ModelSummary.bytes(Int(rate)))/s ETA \(Int(eta.rounded()))s"
-    }
 }
 
 /// What synth wrote.

@@ -51,6 +51,16 @@ public struct Weight: @unchecked Sendable {
         return body
     }
 
+    /// Start and length of the element bytes (scales excluded), e.g. to prefetch mapped pages.
+    public var storageBytes: (UnsafeRawPointer, Int) {
+        switch storage {
+        case .f32(let p): return (UnsafeRawPointer(p), rows * cols * 4)
+        case .bf16(let p): return (UnsafeRawPointer(p), rows * cols * 2)
+        case .f16(let p): return (UnsafeRawPointer(p), rows * cols * 2)
+        case .fp8e4m3(let p, _): return (UnsafeRawPointer(p), rows * cols)
+        }
+    }
+
     /// Reference element access (slow; for tests and reference kernels).
     @inlinable
     public func element(_ row: Int, _ col: Int) -> Float {

@@ -35,6 +35,8 @@ struct BenchCommand: ParsableCommand {
     var json = false
     @Option(help: "Also run the whole benchmark traced and write a Chrome trace (open in Perfetto) here.")
     var trace: String?
+    @Flag(help: "Do not read all weights before the first step (they are then read on first use).")
+    var noPreload = false
     @OptionGroup var mpi: MPIOptions
 
     func list(_ text: String, _ name: String) throws -> [Int] {
@@ -70,6 +72,13 @@ struct BenchCommand: ParsableCommand {
             options.maxSequencesPerLane = 1 << 16
             let engine = try agreeOnLoad(world) {
                 try Engine(world: world, config: opened.config, source: opened.checkpoint, plan: parallelPlan, options: options)
+            }
+            if !noPreload {
+                let meter = ProgressMeter(label: "loading weights (rank 0)", total: engine.weightBytes, enabled: world.rank == 0)
+                engine.preload { done, _ in meter.update(done) }
+                world.setContext("waiting for every rank to load")
+                try world.barrier()
+                meter.finish("read \(ProgressMeter.bytes(engine.weightBytes)) of weights")
             }
             parallelPlan.summary.forEach(say)
             var bench = BenchOptions()

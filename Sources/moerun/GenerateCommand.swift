@@ -50,6 +50,8 @@ struct GenerateCommand: ParsableCommand {
     var injectFault: String?
     @Option(help: "Write expert-load statistics: PREFIX.csv, PREFIX.json, PREFIX-heatmap.svg, PREFIX-ranks.svg.")
     var expertLoad: String?
+    @Flag(help: "Do not read all weights before the first step (they are then read on first use).")
+    var noPreload = false
     @OptionGroup var mpi: MPIOptions
 
     var killAt: (rank: Int, tick: Int)? {
@@ -114,6 +116,13 @@ struct GenerateCommand: ParsableCommand {
             options.killAt = killAt
             let engine = try agreeOnLoad(world) {
                 try Engine(world: world, config: opened.config, source: opened.checkpoint, plan: parallelPlan, options: options)
+            }
+            if !noPreload {
+                let meter = ProgressMeter(label: "loading weights (rank 0)", total: engine.weightBytes, enabled: world.rank == 0)
+                engine.preload { done, _ in meter.update(done) }
+                world.setContext("waiting for every rank to load")
+                try world.barrier()
+                meter.finish("read \(ProgressMeter.bytes(engine.weightBytes)) of weights")
             }
             try printMemory(engine, world: world, say: say)
 

@@ -52,9 +52,10 @@ struct SynthCommand: ParsableCommand {
             let config = try Synth.config(preset: preset, size: size, overrides: o, dtype: dtype)
             let summary = ModelSummary(config: config)
             print("synth: \(preset.rawValue) \(size.rawValue) \(dtype.rawValue): \(ModelSummary.count(summary.totalParameters + summary.mtpParameters)) parameters, \(summary.layerKinds)")
-            let showProgress = !quiet
+            var meter: ProgressMeter?
             let result = try Synth.write(config: config, dtype: dtype, seed: seed, directory: out, shards: shards) { p in
-                if showProgress && p.total >= 64 << 20 { printError(p.line) }
+                if meter == nil { meter = ProgressMeter(label: "synth", total: p.total, enabled: !quiet) }
+                meter?.update(p.written)
             }
             print("synth: wrote \(result.tensors) tensors, \(ModelSummary.bytes(result.bytes)) in \(result.shards.count) shards + index to \(result.directory) (\(String(format: "%.1f", result.seconds)) s)")
         }
