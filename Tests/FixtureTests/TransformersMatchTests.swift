@@ -59,3 +59,24 @@ func generate(_ fixture: String, cases: [FixtureCase], pp: Int = 1, ep: Int = 1)
     }
 }
 
+
+/// Each rank reads only its own tensors from the original safetensors: with ep = 4 a rank touches its
+/// replicated tensors and its 2 of 8 experts, never another rank's experts.
+@Test func ranksReadOnlyTheirOwnTensors() throws {
+    let path = Fixtures.path("dsv3-tiny-fp32")
+    let config = try ModelLoading.open(path).config
+    let plan = try ParallelPlan.make(config: config, ranks: 4, pp: 1, ep: 4)
+    let touched = try LocalCommunicator.run(ranks: 4) { comm -> (touched: Int, held: Int) in
+        let opened = try ModelLoading.open(path)  // one reader per rank, as in separate processes
+        let engine = try Engine(world: comm, config: opened.config, source: opened.checkpoint, plan: plan, options: EngineOptions())
+        engine.preload { _, _ in }
+        return (opened.checkpoint.touchedTensorBytes, engine.weightBytes)
+    }
+    let everything = try ModelLoading.open(path).checkpoint
+    let total = try everything.allInfos().reduce(0) { $0 + $1.byteCount }
+    for (rank, t) in touched.enumerated() {
+        // Weights it holds plus its norm / bias vectors (a few KiB), far from the whole checkpoint.
+        #expect(t.touched >= t.held && t.touched - t.held < 16 << 10, "rank \(rank): touched \(t.touched), holds \(t.held)")
+        #expect(t.touched < total * 3 / 4, "rank \(rank) read \(t.touched) of \(total) bytes")
+    }
+}

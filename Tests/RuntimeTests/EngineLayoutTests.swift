@@ -69,3 +69,30 @@ import TestSupport
         #expect(a.map(\.stepLogits) == b.map(\.stepLogits))
     }
 }
+
+@Suite struct ShardMemoryTests {
+    /// With ep = E every rank of a stage holds 1/E of the stage's routed-expert bytes (8 experts: 2 per rank)
+    /// and the same replicated bytes; with pp = 2 the stages split the layers.
+    @Test(arguments: [(1, 4), (2, 2), (1, 2)])
+    func eachRankHoldsItsShareOfRoutedExperts(pp: Int, ep: Int) throws {
+        let config = try tinyConfig()
+        let source = randomSource(config, seed: 2)
+        let full = try LocalCommunicator.run(ranks: 1) { comm in
+            try Engine(world: comm, config: config, source: source, plan: ParallelPlan.make(config: config, ranks: 1, pp: 1, ep: 1),
+                       options: EngineOptions()).memory()
+        }[0]
+        let plan = try ParallelPlan.make(config: config, ranks: pp * ep, pp: pp, ep: ep)
+        let shards = try LocalCommunicator.run(ranks: pp * ep) { comm in
+            try Engine(world: comm, config: config, source: source, plan: plan, options: EngineOptions()).memory()
+        }
+        #expect(shards.reduce(0) { $0 + $1.routedExpertBytes } == full.routedExpertBytes)
+        for stage in 0..<pp {
+            let members = shards.filter { $0.stage == stage }
+            let stageRouted = members.reduce(0) { $0 + $1.routedExpertBytes }
+            for m in members {
+                #expect(m.routedExpertBytes * ep == stageRouted, "rank \(m.rank)")
+                #expect(m.otherWeightBytes == members[0].otherWeightBytes, "replicated tensors are the same on every lane")
+            }
+        }
+    }
+}
