@@ -130,21 +130,27 @@ public final class Engine {
         return world.rank == 0 ? ExpertLoad(plan: plan, config: config, flatCounts: totals) : nil
     }
 
-    /// Every weight view this rank holds (for preloading and accounting).
-    private var allWeights: [Weight] {
-        var list: [Weight] = [model.embedTokens, model.lmHead].compactMap { $0 }
+    /// Every weight view this rank holds, routed experts apart from the rest (embedding, attention, dense FFN,
+    /// router, shared experts, head).
+    private func weightGroups() -> (routed: [Weight], other: [Weight]) {
+        var routed: [Weight] = [], other: [Weight] = [model.embedTokens, model.lmHead].compactMap { $0 }
         for layer in model.layers {
             let a = layer.attention
-            list += [a.qAProj, a.qBProj, a.qProj, a.kvAProjWithMqa, a.kvBProj, a.oProj].compactMap { $0 }
+            other += [a.qAProj, a.qBProj, a.qProj, a.kvAProjWithMqa, a.kvBProj, a.oProj].compactMap { $0 }
             switch layer.mlp {
-            case .dense(let f): list += [f.gate, f.up, f.down]
+            case .dense(let f): other += [f.gate, f.up, f.down]
             case .moe(let router, let experts, let shared):
-                list.append(router.gate)
-                if let s = shared { list += [s.gate, s.up, s.down] }
-                for id in experts.keys.sorted() { list += [experts[id]!.gate, experts[id]!.up, experts[id]!.down] }
+                other.append(router.gate)
+                if let s = shared { other += [s.gate, s.up, s.down] }
+                for id in experts.keys.sorted() { routed += [experts[id]!.gate, experts[id]!.up, experts[id]!.down] }
             }
         }
-        return list
+        return (routed, other)
+    }
+
+    private var allWeights: [Weight] {
+        let groups = weightGroups()
+        return groups.other + groups.routed
     }
 
     /// Bytes of all weights this rank holds (incl. block scales).
@@ -175,19 +181,8 @@ public final class Engine {
 
     /// Bytes of weights this rank holds, split into routed experts and everything else.
     public func memory() -> RankMemory {
-        var routed = 0, other = 0
-        for layer in model.layers {
-            let a = layer.attention
-            other += [a.qAProj, a.qBProj, a.qProj, a.kvAProjWithMqa, a.kvBProj, a.oProj].compactMap { $0 }.reduce(0) { $0 + $1.byteCount }
-            switch layer.mlp {
-            case .dense(let f): other += f.gate.byteCount + f.up.byteCount + f.down.byteCount
-            case .moe(let router, let experts, let shared):
-                other += router.gate.byteCount
-                if let s = shared { other += s.gate.byteCount + s.up.byteCount + s.down.byteCount }
-                routed += experts.values.reduce(0) { $0 + $1.gate.byteCount + $1.up.byteCount + $1.down.byteCount }
-            }
-        }
-        other += (model.embedTokens?.byteCount ?? 0) + (model.lmHead?.byteCount ?? 0)
+        let (routedWeights, otherWeights) = weightGroups()
+        let routed = routedWeights.reduce(0) { $0 + $1.byteCount }, other = otherWeights.reduce(0) { $0 + $1.byteCount }
         let layers = plan.stageLayers[stage]
         let experts = plan.laneExperts[lane]
         return RankMemory(rank: world.rank, stage: stage, lane: lane, layers: "\(layers.lowerBound)..<\(layers.upperBound)",

@@ -217,7 +217,7 @@ final class Generator {
     }
 
     func write(_ p: Synth.Plan, to writer: SafetensorsWriter, wrote: (Int) -> Void) throws {
-        var rng = Xoshiro256(seed: seed ^ Self.nameHash(p.spec.name))
+        var rng = SeededGenerator(seed: seed ^ Self.nameHash(p.spec.name))
         let shape = p.spec.shape
         let rows = shape.count == 2 ? shape[0] : 1
         let cols = shape.last ?? 1
@@ -288,7 +288,7 @@ final class Generator {
     }
 
     /// Fills `floats[0..<count]` with uniform values in [-amplitude, amplitude).
-    private func fill(_ rng: inout Xoshiro256, count: Int, amplitude: Float) {
+    private func fill(_ rng: inout SeededGenerator, count: Int, amplitude: Float) {
         if floats.count < count { floats = [Float](repeating: 0, count: count) }
         let scale = amplitude * 0x1p-23
         floats.withUnsafeMutableBufferPointer { f in
@@ -301,36 +301,6 @@ final class Generator {
             }
             if i < count { f[i] = Float(Int32(truncatingIfNeeded: rng.next() >> 40) - (1 << 23)) * scale }
         }
-    }
-}
-
-/// xoshiro256** (Blackman & Vigna), seeded through splitmix64.
-struct Xoshiro256 {
-    var s: (UInt64, UInt64, UInt64, UInt64)
-
-    init(seed: UInt64) {
-        var x = seed
-        func splitmix() -> UInt64 {
-            x &+= 0x9E37_79B9_7F4A_7C15
-            var z = x
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        s = (splitmix(), splitmix(), splitmix(), splitmix())
-    }
-
-    @inline(__always)
-    mutating func next() -> UInt64 {
-        let result = ((s.1 &* 5) << 7 | (s.1 &* 5) >> 57) &* 9
-        let t = s.1 << 17
-        s.2 ^= s.0
-        s.3 ^= s.1
-        s.1 ^= s.2
-        s.0 ^= s.3
-        s.2 ^= t
-        s.3 = s.3 << 45 | s.3 >> 19
-        return result
     }
 }
 

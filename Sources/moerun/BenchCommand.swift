@@ -56,30 +56,11 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         withWorld(mpi) { world in
             let say = { (line: String) in if world.rank == 0 { emit(line) } }
-            let opened: OpenedModel
-            let parallelPlan: ParallelPlan
-            do {
-                opened = try ModelLoading.open(model)
-                let shape = try plan.map { try ParallelPlan.parse($0, ranks: world.size) }
-                    ?? ParallelPlan.defaultShape(ranks: world.size, config: opened.config)
-                parallelPlan = try ParallelPlan.make(config: opened.config, ranks: world.size, pp: shape.pp, ep: shape.ep)
-            } catch {
-                if world.rank == 0 { reportError(error) }
-                return 2
-            }
+            guard let (opened, parallelPlan) = openModelAndPlan(world, model: model, plan: plan) else { return 2 }
             var options = EngineOptions()
             options.threads = threads
             options.maxSequencesPerLane = 1 << 16
-            let engine = try agreeOnLoad(world) {
-                try Engine(world: world, config: opened.config, source: opened.checkpoint, plan: parallelPlan, options: options)
-            }
-            if !noPreload {
-                let meter = ProgressMeter(label: "loading weights (rank 0)", total: engine.weightBytes, enabled: world.rank == 0)
-                engine.preload { done, _ in meter.update(done) }
-                world.setContext("waiting for every rank to load")
-                try world.barrier()
-                meter.finish("read \(ProgressMeter.bytes(engine.weightBytes)) of weights")
-            }
+            let engine = try startEngine(world, opened: opened, plan: parallelPlan, options: options, preload: !noPreload)
             parallelPlan.summary.forEach(say)
             var bench = BenchOptions()
             bench.promptLengths = try list(promptLengths, "--prompt-lengths")

@@ -96,3 +96,36 @@ func formatBytes(_ n: Int) -> String {
     }
     return unit == 0 ? "\(n) B" : String(format: "%.2f %@", value, units[unit])
 }
+
+/// Open the checkpoint and build the plan for the launched ranks. Errors here are identical on every rank
+/// (same files, same arguments), so rank 0 reports and every rank returns nil, before anything loads.
+func openModelAndPlan(_ world: any Communicator, model: String, plan: String?,
+                      check: (OpenedModel) throws -> Void = { _ in }) -> (OpenedModel, ParallelPlan)? {
+    do {
+        let opened = try ModelLoading.open(model)
+        try check(opened)
+        let shape = try plan.map { try ParallelPlan.parse($0, ranks: world.size) }
+            ?? ParallelPlan.defaultShape(ranks: world.size, config: opened.config)
+        return (opened, try ParallelPlan.make(config: opened.config, ranks: world.size, pp: shape.pp, ep: shape.ep))
+    } catch {
+        if world.rank == 0 { reportError(error) }
+        return nil
+    }
+}
+
+/// Load this rank's shard (all ranks agree on success) and, unless `preload` is false, read its weights now
+/// with a progress meter on rank 0.
+func startEngine(_ world: any Communicator, opened: OpenedModel, plan: ParallelPlan, options: EngineOptions,
+                 preload: Bool) throws -> Engine {
+    let engine = try agreeOnLoad(world) {
+        try Engine(world: world, config: opened.config, source: opened.checkpoint, plan: plan, options: options)
+    }
+    if preload {
+        let meter = ProgressMeter(label: "loading weights (rank 0)", total: engine.weightBytes, enabled: world.rank == 0)
+        engine.preload { done, _ in meter.update(done) }
+        world.setContext("waiting for every rank to load")
+        try world.barrier()
+        meter.finish("read \(ProgressMeter.bytes(engine.weightBytes)) of weights")
+    }
+    return engine
+}

@@ -88,20 +88,11 @@ struct GenerateCommand: ParsableCommand {
         withWorld(mpi) { world in
             let say = { (line: String) in if world.rank == 0 { emit(line) } }
             // Input and plan errors are the same on every rank: rank 0 reports, all exit 2 before loading.
-            let requests: [GenerationRequest]
-            let opened: OpenedModel
-            let parallelPlan: ParallelPlan
-            do {
+            var requests: [GenerationRequest] = []
+            guard let (opened, parallelPlan) = openModelAndPlan(world, model: model, plan: plan, check: { opened in
                 requests = try readRequests()
-                opened = try ModelLoading.open(model)
                 try RequestValidation.check(requests, config: opened.config)
-                let shape = try plan.map { try ParallelPlan.parse($0, ranks: world.size) }
-                    ?? ParallelPlan.defaultShape(ranks: world.size, config: opened.config)
-                parallelPlan = try ParallelPlan.make(config: opened.config, ranks: world.size, pp: shape.pp, ep: shape.ep)
-            } catch {
-                if world.rank == 0 { reportError(error) }
-                return 2
-            }
+            }) else { return 2 }
             if !opened.unknownKeys.isEmpty { say("note: config.json keys not used by moerun: \(opened.unknownKeys.joined(separator: ", "))") }
             parallelPlan.summary.forEach(say)
 
@@ -114,16 +105,7 @@ struct GenerateCommand: ParsableCommand {
             options.trace = trace != nil
             options.attention = attention.flatMap(AttentionMode.init(rawValue:))
             options.killAt = killAt
-            let engine = try agreeOnLoad(world) {
-                try Engine(world: world, config: opened.config, source: opened.checkpoint, plan: parallelPlan, options: options)
-            }
-            if !noPreload {
-                let meter = ProgressMeter(label: "loading weights (rank 0)", total: engine.weightBytes, enabled: world.rank == 0)
-                engine.preload { done, _ in meter.update(done) }
-                world.setContext("waiting for every rank to load")
-                try world.barrier()
-                meter.finish("read \(ProgressMeter.bytes(engine.weightBytes)) of weights")
-            }
+            let engine = try startEngine(world, opened: opened, plan: parallelPlan, options: options, preload: !noPreload)
             try printMemory(engine, world: world, say: say)
 
             let eos: Set<Int> = ignoreEos ? [] : Set(opened.config.eosIDs)
