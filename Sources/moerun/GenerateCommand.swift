@@ -16,7 +16,7 @@ struct GenerateCommand: ParsableCommand {
 
     @Option(help: "Checkpoint directory (config.json + safetensors).")
     var model: String
-    @Option(help: "Parallel plan 'pp=P,ep=E' with P x E = launched ranks (default: derived from the rank count).")
+    @Option(help: "Parallel plan 'pp=P,ep=E' with P x E = launched ranks (default: derived from the rank count); optional 'layers=a:b' / 'experts=x:y' sizes per stage / lane as written by moerun plan.")
     var plan: String?
     @Option(help: "Prompt as comma-separated token ids, e.g. 185,175,484.")
     var promptIds: String?
@@ -91,9 +91,10 @@ struct GenerateCommand: ParsableCommand {
                 requests = try readRequests()
                 opened = try ModelLoading.open(model)
                 try RequestValidation.check(requests, config: opened.config)
-                let shape = try plan.map { try ParallelPlan.parse($0, ranks: world.size) }
-                    ?? ParallelPlan.defaultShape(ranks: world.size, config: opened.config)
-                parallelPlan = try ParallelPlan.make(config: opened.config, ranks: world.size, pp: shape.pp, ep: shape.ep)
+                // Explicit layers= / experts= counts (from `moerun plan` for unequal nodes) are honoured as given.
+                let spec = try plan.map { try ParallelPlan.parseSpec($0, ranks: world.size) }
+                    ?? { let d = ParallelPlan.defaultShape(ranks: world.size, config: opened.config); return PlanSpec(pp: d.pp, ep: d.ep) }()
+                parallelPlan = try ParallelPlan.make(config: opened.config, ranks: world.size, spec: spec)
             } catch {
                 if world.rank == 0 { reportError(error) }
                 return 2

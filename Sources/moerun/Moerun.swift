@@ -10,6 +10,6 @@ struct Moerun: ParsableCommand {
             Launch under mpirun (or srun) for several ranks; a plain invocation runs as rank 0 of 1.
             Example: mpirun -np 4 --oversubscribe moerun selftest
             """,
-        subcommands: [GenerateCommand.self, InspectCommand.self, SynthCommand.self, SelftestCommand.self]
+        subcommands: [GenerateCommand.self, InspectCommand.self, SynthCommand.self, SelftestCommand.self, PlanCommand.self]
     )
 }
