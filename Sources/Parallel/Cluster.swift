@@ -310,11 +310,11 @@ private struct Reader {
         let memory = try required("memory_gb", fields, defaults, path: path, at: at, example: "512")
         let bandwidth = try required("memory_bandwidth_gbs", fields, defaults, path: path, at: at, example: "300")
         let gemm = try required("gemm_gflops_per_core", fields, defaults, path: path, at: at, example: "20 (measure with `moerun plan --calibrate`)")
-        let slots = try number("slots", fields, defaults, path: path, at: at).map { v throws(ClusterError) in try integer(v, "slots", path: path, at: at) } ?? max(cores, ranks)
+        let slots = try number("slots", fields, defaults, path: path, at: at).map { v throws(ClusterError) in try integer(v, "slots", path: path, at: at) } ?? cores
         guard ranks <= slots else {
             throw error(.tooManyRanks, join(path, "ranks"), fields?["ranks"] ?? defaults?["ranks"] ?? at,
                         "\(ranks) ranks but the node has only \(slots) slots",
-                        hint: "lower ranks, or raise slots (\(slots == cores ? "slots default to the core count" : "set slots: \(ranks)") to oversubscribe)")
+                        hint: "lower ranks, or set slots: \(ranks) to oversubscribe (slots default to the core count)")
         }
         let reserved = try number("reserved_gb", fields, defaults, path: path, at: at, allowZero: true) ?? 0
         guard reserved < memory else {

@@ -179,25 +179,28 @@ public enum ClusterPlanner {
             free.ep = nil
             if let s = anyFits(free) { out.append("another shape fits: --pp \(s.pp) --ep \(s.ep)") }
         }
-        // More nodes: start where the total need would fit and add nodes until a shape fits.
+        // More nodes like the biggest one: double until a shape fits (up to 1024 nodes), then bisect the count.
         let template = r.cluster.nodes.max { $0.usableBytes < $1.usableBytes }!
-        let need = Double(e.nodes.reduce(0) { $0 + $1.neededBytes })
-        let perNode = template.usableBytes
-        var grown = r
-        var k = max(r.cluster.nodes.count + 1, Int((need / perNode).rounded(.up)))
-        while k <= max(4 * r.cluster.nodes.count, 64) {
-            grown.cluster.nodes = r.cluster.nodes + (0..<(k - r.cluster.nodes.count)).map { i in
+        func grown(_ k: Int) -> (pp: Int, ep: Int)? {
+            var g = r
+            g.cluster.nodes = r.cluster.nodes + (0..<(k - r.cluster.nodes.count)).map { i in
                 var n = template
                 n.host = "added\(i + 1)"
                 return n
             }
-            grown.pp = nil
-            grown.ep = nil
-            if let s = anyFits(grown) {
-                out.append("more nodes: \(k) nodes (\(k - r.cluster.nodes.count) more like \(template.host): \(template.ranks) ranks, \(Int(template.memoryGB)) GB) fit with pp=\(s.pp),ep=\(s.ep)")
-                break
+            g.pp = nil
+            g.ep = nil
+            return anyFits(g)
+        }
+        var low = r.cluster.nodes.count, high = max(low + 1, 2 * low)
+        while high <= 1024 && grown(high) == nil { (low, high) = (high, 2 * high) }
+        if high <= 1024 {
+            while high - low > 1 {
+                let mid = (low + high) / 2
+                if grown(mid) != nil { high = mid } else { low = mid }
             }
-            k += 1
+            let s = grown(high)!
+            out.append("more nodes: \(high) nodes (\(high - r.cluster.nodes.count) more like \(template.host): \(template.ranks) ranks, \(Int(template.memoryGB)) GB) fit with pp=\(s.pp),ep=\(s.ep)")
         }
         if r.dtype == .bf16 {
             var fp8 = r

@@ -13,7 +13,7 @@ extension Cluster {
         for n in nodes {
             out.append("  - host: \(quoted(n.host))")
             out.append("    ranks: \(n.ranks)")
-            if n.slots != max(n.cores, n.ranks) { out.append("    slots: \(n.slots)") }
+            if n.slots != n.cores { out.append("    slots: \(n.slots)") }
             out.append("    cores: \(n.cores)")
             out.append("    sockets: \(n.sockets)")
             out.append("    memory_gb: \(num(n.memoryGB))")

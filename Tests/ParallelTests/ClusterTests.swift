@@ -92,7 +92,7 @@ nodes:
     @Test func zeroMemoryIsRejected() throws {
         let e = try #require(decodeError(goodNode.replacingOccurrences(of: "memory_gb: 64", with: "memory_gb: 0")))
         #expect(e.code == .badValue && e.field.hasSuffix("memory_gb") && e.message.contains("> 0"))
-        #expect(e.line == 7)
+        #expect(e.line == 6)
     }
 
     @Test func moreRanksThanSlots() throws {
@@ -113,7 +113,7 @@ nodes:
         #expect(decodeError("name: x\nnodes: []\n")?.code == .noNodes)
         #expect(decodeError(goodNode.replacingOccurrences(of: "name: t\n", with: ""))?.field == "name")
         #expect(decodeError(goodNode.replacingOccurrences(of: "memory_gb: 64", with: "memory_gb: lots"))?.code == .badValue)
-        let twoNodes = goodNode.replacingOccurrences(of: "  - host: a", with: "  - host: b\n    ranks: 1\n  - host: a")
+        let twoNodes = "name: two\ndefaults: {ranks: 1, cores: 1, memory_gb: 1, memory_bandwidth_gbs: 1, gemm_gflops_per_core: 1}\nnodes: [a, b]\n"
         let noNetwork = try #require(decodeError(twoNodes))
         #expect(noNetwork.field == "network.inter_node" && noNetwork.code == .missingField)
         let dup = goodNode.replacingOccurrences(of: "  - host: a", with: "  - a\n  - host: a") + "\ndefaults: {ranks: 1, cores: 1, memory_gb: 1, memory_bandwidth_gbs: 1, gemm_gflops_per_core: 1}\nnetwork: {inter_node: {bandwidth_gbps: 1, latency_us: 1}}\n"

@@ -46,11 +46,12 @@ func realPlan(_ preset: ModelPreset, _ file: String, batch: Int = 32, context: I
     }
 
     @Test func suggestionsNameWhatWouldFit() throws {
-        // Kimi K2 at BF16 (~2 TB) on 16 x 512 GB fits only at FP8 or with more nodes when the cache is huge.
-        let r = try realPlan(.kimiK2, "cpu16-100g.yaml", batch: 256, context: 131072, dtype: .bf16)
+        // A cache of 4096 sequences x 8192 tokens (~4.7 TB) does not fit next to the weights; fewer or shorter ones do.
+        let r = try realPlan(.deepseekV3, "cpu16-100g.yaml", batch: 4096, context: 8192)
         #expect(!r.fits)
         #expect(r.suggestions.contains { $0.hasPrefix("shorter context: --context") })
         #expect(r.suggestions.contains { $0.hasPrefix("smaller batch: --batch") })
+        #expect(r.suggestions.contains { $0.hasPrefix("more nodes:") })
     }
 
     @Test(arguments: [(1, 32), (2, 16), (4, 8), (16, 2), (32, 1)])
