@@ -4,7 +4,7 @@ import Foundation
 
 extension Cluster {
     public func yaml() -> String {
-        func num(_ x: Double) -> String { x == x.rounded() && abs(x) < 1e15 ? String(Int(x)) : String(format: "%.4g", x) }
+        func num(_ x: Double) -> String { x == x.rounded() && abs(x) < 1e15 ? String(Int(x)) : "\(x)" }  // shortest exact form
         func quoted(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
         var out = ["# Cluster description for `moerun plan` (format: clusters/README.md).",
                    "name: \(quoted(name))", "description: \(quoted(description))"]
