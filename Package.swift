@@ -22,6 +22,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // YAML cluster files (clusters/*.yaml) are decoded in Parallel from bytes (no IO there).
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // Transport: the only place that includes mpi.h; macro handles exposed as inline functions.
@@ -37,8 +39,8 @@ let package = Package(
         // Model: HF config decoding + validation, presets, tensor table, single-device forward math.
         // Presets/*.json are the source of truth for PresetData.swift (scripts/gen-presets.sh), not resources.
         .target(name: "Models", dependencies: ["Kernels", "Tensors"], exclude: ["Presets"], swiftSettings: optimized),
-        // Plan: pure values - stage/expert partitions, per-rank memory, cost model.
-        .target(name: "Parallel", dependencies: ["Models"]),
+        // Plan: pure values - stage/expert partitions, cluster descriptions, per-rank memory, cost model, launch lines.
+        .target(name: "Parallel", dependencies: ["Models", .product(name: "Yams", package: "Yams")]),
         // Engine: shard loading, dispatch over Comm, pipeline, scheduler, sampler, tracer, selftest.
         .target(name: "Runtime", dependencies: [
             "Parallel", "Models", "Checkpoint", "Kernels", "Tensors", "Comm",

@@ -104,9 +104,10 @@ func openModelAndPlan(_ world: any Communicator, model: String, plan: String?,
     do {
         let opened = try ModelLoading.open(model)
         try check(opened)
-        let shape = try plan.map { try ParallelPlan.parse($0, ranks: world.size) }
-            ?? ParallelPlan.defaultShape(ranks: world.size, config: opened.config)
-        return (opened, try ParallelPlan.make(config: opened.config, ranks: world.size, pp: shape.pp, ep: shape.ep))
+        // Explicit layers= / experts= counts (from `moerun plan` for unequal nodes) are honoured as given.
+        let spec = try plan.map { try ParallelPlan.parseSpec($0, ranks: world.size) }
+            ?? { let d = ParallelPlan.defaultShape(ranks: world.size, config: opened.config); return PlanSpec(pp: d.pp, ep: d.ep) }()
+        return (opened, try ParallelPlan.make(config: opened.config, ranks: world.size, spec: spec))
     } catch {
         if world.rank == 0 { reportError(error) }
         return nil

@@ -16,7 +16,7 @@ struct GenerateCommand: ParsableCommand {
 
     @Option(help: "Checkpoint directory (config.json + safetensors).")
     var model: String
-    @Option(help: "Parallel plan 'pp=P,ep=E' with P x E = launched ranks (default: derived from the rank count).")
+    @Option(help: "Parallel plan 'pp=P,ep=E' with P x E = launched ranks (default: derived from the rank count); optional 'layers=a:b' / 'experts=x:y' sizes per stage / lane as written by moerun plan.")
     var plan: String?
     @Option(help: "Prompt as comma-separated token ids, e.g. 185,175,484.")
     var promptIds: String?

@@ -10,6 +10,7 @@ struct Moerun: ParsableCommand {
             Launch under mpirun (or srun) for several ranks; a plain invocation runs as rank 0 of 1.
             Example: mpirun -np 4 --oversubscribe moerun selftest
             """,
-        subcommands: [GenerateCommand.self, BenchCommand.self, InspectCommand.self, SynthCommand.self, SelftestCommand.self, ReportCommand.self]
+        subcommands: [GenerateCommand.self, BenchCommand.self, PlanCommand.self, InspectCommand.self, SynthCommand.self,
+                      SelftestCommand.self, ReportCommand.self]
     )
 }

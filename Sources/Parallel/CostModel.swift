@@ -1,0 +1,225 @@
+// CostModel: predicted prefill / decode tokens/s of a plan on a cluster, following how the engine runs a tick
+// (broadcast, per stage: layers with linears as a roofline of FLOPs / GEMM rate vs weight bytes / bandwidth,
+// attention over the context, MoE all-to-all dispatch + combine, pipeline receive; one group per tick).
+import Foundation
+import Models
+
+/// Seconds of one step split by what limits it.
+public struct TimeBreakdown: Sendable, Codable, Equatable {
+    /// Linears whose FLOPs at the achieved GEMM rate exceed their weight reads, plus attention arithmetic.
+    public var compute = 0.0
+    /// Linears limited by reading their weights.
+    public var memory = 0.0
+    /// All-to-all, pipeline and broadcast messages.
+    public var network = 0.0
+    /// Stages idle because fewer micro-batch groups than stages are in flight.
+    public var bubbles = 0.0
+    public var total: Double { compute + memory + network + bubbles }
+
+    public var bottleneck: String {
+        let parts = [("memory", memory), ("compute", compute), ("network", network), ("bubbles", bubbles)]
+        return parts.max { $0.1 < $1.1 }!.0
+    }
+
+    static func + (a: TimeBreakdown, b: TimeBreakdown) -> TimeBreakdown {
+        TimeBreakdown(compute: a.compute + b.compute, memory: a.memory + b.memory, network: a.network + b.network, bubbles: a.bubbles + b.bubbles)
+    }
+
+    func scaled(_ f: Double) -> TimeBreakdown {
+        TimeBreakdown(compute: compute * f, memory: memory * f, network: network * f, bubbles: bubbles * f)
+    }
+}
+
+/// Prediction for one phase (prefill or decode).
+public struct PhasePrediction: Sendable, Codable, Equatable {
+    /// Seconds of one tick (the slowest stage plus the step broadcast).
+    public var tickSeconds: Double
+    /// Ticks between two steps of one sequence's group: max(groups, stages) rounded up to whole rounds of groups.
+    public var ticksPerStep: Int
+    /// Tokens per second one request sees.
+    public var perRequestTokensPerSecond: Double
+    /// Tokens per second over all sequences.
+    public var aggregateTokensPerSecond: Double
+    /// Seconds of one step of a sequence, split by cause (slowest stage, times ticksPerStep).
+    public var breakdown: TimeBreakdown
+    public var bottleneck: String { breakdown.bottleneck }
+}
+
+public struct CostPrediction: Sendable, Codable, Equatable {
+    public var prefill: PhasePrediction
+    public var decode: PhasePrediction
+    /// Seconds from admitting a prompt to its first token.
+    public var timeToFirstTokenSeconds: Double
+}
+
+/// Rates of the hardware one rank runs on.
+struct RankHardware {
+    let gemm: Double, gemv: Double, bandwidth: Double
+    let node: Int
+    /// Ranks sharing the node's cores beyond one per core slow every message a rank must answer.
+    let oversubscription: Double
+
+    init(node: NodeSpec, index: Int, threads: Int) {
+        let cores = min(Double(threads), node.coresPerRank)
+        gemm = cores * node.gemmGFlopsPerCore * 1e9
+        gemv = cores * node.gemvGFlopsPerCore * 1e9
+        bandwidth = min(cores * node.coreBandwidthGBs, node.memoryBandwidthGBs / Double(node.ranks)) * 1e9
+        self.node = index
+        oversubscription = max(1, Double(node.ranks) / Double(node.cores))
+    }
+
+    /// A linear of `params` weights (`bytes` stored) over `tokens` rows: register-tiled for groups of 4 tokens,
+    /// matrix-vector for the rest; weights are streamed once per 32-token block.
+    func linear(params: Double, bytes: Double, tokens: Double, into t: inout TimeBreakdown) {
+        guard tokens > 0, params > 0 else { return }
+        let tiled = 4 * (tokens / 4).rounded(.down)
+        let compute = 2 * params * (tiled / gemm + (tokens - tiled) / gemv)
+        let memory = bytes * (tokens / 32).rounded(.up) / bandwidth
+        if compute >= memory { t.compute += compute } else { t.memory += memory }
+    }
+}
+
+public enum CostModel {
+    /// Predict both phases. `threads` = compute threads per rank (default: the node's cores per rank).
+    public static func predict(plan: ParallelPlan, config c: ModelConfig, weights: WeightBreakdown, workload w: Workload,
+                               cluster: Cluster, threads: Int? = nil) -> CostPrediction {
+        let nodeOf = cluster.rankNodes
+        let hw = (0..<plan.rankCount).map { r in
+            let n = cluster.nodes[nodeOf[r]]
+            return RankHardware(node: n, index: nodeOf[r], threads: threads ?? n.threadsPerRank)
+        }
+        let groups = w.groups(pp: plan.pp)
+        let seqs = w.sequencesPerGroup(ep: plan.ep, pp: plan.pp)
+        // Lanes that hold no sequence at all (batch < ep) still run every collective.
+        let activeLanes = min(plan.ep, w.batch)
+        let ticksPerStep = groups * Int((Double(plan.pp) / Double(groups)).rounded(.up))
+        let busy = Double(groups) / Double(ticksPerStep)
+
+        func tick(prefill: Bool) -> (Double, TimeBreakdown) {
+            var slowest = (0.0, TimeBreakdown())
+            for s in 0..<plan.pp {
+                for l in 0..<plan.ep {
+                    let t = stageTime(plan: plan, c: c, weights: weights, hw: hw, cluster: cluster, stage: s, lane: l,
+                                      sequences: l < activeLanes ? seqs : 0, activeLanes: activeLanes, sequencesPerLane: seqs,
+                                      prompt: w.prompt, context: w.context, prefill: prefill)
+                    if t.total > slowest.0 { slowest = (t.total, t) }
+                }
+            }
+            // Two step broadcasts from rank 0 (size, then descriptor) reach every rank in log2(N) rounds.
+            var b = slowest.1
+            let rounds = (log2(Double(max(plan.rankCount, 1)))).rounded(.up)
+            let link = cluster.nodes.count > 1 ? cluster.interNode : cluster.intraNode
+            b.network += 2 * rounds * link.latencyUS * 1e-6 * (hw.map(\.oversubscription).max() ?? 1)
+            return (b.total, b)
+        }
+
+        let (decodeTick, decodeParts) = tick(prefill: false)
+        let (prefillTick, prefillParts) = tick(prefill: true)
+        let tokensPerStep = Double(min(w.batch, seqs * plan.ep * groups))
+        func phase(_ tickSeconds: Double, _ parts: TimeBreakdown, tokensPerSequence: Double) -> PhasePrediction {
+            var step = parts.scaled(Double(groups))
+            step.bubbles += tickSeconds * Double(ticksPerStep) * (1 - busy)
+            let stepSeconds = tickSeconds * Double(ticksPerStep)
+            return PhasePrediction(tickSeconds: tickSeconds, ticksPerStep: ticksPerStep,
+                                   perRequestTokensPerSecond: tokensPerSequence / stepSeconds,
+                                   aggregateTokensPerSecond: tokensPerStep * tokensPerSequence / stepSeconds, breakdown: step)
+        }
+        var prefill = phase(prefillTick, prefillParts, tokensPerSequence: Double(w.prompt))
+        // All groups' prompts are through after groups + pp - 1 ticks; a request's own first token after pp ticks.
+        let ttft = prefillTick * Double(plan.pp)
+        prefill.perRequestTokensPerSecond = Double(w.prompt) / ttft
+        prefill.aggregateTokensPerSecond = tokensPerStep * Double(w.prompt) / (prefillTick * Double(groups + plan.pp - 1))
+        return CostPrediction(prefill: prefill, decode: phase(decodeTick, decodeParts, tokensPerSequence: 1), timeToFirstTokenSeconds: ttft)
+    }
+
+    /// Seconds rank (stage, lane) spends on one micro-batch of `sequences` sequences in one tick.
+    static func stageTime(plan: ParallelPlan, c: ModelConfig, weights: WeightBreakdown, hw: [RankHardware], cluster: Cluster,
+                          stage: Int, lane: Int, sequences: Int, activeLanes: Int, sequencesPerLane: Int,
+                          prompt: Int, context: Int, prefill: Bool) -> TimeBreakdown {
+        let me = hw[plan.rank(stage: stage, lane: lane).value]
+        var t = TimeBreakdown()
+        let seqs = Double(sequences)
+        let tokens = prefill ? seqs * Double(prompt) : seqs
+        let h = Double(c.numAttentionHeads), kvr = Double(c.kvLoraRank), dr = Double(c.qkRopeHeadDim)
+        let dn = Double(c.qkNopeHeadDim), dv = Double(c.vHeadDim), d = Double(c.hiddenSize), k = Double(c.numExpertsPerTok)
+        let e = Double(max(c.nRoutedExperts, 1))
+        // Tokens the whole stage routes in this micro-batch (every lane's sequences).
+        let stageTokens = (prefill ? Double(prompt) : 1) * Double(sequencesPerLane * activeLanes)
+        let kvbParams = Double(c.numAttentionHeads * (c.qkNopeHeadDim + c.vHeadDim) * c.kvLoraRank)
+        for l in plan.stageLayers[stage] {
+            let parts = weights.layerReplicated[l]
+            let attn = parts[.attention] ?? .init()
+            let kvbBytes = Double(attn.bytes) * kvbParams / Double(max(attn.parameters, 1))
+            // Projections other than kv_b run over all tokens of the micro-batch.
+            me.linear(params: Double(attn.parameters) - kvbParams, bytes: Double(attn.bytes) - kvbBytes, tokens: tokens, into: &t)
+            if prefill {
+                // Naive MLA: kv_b expands each sequence's latents; scores and values over the causal triangle.
+                var one = TimeBreakdown()
+                me.linear(params: kvbParams, bytes: kvbBytes, tokens: Double(prompt), into: &one)
+                t = t + one.scaled(seqs)
+                t.compute += seqs * h * Double(prompt) * Double(prompt) * (dn + dr + dv) / me.gemv
+            } else {
+                // Absorbed MLA: W_UK / W_UV per head and token, then scores and the latent sum over the context.
+                var one = TimeBreakdown()
+                me.linear(params: kvbParams, bytes: kvbBytes, tokens: 1, into: &one)
+                t = t + one.scaled(seqs)
+                t.compute += seqs * h * Double(context) * 2 * (2 * kvr + dr) / me.gemv
+            }
+            if let dense = parts[.denseFFN] { me.linear(params: Double(dense.parameters), bytes: Double(dense.bytes), tokens: tokens, into: &t) }
+            if let shared = parts[.sharedExpert] { me.linear(params: Double(shared.parameters), bytes: Double(shared.bytes), tokens: tokens, into: &t) }
+            if let router = parts[.router] { me.linear(params: Double(router.parameters), bytes: Double(router.bytes), tokens: tokens, into: &t) }
+            let experts = weights.experts[l]
+            guard !experts.isEmpty else { continue }
+            // Routed experts: pairs arriving at this lane in proportion to its share of experts; each touched
+            // expert reads its weights once for all its tokens.
+            let mine = plan.laneExperts[lane]
+            let share = Double(mine.count) / e
+            let pairs = stageTokens * k * share
+            let touched = Double(mine.count) * (1 - pow(1 - 1 / e, stageTokens * k))
+            if touched > 0 && pairs > 0 {
+                // gate, up, down (a third of the expert each) over pairs / touched rows, for every touched expert.
+                let expert = experts[mine.lowerBound]
+                var one = TimeBreakdown()
+                me.linear(params: Double(expert.parameters) / 3, bytes: Double(expert.bytes) / 3, tokens: pairs / touched, into: &one)
+                t = t + one.scaled(3 * touched)
+            }
+            if plan.ep > 1 {
+                let sentPairs = tokens * k * (1 - share)
+                t.network += allToAll(plan: plan, hw: hw, cluster: cluster, stage: stage, lane: lane, bytes: 0)
+                t.network += allToAll(plan: plan, hw: hw, cluster: cluster, stage: stage, lane: lane, bytes: sentPairs * (d + 2) * 4)
+                t.network += allToAll(plan: plan, hw: hw, cluster: cluster, stage: stage, lane: lane, bytes: pairs * (1 - share) * d * 4)
+            }
+        }
+        if stage > 0 && tokens > 0 {
+            let from = hw[plan.rank(stage: stage - 1, lane: lane).value]
+            let link = from.node == me.node ? cluster.intraNode : cluster.interNode
+            t.network += link.latencyUS * 1e-6 * me.oversubscription + tokens * d * 4 / (link.bandwidthGBs * 1e9)
+        }
+        if stage == plan.pp - 1 && sequences > 0 {
+            // lm_head over the last position of each sequence.
+            me.linear(params: Double(weights.head.parameters), bytes: Double(weights.head.bytes), tokens: seqs, into: &t)
+        }
+        return t
+    }
+
+    /// One all-to-all in a stage's communicator where this rank sends `bytes` to its peers spread evenly: a latency
+    /// per peer (intra- or inter-node) plus the bytes over the slower of shared memory and the node's network link
+    /// (all ranks of the node share the link).
+    static func allToAll(plan: ParallelPlan, hw: [RankHardware], cluster: Cluster, stage: Int, lane: Int, bytes: Double) -> Double {
+        let me = hw[plan.rank(stage: stage, lane: lane).value]
+        var latency = 0.0, local = 0.0, remote = 0.0
+        let perPeer = bytes / Double(plan.ep - 1)
+        for peer in 0..<plan.ep where peer != lane {
+            if hw[plan.rank(stage: stage, lane: peer).value].node == me.node {
+                latency += cluster.intraNode.latencyUS
+                local += perPeer
+            } else {
+                latency += cluster.interNode.latencyUS
+                remote += perPeer
+            }
+        }
+        let sharing = Double((0..<plan.ep).filter { hw[plan.rank(stage: stage, lane: $0).value].node == me.node }.count)
+        return latency * 1e-6 * me.oversubscription
+            + max(local / (cluster.intraNode.bandwidthGBs * 1e9), remote * sharing / (cluster.interNode.bandwidthGBs * 1e9))
+    }
+}
