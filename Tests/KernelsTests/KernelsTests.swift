@@ -253,3 +253,20 @@ func linearTransposedMatchesReference(kind: StorageKind) {
         }
     }
 }
+
+@Test(arguments: [StorageKind.bf16, .fp8])
+func nativeLinearMatchesSwiftBitwise(kind: StorageKind) {
+    // The C kernels (AVX-512) must reproduce the Swift loops bit for bit: same per-output summation order.
+    // Row counts not multiples of 4 / 8, FP8 block edges inside 8-row blocks, token counts across the 6-token
+    // micro-block and the 48-token outer block.
+    for (rows, cols) in [(1, 64), (13, 128), (133, 256), (260, 192)] {
+        let w = makeWeight(kind, rows: rows, cols: cols, seed: UInt64(rows + cols))
+        for tokens in [1, 2, 5, 6, 7, 13, 49] {
+            let x = randomMatrix(tokens, cols, seed: UInt64(tokens))
+            let native = Ops.linear(x, w, backend: .automatic)
+            let portable = Ops.linear(x, w, backend: .portable)
+            #expect(native.bitwiseEqual(portable), "\(kind) \(rows)x\(cols) T=\(tokens) (avx512: \(CPUFeatures.avx512))")
+            #expect(Ops.linear(x, w, pool: ComputePool(threads: 2)).bitwiseEqual(portable))
+        }
+    }
+}
