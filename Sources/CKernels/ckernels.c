@@ -189,3 +189,25 @@ double mr_probe_fp32_fma_flops(long iterations) {
     mr_probe_sink = fma_loop(iterations);
     return (double)iterations * 12 * 16 * 2;
 }
+
+/// Streaming read of `bytes` (multiple of 256) with independent accumulators: the machine's read bandwidth as a
+/// kernel-free loop sees it. Portable C when AVX-512 is absent.
+static TGT __attribute__((noinline)) float stream_read_avx512(const char *p, size_t bytes) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t i = 0; i + 256 <= bytes; i += 256) {
+        a0 = _mm512_add_ps(a0, _mm512_loadu_ps((const float *)(p + i)));
+        a1 = _mm512_add_ps(a1, _mm512_loadu_ps((const float *)(p + i + 64)));
+        a2 = _mm512_add_ps(a2, _mm512_loadu_ps((const float *)(p + i + 128)));
+        a3 = _mm512_add_ps(a3, _mm512_loadu_ps((const float *)(p + i + 192)));
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+float mr_stream_read(const void *p, size_t bytes) {
+    if (mr_cpu_features() & 1) return stream_read_avx512((const char *)p, bytes);
+    const uint64_t *q = (const uint64_t *)p;
+    uint64_t s[8] = {0};
+    for (size_t i = 0; i + 8 <= bytes / 8; i += 8)
+        for (int k = 0; k < 8; k++) s[k] += q[i + k];
+    return (float)(s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7]);
+}

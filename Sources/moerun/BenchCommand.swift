@@ -29,8 +29,8 @@ struct BenchCommand: ParsableCommand {
     var repetitions = 3
     @Option(help: "Warm-up runs per point.")
     var warmup = 1
-    @Option(help: "Compute threads per rank.")
-    var threads = 1
+    @Option(help: "Compute threads per rank (default: cores / ranks on this node, at least 1).")
+    var threads: Int?
     @Flag(help: "Print the report as JSON.")
     var json = false
     @Option(help: "Also run the whole benchmark traced and write a Chrome trace (open in Perfetto) here.")
@@ -46,7 +46,7 @@ struct BenchCommand: ParsableCommand {
     func validate() throws {
         _ = try list(promptLengths, "--prompt-lengths")
         _ = try list(batchSizes, "--batch-sizes")
-        guard decodeTokens >= 2, repetitions >= 1, warmup >= 0, threads >= 1 else {
+        guard decodeTokens >= 2, repetitions >= 1, warmup >= 0, (threads ?? 1) >= 1 else {
             throw ValidationError("need --decode-tokens >= 2, --repetitions >= 1, --warmup >= 0, --threads >= 1")
         }
     }
@@ -66,7 +66,9 @@ struct BenchCommand: ParsableCommand {
                 return 2
             }
             var options = EngineOptions()
-            options.threads = threads
+            let policy = ThreadPolicy.resolve(requested: threads)
+            if let warning = policy.warning, world.rank == 0 { FileHandle.standardError.write((warning + "\n").data(using: .utf8)!) }
+            options.threads = policy.threads
             options.maxSequencesPerLane = 1 << 16
             let engine = try agreeOnLoad(world) {
                 try Engine(world: world, config: opened.config, source: opened.checkpoint, plan: parallelPlan, options: options)

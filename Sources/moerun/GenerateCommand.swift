@@ -40,8 +40,8 @@ struct GenerateCommand: ParsableCommand {
     var maxBatch = 16
     @Option(help: "Micro-batches in flight (default: one per pipeline stage).")
     var microBatches: Int?
-    @Option(help: "Compute threads per rank.")
-    var threads = 1
+    @Option(help: "Compute threads per rank (default: cores / ranks on this node, at least 1).")
+    var threads: Int?
     @Option(help: ArgumentHelp("Force one MLA form: naive or absorbed (default: naive prefill, absorbed decode).", visibility: .hidden))
     var attention: String?
     @Option(help: "Write a Chrome trace (open in Perfetto) of every rank's phases to this file.")
@@ -60,7 +60,7 @@ struct GenerateCommand: ParsableCommand {
     func validate() throws {
         guard (promptIds == nil) != (prompts == nil) else { throw ValidationError("give exactly one of --prompt-ids or --prompts") }
         guard maxNewTokens >= 1 else { throw ValidationError("--max-new-tokens must be at least 1") }
-        guard maxBatch >= 1, threads >= 1 else { throw ValidationError("--max-batch and --threads must be at least 1") }
+        guard maxBatch >= 1, (threads ?? 1) >= 1 else { throw ValidationError("--max-batch and --threads must be at least 1") }
         if let m = microBatches, m < 1 { throw ValidationError("--micro-batches must be at least 1") }
         if let a = attention, AttentionMode(rawValue: a) == nil { throw ValidationError("--attention must be naive or absorbed") }
         if injectFault != nil && killAt == nil { throw ValidationError("--inject-fault takes kill:RANK:TICK") }
@@ -106,7 +106,9 @@ struct GenerateCommand: ParsableCommand {
             options.keepLogits = dumpLogits != nil
             options.maxSequencesPerLane = maxBatch
             options.microBatches = microBatches
-            options.threads = threads
+            let policy = ThreadPolicy.resolve(requested: threads)
+            if let warning = policy.warning, world.rank == 0 { FileHandle.standardError.write((warning + "\n").data(using: .utf8)!) }
+            options.threads = policy.threads
             options.trace = trace != nil
             options.attention = attention.flatMap(AttentionMode.init(rawValue:))
             options.killAt = killAt

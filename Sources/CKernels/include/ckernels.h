@@ -23,4 +23,7 @@ void mr_linear_fp8(const uint8_t *w, const float *scales, ptrdiff_t scaleCols, p
 double mr_probe_bf16_dot_flops(long iterations);
 double mr_probe_fp32_fma_flops(long iterations);
 
+/// Streams `bytes` from `p` (read bandwidth probe); the result only keeps the reads alive.
+float mr_stream_read(const void *p, size_t bytes);
+
 #endif
