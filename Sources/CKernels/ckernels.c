@@ -44,7 +44,7 @@ INLINE TGT __m512 fp8_phase(const uint8_t *c, int p, float scale) {
     return _mm512_mul_ps(_mm512_mul_ps(mf, _mm512_set1_ps(0x1p120f)), _mm512_set1_ps(scale));
 }
 
-/// R rows x NT tokens. `fp8` selects the decoder. While it works, the same chunk of the rows `pfRows` ahead is
+/// R rows x NT tokens. `fp8` selects the decoder (0 BF16, 1 FP8 blocks, 2 F32). While it works, the same chunk of the rows `pfRows` ahead is
 /// prefetched into L2 (`prefetcht1`): streaming from DRAM with several rows in flight needs more memory-level
 /// parallelism than the hardware prefetcher gives (measured: ~15 -> ~22 GB/s on one Zen 4 core; into L1 it did
 /// not help).
@@ -56,12 +56,12 @@ INLINE TGT void block(int R, int NT, int fp8, const void *wbase, const float *sc
     for (int i = 0; i < 16; i++)
 #pragma clang loop unroll(full)
         for (int t = 0; t < 6; t++) acc[i][t] = _mm512_setzero_ps();
-    const ptrdiff_t esize = fp8 ? 1 : 2;
+    const ptrdiff_t esize = fp8 == 1 ? 1 : fp8 == 2 ? 4 : 2;
     const char *w0 = (const char *)wbase + r * cols * esize;
     const char *pf = w0 + pfRows * cols * esize;
     for (ptrdiff_t c = 0; c < chunks; c++) {
         float sc[16] = {0};
-        if (fp8) {
+        if (fp8 == 1) {
 #pragma clang loop unroll(full)
             for (int i = 0; i < R; i++) sc[i] = scales[((r + i) / 128) * scaleCols + (c * 64) / 128];
         }
@@ -71,7 +71,8 @@ INLINE TGT void block(int R, int NT, int fp8, const void *wbase, const float *sc
             _mm_prefetch(q, _MM_HINT_T1);
             // Second line of a BF16 row chunk: left to the adjacent-line prefetcher in 8-row blocks (4 KB rows:
             // 23.5 -> 25.5 GB/s measured), needed in 16-row blocks (1 KB rows: 12 GB/s without it).
-            if (!fp8 && R != 8) _mm_prefetch(q + 64, _MM_HINT_T1);
+            if (fp8 == 0 && R != 8) _mm_prefetch(q + 64, _MM_HINT_T1);
+            if (fp8 == 2) { _mm_prefetch(q + 64, _MM_HINT_T1); _mm_prefetch(q + 128, _MM_HINT_T1); _mm_prefetch(q + 192, _MM_HINT_T1); }
         }
 #pragma clang loop unroll(full)
         for (int p = 0; p < 4; p++) {
@@ -79,7 +80,8 @@ INLINE TGT void block(int R, int NT, int fp8, const void *wbase, const float *sc
 #pragma clang loop unroll(full)
             for (int i = 0; i < R; i++) {
                 const char *rowc = w0 + (i * cols + c * 64) * esize;
-                wv[i] = fp8 ? fp8_phase((const uint8_t *)rowc, p, sc[i]) : bf16_phase((const uint16_t *)rowc, p);
+                wv[i] = fp8 == 1 ? fp8_phase((const uint8_t *)rowc, p, sc[i])
+                        : fp8 == 2 ? _mm512_loadu_ps((const float *)rowc + p * 16) : bf16_phase((const uint16_t *)rowc, p);
             }
 #pragma clang loop unroll(full)
             for (int t = 0; t < NT; t++) {
@@ -110,9 +112,10 @@ typedef void (*block_fn)(const void *, const float *, ptrdiff_t, ptrdiff_t, ptrd
     static const block_fn P##_blocks[9] = {P##_1x1, P##_4x1, P##_4x2, P##_4x3, P##_4x4, P##_4x5, P##_4x6, P##_8x1, P##_16x1};
 DEFINE_ALL(0, bf16)
 DEFINE_ALL(1, fp8)
+DEFINE_ALL(2, f32)
 
-/// Tokens per outer block: bounds the activation panel re-read for every 4-row block (L2-resident).
-enum { TOKEN_BLOCK = 48, PREFETCH_BYTES = 32768 };
+/// Tokens per outer block: bounds the activation panel re-read for every 4-row block (L2-resident; 24 measured best).
+enum { TOKEN_BLOCK = 24, PREFETCH_BYTES = 32768 };
 
 static void drive(const block_fn *fns, const void *w, const float *s, ptrdiff_t sc, ptrdiff_t cols, ptrdiff_t chunks,
                   const float *xp, ptrdiff_t stride, ptrdiff_t tokens, float *out, ptrdiff_t os, ptrdiff_t r0,
@@ -132,7 +135,8 @@ static void drive(const block_fn *fns, const void *w, const float *s, ptrdiff_t 
         }
         for (; r + 4 <= r1; r += 4) {
             ptrdiff_t t = tb;
-            for (; t + 6 <= te; t += 6) fns[6](w, s, sc, cols, chunks, r, xp + t * stride, stride, out + t * os, os, PREFETCH_ROWS);
+            // 4 x 4 blocks: with 6 tokens the decoded weight phases and 24 accumulators spill (50 vs 104 GFLOP/s).
+            for (; t + 4 <= te; t += 4) fns[4](w, s, sc, cols, chunks, r, xp + t * stride, stride, out + t * os, os, PREFETCH_ROWS);
             if (t < te) fns[te - t](w, s, sc, cols, chunks, r, xp + t * stride, stride, out + t * os, os, PREFETCH_ROWS);
         }
         for (; r < r1; r++)
@@ -143,6 +147,11 @@ static void drive(const block_fn *fns, const void *w, const float *s, ptrdiff_t 
 void mr_linear_bf16(const uint16_t *w, ptrdiff_t cols, ptrdiff_t chunks, const float *xp, ptrdiff_t stride,
                     ptrdiff_t tokens, float *out, ptrdiff_t outStride, ptrdiff_t r0, ptrdiff_t r1) {
     drive(bf16_blocks, w, 0, 0, cols, chunks, xp, stride, tokens, out, outStride, r0, r1, 2);
+}
+
+void mr_linear_f32(const float *w, ptrdiff_t cols, ptrdiff_t chunks, const float *xp, ptrdiff_t stride,
+                   ptrdiff_t tokens, float *out, ptrdiff_t outStride, ptrdiff_t r0, ptrdiff_t r1) {
+    drive(f32_blocks, w, 0, 0, cols, chunks, xp, stride, tokens, out, outStride, r0, r1, 4);
 }
 
 void mr_linear_fp8(const uint8_t *w, const float *scales, ptrdiff_t scaleCols, ptrdiff_t cols, ptrdiff_t chunks,
@@ -216,4 +225,79 @@ float mr_stream_read(const void *p, size_t bytes) {
     for (size_t i = 0; i + 8 <= bytes / 8; i += 8)
         for (int k = 0; k < 8; k++) s[k] += q[i + k];
     return (float)(s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7]);
+}
+
+// MARK: - BF16 dot-product path (opt-in precision mode: activations rounded to BF16)
+
+/// R rows x NT tokens with `vdpbf16ps`: per 64-column chunk two instructions (columns 0..31, then 32..63), each
+/// adding the pair products (2j, 2j+1) into lane j. Weights need no decoding (BF16 pairs are the native layout).
+INLINE TGT_BF16 void dblock(int R, int NT, const uint16_t *w, ptrdiff_t cols, ptrdiff_t chunks, ptrdiff_t r,
+                            const uint16_t *x, ptrdiff_t stride, float *out, ptrdiff_t outStride, ptrdiff_t pfRows) {
+    __m512 acc[16][6];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < 16; i++)
+#pragma clang loop unroll(full)
+        for (int t = 0; t < 6; t++) acc[i][t] = _mm512_setzero_ps();
+    const uint16_t *w0 = w + r * cols;
+    const uint16_t *pf = w0 + pfRows * cols;
+    for (ptrdiff_t c = 0; c < chunks; c++) {
+#pragma clang loop unroll(full)
+        for (int i = 0; i < R; i++) {
+            const char *q = (const char *)(pf + i * cols + c * 64);
+            _mm_prefetch(q, _MM_HINT_T1);
+            if (R != 8) _mm_prefetch(q + 64, _MM_HINT_T1);
+        }
+#pragma clang loop unroll(full)
+        for (int h = 0; h < 2; h++) {
+            __m512bh wv[16];
+#pragma clang loop unroll(full)
+            for (int i = 0; i < R; i++) wv[i] = (__m512bh)_mm512_loadu_si512((const void *)(w0 + i * cols + c * 64 + h * 32));
+#pragma clang loop unroll(full)
+            for (int t = 0; t < NT; t++) {
+                __m512bh xv = (__m512bh)_mm512_loadu_si512((const void *)(x + t * stride + c * 64 + h * 32));
+#pragma clang loop unroll(full)
+                for (int i = 0; i < R; i++) acc[i][t] = _mm512_dpbf16_ps(acc[i][t], wv[i], xv);
+            }
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int t = 0; t < NT; t++)
+#pragma clang loop unroll(full)
+        for (int i = 0; i < R; i++) out[t * outStride + r + i] = lane_sum(acc[i][t]);
+}
+
+typedef void (*dblock_fn)(const uint16_t *, ptrdiff_t, ptrdiff_t, ptrdiff_t, const uint16_t *, ptrdiff_t, float *,
+                          ptrdiff_t, ptrdiff_t);
+#define DEFINE_DBLOCK(NAME, R, NT)                                                                                  \
+    static TGT_BF16 __attribute__((noinline)) void NAME(const uint16_t *w, ptrdiff_t cols, ptrdiff_t chunks,         \
+                                                        ptrdiff_t r, const uint16_t *x, ptrdiff_t stride, float *out, \
+                                                        ptrdiff_t os, ptrdiff_t pf) {                                 \
+        dblock(R, NT, w, cols, chunks, r, x, stride, out, os, pf);                                                    \
+    }
+DEFINE_DBLOCK(d1x1, 1, 1) DEFINE_DBLOCK(d4x1, 4, 1) DEFINE_DBLOCK(d4x2, 4, 2) DEFINE_DBLOCK(d4x3, 4, 3)
+DEFINE_DBLOCK(d4x4, 4, 4) DEFINE_DBLOCK(d4x5, 4, 5) DEFINE_DBLOCK(d4x6, 4, 6) DEFINE_DBLOCK(d8x1, 8, 1)
+DEFINE_DBLOCK(d16x1, 16, 1)
+static const dblock_fn dblocks[9] = {d1x1, d4x1, d4x2, d4x3, d4x4, d4x5, d4x6, d8x1, d16x1};
+
+void mr_linear_bf16dot(const uint16_t *w, ptrdiff_t cols, ptrdiff_t chunks, const uint16_t *xb, ptrdiff_t stride,
+                       ptrdiff_t tokens, float *out, ptrdiff_t os, ptrdiff_t r0, ptrdiff_t r1) {
+    ptrdiff_t rowBytes = cols * 2;
+    ptrdiff_t pfRows = (PREFETCH_BYTES + rowBytes - 1) / rowBytes;
+    pfRows = pfRows < 16 ? 16 : (pfRows + 3) / 4 * 4;
+    for (ptrdiff_t tb = 0; tb < tokens; tb += TOKEN_BLOCK) {
+        ptrdiff_t te = tokens < tb + TOKEN_BLOCK ? tokens : tb + TOKEN_BLOCK;
+        ptrdiff_t r = r0;
+        if (te - tb == 1) {
+            if (rowBytes <= 1024)
+                for (; r + 16 <= r1; r += 16) dblocks[8](w, cols, chunks, r, xb + tb * stride, stride, out + tb * os, os, pfRows);
+            for (; r + 8 <= r1; r += 8) dblocks[7](w, cols, chunks, r, xb + tb * stride, stride, out + tb * os, os, pfRows);
+        }
+        for (; r + 4 <= r1; r += 4) {
+            ptrdiff_t t = tb;
+            for (; t + 6 <= te; t += 6) dblocks[6](w, cols, chunks, r, xb + t * stride, stride, out + t * os, os, pfRows);
+            if (t < te) dblocks[te - t](w, cols, chunks, r, xb + t * stride, stride, out + t * os, os, pfRows);
+        }
+        for (; r < r1; r++)
+            for (ptrdiff_t t = tb; t < te; t++) dblocks[0](w, cols, chunks, r, xb + t * stride, stride, out + t * os, os, 1);
+    }
 }

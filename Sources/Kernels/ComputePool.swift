@@ -4,14 +4,27 @@
 import Dispatch
 import Tensors
 
+/// How products against BF16 weights treat the FP32 activations.
+public enum MatmulPrecision: String, Sendable, CaseIterable {
+    /// Activations stay FP32; weights are widened in registers (the default: matches transformers' FP32 math).
+    case fp32
+    /// Activations are rounded to BF16 and multiplied with the bf16 dot-product instruction (`vdpbf16ps`, about
+    /// 2x the FP32 FMA rate; needs AVX-512 BF16). Used for every token count, decode included, so results stay
+    /// batch-, layout- and thread-invariant; they differ from `fp32` by BF16 rounding of the activations.
+    case bf16
+}
+
 /// A fixed-width thread pool. `threads == 1` runs inline on the caller.
 /// Multi-threaded runs use libdispatch's persistent worker threads (`concurrentPerform`).
+/// It also carries the run's matmul precision, since every product of the model is issued on its pool.
 public final class ComputePool: Sendable {
     public let threads: Int
+    public let precision: MatmulPrecision
 
-    public init(threads: Int) {
+    public init(threads: Int, precision: MatmulPrecision = .fp32) {
         precondition(threads >= 1, "ComputePool needs at least one thread")
         self.threads = threads
+        self.precision = precision
     }
 
     /// The single-threaded pool.

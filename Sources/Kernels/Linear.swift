@@ -6,7 +6,7 @@
 // then reduced with `sum()`. Nothing in that sequence depends on T, on which tokens share the batch,
 // on how rows/tokens are tiled, or on the thread count - so out[t, o] is bit-identical in all cases.
 // A partial last chunk is decoded from a zero-padded copy and follows the same sequence.
-// BF16 / FP8 weights with whole chunks run the C twin of these loops (CKernels, AVX-512 with software prefetch)
+// F32 / BF16 / FP8 weights with whole chunks run the C twin of these loops (CKernels, AVX-512 with software prefetch)
 // when the CPU has AVX-512; it performs the identical sequence, so both paths give the same bits.
 import CKernels
 import Foundation
@@ -357,8 +357,16 @@ extension Ops {
         let o = UnsafeTransfer(out)
         switch w.storage {
         case .f32(let p):
-            linearDriver(F32Decoder(base: p, cols: cols), x: x, tokens: tokens, rows: rows, cols: cols, out: out, pool: pool)
+            let rows: NativeRows? = native ? { xp, stride, range in
+                mr_linear_f32(p, cols, cols / linearChunk, xp, stride, tokens, o.value, rows, range.lowerBound, range.upperBound)
+            } : nil
+            linearDriver(F32Decoder(base: p, cols: cols), x: x, tokens: tokens, rows: w.rows, cols: cols, out: out,
+                         pool: pool, native: rows)
         case .bf16(let p):
+            if pool.precision == .bf16 && backend == .automatic && CPUFeatures.avx512bf16 && cols % linearChunk == 0 {
+                linearBF16Dot(p, x: x, tokens: tokens, rows: rows, cols: cols, out: out, pool: pool)
+                return
+            }
             let rows: NativeRows? = native ? { xp, stride, range in
                 mr_linear_bf16(p, cols, cols / linearChunk, xp, stride, tokens, o.value, rows, range.lowerBound, range.upperBound)
             } : nil
@@ -388,6 +396,18 @@ extension Ops {
             }
         }
         return out
+    }
+
+    /// `MatmulPrecision.bf16` path: activations rounded to BF16 (round to nearest even), `vdpbf16ps` products.
+    static func linearBF16Dot(_ w: UnsafePointer<UInt16>, x: UnsafePointer<Float>, tokens: Int, rows: Int, cols: Int,
+                              out: UnsafeMutablePointer<Float>, pool: ComputePool) {
+        let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: tokens * cols)
+        defer { xb.deallocate() }
+        for i in 0..<(tokens * cols) { xb[i] = floatToBF16(x[i]) }
+        let o = UnsafeTransfer(out), xbp = UnsafeTransfer(UnsafePointer(xb))
+        pool.parallelFor(count: rows, granule: 4) { range in
+            mr_linear_bf16dot(w, cols, cols / linearChunk, xbp.value, cols, tokens, o.value, rows, range.lowerBound, range.upperBound)
+        }
     }
 
     /// Dequantize row `row` of `w` into `out` (`w.cols` floats), exactly (`Weight.element` semantics).

@@ -47,6 +47,7 @@ public struct BenchReport: Sendable, Codable {
     public var ranks: Int
     public var plan: String
     public var threads: Int
+    public var precision: String
     public var rows: [BenchRow]
     /// Read bandwidth probe with 1 thread and with `threads` threads (GB/s), same run.
     public var bandwidthGBps: Double
@@ -159,7 +160,7 @@ public enum Bench {
         let bandwidthN = threads == 1 ? bandwidth1 : MachineProbe.readBandwidth(bytes: options.bandwidthProbeBytes, threads: threads)
         let batch1 = rows.first { $0.kind == "decode" && $0.size == 1 && $0.microBatches == engine.plan.pp }
         return BenchReport(ranks: world.size, plan: "pp=\(engine.plan.pp),ep=\(engine.plan.ep)", threads: threads,
-                           rows: rows, bandwidthGBps: bandwidth1, bandwidthThreadsGBps: bandwidthN,
+                           precision: engine.options.matmulPrecision.rawValue, rows: rows, bandwidthGBps: bandwidth1, bandwidthThreadsGBps: bandwidthN,
                            fp32PeakGFLOPs: MachineProbe.fp32FMAPeak(threads: threads),
                            bf16PeakGFLOPs: MachineProbe.bf16DotPeak(threads: threads),
                            weightBytesPerDecodeStep: Int(perStep),
@@ -169,7 +170,7 @@ public enum Bench {
 
     /// Plain-text table of a report.
     public static func render(_ r: BenchReport) -> [String] {
-        var lines = ["bench: \(r.ranks) rank\(r.ranks == 1 ? "" : "s"), plan \(r.plan), \(r.threads) thread\(r.threads == 1 ? "" : "s") per rank"]
+        var lines = ["bench: \(r.ranks) rank\(r.ranks == 1 ? "" : "s"), plan \(r.plan), \(r.threads) thread\(r.threads == 1 ? "" : "s") per rank, matmul precision \(r.precision)"]
         lines.append("  kind     size  mb   median s   (min..max)        tok/s  tok/s/req  GFLOP/s  weight GB/s  a2a%  a2a B/tok  trace ovh  top phases")
         for row in r.rows {
             let a2a = (row.phaseShare["dispatch"] ?? 0) + (row.phaseShare["combine"] ?? 0)
