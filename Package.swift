@@ -32,8 +32,11 @@ let package = Package(
         .target(name: "Comm", dependencies: ["CMPI"]),
         // Numerics: dtypes, bit conversions (BF16/F16/FP8), weight views over mapped memory.
         .target(name: "Tensors", swiftSettings: optimized),
+        // Numerics: AVX-512 hot loops in C (intrinsics, runtime CPU-feature dispatch); Kernels keeps the Swift twins.
+        // No FP contraction: the summation order is part of the batch-invariance contract.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
         // Numerics: ops with plain reference twins (matvec, GEMM, norms, RoPE, softmax, SwiGLU).
-        .target(name: "Kernels", dependencies: ["Tensors"], swiftSettings: optimized),
+        .target(name: "Kernels", dependencies: ["Tensors", "CKernels"], swiftSettings: optimized),
         // Checkpoints: safetensors parsing/validation, sharded index, mmap, dtype decoding, writer.
         .target(name: "Checkpoint", dependencies: ["Tensors"]),
         // Model: HF config decoding + validation, presets, tensor table, single-device forward math.

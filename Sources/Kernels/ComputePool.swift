@@ -1,18 +1,39 @@
 // ComputePool: splits independent work (output rows, heads) across threads.
 // Results never depend on the thread count: every output element is computed by exactly one
 // thread with a summation order that does not depend on how the work was split.
-import Dispatch
+// Workers are persistent threads that spin briefly for the next job before parking: a decode step issues
+// hundreds of ~50 µs products, and waking a parked thread per product (libdispatch) cost more than it saved.
+import Foundation
+import Synchronization
 import Tensors
 
-/// A fixed-width thread pool. `threads == 1` runs inline on the caller.
-/// Multi-threaded runs use libdispatch's persistent worker threads (`concurrentPerform`).
-public final class ComputePool: Sendable {
-    public let threads: Int
+/// How products against BF16 weights treat the FP32 activations.
+public enum MatmulPrecision: String, Sendable, CaseIterable {
+    /// Activations stay FP32; weights are widened in registers (the default: matches transformers' FP32 math).
+    case fp32
+    /// Activations are rounded to BF16 and multiplied with the bf16 dot-product instruction (`vdpbf16ps`, about
+    /// 2x the FP32 FMA rate; needs AVX-512 BF16). Used for every token count, decode included, so results stay
+    /// batch-, layout- and thread-invariant; they differ from `fp32` by BF16 rounding of the activations.
+    case bf16
+}
 
-    public init(threads: Int) {
+/// A fixed-width thread pool. `threads == 1` runs inline on the caller.
+/// It also carries the run's matmul precision, since every product of the model is issued on its pool.
+public final class ComputePool: @unchecked Sendable {
+    public let threads: Int
+    public let precision: MatmulPrecision
+    private let workers: SpinWorkers?
+    /// Set while a parallel loop runs: a nested or concurrent call runs inline instead (same results).
+    private let busy = Atomic<Bool>(false)
+
+    public init(threads: Int, precision: MatmulPrecision = .fp32) {
         precondition(threads >= 1, "ComputePool needs at least one thread")
         self.threads = threads
+        self.precision = precision
+        self.workers = threads > 1 ? SpinWorkers(count: threads - 1) : nil
     }
+
+    deinit { workers?.stop() }
 
     /// The single-threaded pool.
     public static let serial = ComputePool(threads: 1)
@@ -22,15 +43,98 @@ public final class ComputePool: Sendable {
     public func parallelFor(count: Int, granule: Int = 1, _ body: (Range<Int>) -> Void) {
         if count <= 0 { return }
         let units = ceilDiv(count, granule)
-        let workers = Swift.min(threads, units)
-        if workers <= 1 { body(0..<count); return }
+        let parts = Swift.min(threads, units)
+        guard parts > 1, let workers,
+              busy.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged else {
+            body(0..<count)
+            return
+        }
+        defer { busy.store(false, ordering: .sequentiallyConsistent) }
+        func range(_ w: Int) -> Range<Int> {
+            Swift.min(count, (units * w / parts) * granule)..<Swift.min(count, (units * (w + 1) / parts) * granule)
+        }
         withoutActuallyEscaping(body) { body in
-            let box = UnsafeTransfer(body)
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                let lo = Swift.min(count, (units * w / workers) * granule)
-                let hi = Swift.min(count, (units * (w + 1) / workers) * granule)
-                if lo < hi { box.value(lo..<hi) }
+            var job: (Int) -> Void = { w in
+                if w < parts { let r = range(w); if !r.isEmpty { body(r) } }
             }
+            withUnsafeMutablePointer(to: &job) { p in
+                workers.run(UnsafeMutableRawPointer(p))
+                p.pointee(0)
+                workers.wait()
+            }
+        }
+    }
+}
+
+/// Persistent worker threads 1...count; a job is a pointer to a `(Int) -> Void` called with the worker's index.
+final class SpinWorkers: @unchecked Sendable {
+    let count: Int
+    private let generation = Atomic<Int>(0)
+    private let pending = Atomic<Int>(0)
+    private let sleepers = Atomic<Int>(0)
+    private let stopping = Atomic<Bool>(false)
+    private let wake = DispatchSemaphore(value: 0)
+    private nonisolated(unsafe) var job: UnsafeMutableRawPointer?
+    /// Spins (~100 µs) before parking: long enough to bridge consecutive products of one step.
+    private let spinLimit = 20_000
+
+    init(count: Int) {
+        self.count = count
+        for index in 1...count {
+            let thread = Thread { self.loop(index) }  // strong: the object lives until its threads exit after stop()
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+    }
+
+    func run(_ job: UnsafeMutableRawPointer) {
+        self.job = job
+        pending.store(count, ordering: .sequentiallyConsistent)
+        generation.add(1, ordering: .sequentiallyConsistent)
+        let parked = sleepers.exchange(0, ordering: .sequentiallyConsistent)
+        for _ in 0..<parked { wake.signal() }
+    }
+
+    func wait() {
+        while pending.load(ordering: .sequentiallyConsistent) > 0 { spinHint() }
+        job = nil
+    }
+
+    func stop() {
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        generation.add(1, ordering: .sequentiallyConsistent)
+        for _ in 0..<(count + sleepers.load(ordering: .sequentiallyConsistent)) { wake.signal() }
+    }
+
+    @inline(__always) private func spinHint() {
+        #if arch(x86_64) || arch(arm64)
+        // A short pause keeps the spinning core from starving its SMT sibling and the memory system.
+        for _ in 0..<8 { _ = generation.load(ordering: .relaxed) }
+        #endif
+    }
+
+    private func loop(_ index: Int) {
+        var seen = 0
+        while true {
+            var spins = 0
+            var now = generation.load(ordering: .sequentiallyConsistent)
+            while now == seen {
+                spins += 1
+                if spins >= spinLimit {
+                    // Park; the next `run` signals every registered sleeper (a stale registration only causes a
+                    // spurious wake-up, which loops back here).
+                    sleepers.add(1, ordering: .sequentiallyConsistent)
+                    if generation.load(ordering: .sequentiallyConsistent) == seen { wake.wait() }
+                    spins = 0
+                } else {
+                    spinHint()
+                }
+                now = generation.load(ordering: .sequentiallyConsistent)
+            }
+            seen = now
+            if stopping.load(ordering: .sequentiallyConsistent) { return }
+            if let job { job.assumingMemoryBound(to: ((Int) -> Void).self).pointee(index) }
+            pending.subtract(1, ordering: .sequentiallyConsistent)
         }
     }
 }

@@ -6,6 +6,10 @@
 // then reduced with `sum()`. Nothing in that sequence depends on T, on which tokens share the batch,
 // on how rows/tokens are tiled, or on the thread count - so out[t, o] is bit-identical in all cases.
 // A partial last chunk is decoded from a zero-padded copy and follows the same sequence.
+// F32 / BF16 / FP8 weights with whole chunks run the C twin of these loops (CKernels, AVX-512 with software prefetch)
+// when the CPU has AVX-512; it performs the identical sequence, so both paths give the same bits.
+import CKernels
+import Foundation
 import Tensors
 
 public typealias Vec16 = SIMD16<Float>
@@ -276,9 +280,30 @@ func packActivations<D: ChunkDecoder>(_: D.Type, x: UnsafePointer<Float>, tokens
     }
 }
 
+/// CPU features the kernels dispatch on (detected once at run time).
+public enum CPUFeatures {
+    static let bits = Int(mr_cpu_features())
+    /// AVX-512 F/BW/DQ usable: the C linear kernels run (`MOERUN_KERNELS=portable` forces the Swift loops, for
+    /// A/B measurements).
+    public static let avx512 = bits & 1 != 0 && ProcessInfo.processInfo.environment["MOERUN_KERNELS"] != "portable"
+    /// AVX-512 BF16 (`vdpbf16ps`) usable.
+    public static let avx512bf16 = bits & 2 != 0
+}
+
+/// Implementation choice for `Ops.linear` (tests pin one to compare them; both give the same bits).
+public enum LinearBackend: Sendable {
+    /// C kernels where the CPU and the shape allow, Swift otherwise.
+    case automatic
+    /// The portable Swift SIMD loops only.
+    case portable
+}
+
+/// The C kernel for a row range, given the packed activations (nil: use the Swift loops).
+typealias NativeRows = (_ xp: UnsafePointer<Float>, _ stride: Int, _ range: Range<Int>) -> Void
+
 @inline(never)
 func linearDriver<D: ChunkDecoder>(_ d: D, x: UnsafePointer<Float>, tokens: Int, rows: Int, cols: Int,
-                                   out: UnsafeMutablePointer<Float>, pool: ComputePool) {
+                                   out: UnsafeMutablePointer<Float>, pool: ComputePool, native: NativeRows? = nil) {
     let stride = ceilDiv(cols, linearChunk) * linearChunk
     let shape = LinearShape(rows: rows, cols: cols, tokens: tokens, fullChunks: cols / linearChunk,
                             tailValid: cols % linearChunk, stride: stride)
@@ -287,6 +312,10 @@ func linearDriver<D: ChunkDecoder>(_ d: D, x: UnsafePointer<Float>, tokens: Int,
     let packed = packedRaw.bindMemory(to: Float.self, capacity: max(tokens * stride, 1))
     packActivations(D.self, x: x, tokens: tokens, cols: cols, stride: stride, into: packed)
     let xp = UnsafePointer(packed)
+    if let native {
+        pool.parallelFor(count: rows, granule: 4) { range in native(xp, stride, range) }
+        return
+    }
     pool.parallelFor(count: rows, granule: 4) { range in
         var tb = 0
         while tb < tokens {
@@ -319,32 +348,66 @@ extension Ops {
     /// dequantized in registers. FP32 accumulation in a fixed order: out[t, o] is bit-identical for any
     /// `tokens`, any batch companions and any `pool` width.
     public static func linear(x: UnsafePointer<Float>, tokens: Int, weight w: Weight,
-                              out: UnsafeMutablePointer<Float>, pool: ComputePool = .serial) {
+                              out: UnsafeMutablePointer<Float>, pool: ComputePool = .serial,
+                              backend: LinearBackend = .automatic) {
         if tokens == 0 || w.rows == 0 { return }
         if w.cols == 0 { for i in 0..<(tokens * w.rows) { out[i] = 0 }; return }
+        let rows = w.rows, cols = w.cols
+        let native = backend == .automatic && CPUFeatures.avx512 && cols % linearChunk == 0
+        let o = UnsafeTransfer(out)
         switch w.storage {
         case .f32(let p):
-            linearDriver(F32Decoder(base: p, cols: w.cols), x: x, tokens: tokens, rows: w.rows, cols: w.cols, out: out, pool: pool)
+            let rows: NativeRows? = native ? { xp, stride, range in
+                mr_linear_f32(p, cols, cols / linearChunk, xp, stride, tokens, o.value, rows, range.lowerBound, range.upperBound)
+            } : nil
+            linearDriver(F32Decoder(base: p, cols: cols), x: x, tokens: tokens, rows: w.rows, cols: cols, out: out,
+                         pool: pool, native: rows)
         case .bf16(let p):
-            linearDriver(BF16Decoder(base: p, cols: w.cols), x: x, tokens: tokens, rows: w.rows, cols: w.cols, out: out, pool: pool)
+            if pool.precision == .bf16 && backend == .automatic && CPUFeatures.avx512bf16 && cols % linearChunk == 0 {
+                linearBF16Dot(p, x: x, tokens: tokens, rows: rows, cols: cols, out: out, pool: pool)
+                return
+            }
+            let rows: NativeRows? = native ? { xp, stride, range in
+                mr_linear_bf16(p, cols, cols / linearChunk, xp, stride, tokens, o.value, rows, range.lowerBound, range.upperBound)
+            } : nil
+            linearDriver(BF16Decoder(base: p, cols: cols), x: x, tokens: tokens, rows: w.rows, cols: cols, out: out,
+                         pool: pool, native: rows)
         case .f16(let p):
-            linearDriver(F16Decoder(base: p, cols: w.cols), x: x, tokens: tokens, rows: w.rows, cols: w.cols, out: out, pool: pool)
+            linearDriver(F16Decoder(base: p, cols: cols), x: x, tokens: tokens, rows: rows, cols: cols, out: out, pool: pool)
         case .fp8e4m3(let p, let scales):
-            linearDriver(FP8Decoder(base: p, scales: scales, cols: w.cols, scaleCols: w.scaleCols),
-                         x: x, tokens: tokens, rows: w.rows, cols: w.cols, out: out, pool: pool)
+            let scaleCols = w.scaleCols
+            let rows: NativeRows? = native ? { xp, stride, range in
+                mr_linear_fp8(p, scales, scaleCols, cols, cols / linearChunk, xp, stride, tokens, o.value, rows,
+                              range.lowerBound, range.upperBound)
+            } : nil
+            linearDriver(FP8Decoder(base: p, scales: scales, cols: cols, scaleCols: scaleCols),
+                         x: x, tokens: tokens, rows: w.rows, cols: cols, out: out, pool: pool, native: rows)
         }
     }
 
     /// `x W^T` for a token matrix `x` `[T, W.cols]` -> `[T, W.rows]`. See `linear(x:tokens:weight:out:pool:)`.
-    public static func linear(_ x: Matrix, _ w: Weight, pool: ComputePool = .serial) -> Matrix {
+    public static func linear(_ x: Matrix, _ w: Weight, pool: ComputePool = .serial,
+                              backend: LinearBackend = .automatic) -> Matrix {
         precondition(x.cols == w.cols, "linear: input width \(x.cols) != weight cols \(w.cols)")
         var out = Matrix(rows: x.rows, cols: w.rows)
         x.data.withUnsafeBufferPointer { xp in
             out.data.withUnsafeMutableBufferPointer { op in
-                linear(x: xp.baseAddress!, tokens: x.rows, weight: w, out: op.baseAddress!, pool: pool)
+                linear(x: xp.baseAddress!, tokens: x.rows, weight: w, out: op.baseAddress!, pool: pool, backend: backend)
             }
         }
         return out
+    }
+
+    /// `MatmulPrecision.bf16` path: activations rounded to BF16 (round to nearest even), `vdpbf16ps` products.
+    static func linearBF16Dot(_ w: UnsafePointer<UInt16>, x: UnsafePointer<Float>, tokens: Int, rows: Int, cols: Int,
+                              out: UnsafeMutablePointer<Float>, pool: ComputePool) {
+        let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: tokens * cols)
+        defer { xb.deallocate() }
+        for i in 0..<(tokens * cols) { xb[i] = floatToBF16(x[i]) }
+        let o = UnsafeTransfer(out), xbp = UnsafeTransfer(UnsafePointer(xb))
+        pool.parallelFor(count: rows, granule: 4) { range in
+            mr_linear_bf16dot(w, cols, cols / linearChunk, xbp.value, cols, tokens, o.value, rows, range.lowerBound, range.upperBound)
+        }
     }
 
     /// Dequantize row `row` of `w` into `out` (`w.cols` floats), exactly (`Weight.element` semantics).

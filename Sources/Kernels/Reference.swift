@@ -97,3 +97,10 @@ public enum Reference {
 
     public static func argmax(_ x: [Float]) -> Int { topK(x, 1)[0] }
 }
+
+extension Reference {
+    /// Twin of `MatmulPrecision.bf16` products: x rounded to BF16 (nearest even), then the sequential FP32 sum.
+    public static func linearBF16Activations(_ x: Matrix, _ w: Weight) -> Matrix {
+        linear(Matrix(rows: x.rows, cols: x.cols, data: x.data.map(roundToBF16)), w)
+    }
+}

@@ -429,7 +429,7 @@ public final class DeepSeekModel: @unchecked Sendable {
     /// segment's own rows at the end.
     func attendNaive(_ w: AttentionWeights, _ q: Matrix, cache: UnsafeBufferPointer<Float>, start: Int) -> Matrix {
         let n = q.rows, h = heads, qk = qkDim, dn = nopeDim, dr = ropeDim, kvr = latentDim, dv = vDim
-        let width = kvr + dr, len = cache.count / width
+        let width = kvr + dr, len = cache.count / width, qkPad = ceilDiv(qk, linearChunk) * linearChunk
         var latent = Matrix(rows: len, cols: kvr)
         for u in 0..<len { for c in 0..<kvr { latent.data[u * kvr + c] = cache[u * width + c] } }
         let kv = Ops.linear(latent, w.kvBProj, pool: pool)  // [len, H*(dn+dv)]
@@ -438,16 +438,18 @@ public final class DeepSeekModel: @unchecked Sendable {
             let ob = UnsafeTransfer(op.baseAddress!)
             pool.parallelFor(count: h) { headRange in
                 for hh in headRange {
-                    var k = [Float](repeating: 0, count: len * qk), v = [Float](repeating: 0, count: len * dv)
+                    // q and k rows zero-padded to whole 64-column chunks: `Ops.linear` pads a partial last chunk with
+                    // zeros anyway, so the bits are the same, but whole chunks take the fast path.
+                    var k = [Float](repeating: 0, count: len * qkPad), v = [Float](repeating: 0, count: len * dv)
                     for u in 0..<len {
                         let src = u * h * (dn + dv) + hh * (dn + dv)
-                        for c in 0..<dn { k[u * qk + c] = kv.data[src + c] }
-                        for c in 0..<dr { k[u * qk + dn + c] = cache[u * width + kvr + c] }
+                        for c in 0..<dn { k[u * qkPad + c] = kv.data[src + c] }
+                        for c in 0..<dr { k[u * qkPad + dn + c] = cache[u * width + kvr + c] }
                         for c in 0..<dv { v[u * dv + c] = kv.data[src + dn + c] }
                     }
-                    var qh = Matrix(rows: n, cols: qk)
-                    for i in 0..<n { for c in 0..<qk { qh.data[i * qk + c] = q.data[i * h * qk + hh * qk + c] } }
-                    var scores = Ops.linear(qh, .f32(rows: len, cols: qk, k))  // [n, len]
+                    var qh = Matrix(rows: n, cols: qkPad)
+                    for i in 0..<n { for c in 0..<qk { qh.data[i * qkPad + c] = q.data[i * h * qk + hh * qk + c] } }
+                    var scores = Ops.linear(qh, .f32(rows: len, cols: qkPad, k))  // [n, len]
                     softmaxRows(&scores, rowsPerQuery: 1, start: start)
                     let o = Ops.linearTransposed(scores, .f32(rows: len, cols: dv, v))  // [n, dv]
                     for i in 0..<n { for c in 0..<dv { ob.value[i * h * dv + hh * dv + c] = o.data[i * dv + c] } }

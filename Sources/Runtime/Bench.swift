@@ -1,9 +1,11 @@
 // Bench: throughput of the engine under the launched layout — prefill at several prompt lengths and decode
 // at several batch sizes, warm-up + repetitions with medians and spread, phase shares and all-to-all bytes
-// from one traced repetition, a memory-bandwidth probe and decode's achieved weight-streaming rate.
+// from one traced repetition, machine probes measured in the same run (read bandwidth at 1 and N threads, fp32 FMA
+// and bf16 dot-product peaks), decode's achieved weight-streaming GB/s and each point's GFLOP/s against them.
 // Every rank runs the same sequence of (collective) generate calls; rank 0 reports.
 import Comm
 import Foundation
+import Kernels
 import Models
 import Parallel
 
@@ -35,17 +37,29 @@ public struct BenchRow: Sendable, Codable {
     public var allToAllBytesPerToken: Double
     /// Same measurement with tracing on: (traced - untraced) / untraced of the median time.
     public var tracingOverhead: Double
+    /// Useful FLOPs per second (2 x active weights per token, plus causal attention for prefill).
+    public var gflops: Double = 0
+    /// Weight bytes streamed per second (decode; batch > 1 estimates the distinct experts touched, uniform routing).
+    public var weightGBps: Double = 0
 }
 
 public struct BenchReport: Sendable, Codable {
     public var ranks: Int
     public var plan: String
     public var threads: Int
+    public var precision: String
     public var rows: [BenchRow]
+    /// Read bandwidth probe with 1 thread and with `threads` threads (GB/s), same run.
     public var bandwidthGBps: Double
+    public var bandwidthThreadsGBps: Double
+    /// Register-only peaks at `threads` threads (GFLOP/s); 0 where the instructions are missing.
+    public var fp32PeakGFLOPs: Double
+    public var bf16PeakGFLOPs: Double
     /// Weight bytes a batch-1 decode step streams (all ranks), and the rate achieved at batch 1.
     public var weightBytesPerDecodeStep: Int
     public var decodeStreamingGBps: Double
+    /// Weight FLOPs per token (2 x active parameters).
+    public var weightFLOPsPerToken: Double
 }
 
 public enum Bench {
@@ -53,31 +67,6 @@ public enum Bench {
     static func prompt(length: Int, seed: Int, vocab: Int) -> [Int] {
         var rng = SeededGenerator(seed: UInt64(seed) &+ 77)
         return (0..<length).map { _ in Int(rng.next() % UInt64(vocab)) }
-    }
-
-    /// Single-core streaming read bandwidth in GB/s (median of 5 passes over a buffer larger than caches).
-    public static func readBandwidth(bytes: Int) -> Double {
-        let count = bytes / 4
-        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
-        defer { buffer.deallocate() }
-        for i in 0..<count { buffer[i] = Float(i & 1023) }
-        var times: [Double] = []
-        var sink = SIMD16<Float>()
-        for _ in 0..<5 {
-            let start = DispatchTime.now().uptimeNanoseconds
-            var a = SIMD16<Float>(), b = SIMD16<Float>(), c = SIMD16<Float>(), d = SIMD16<Float>()
-            UnsafeRawPointer(buffer).withMemoryRebound(to: SIMD16<Float>.self, capacity: count / 16) { v in
-                var i = 0
-                while i + 4 <= count / 16 {
-                    a += v[i]; b += v[i + 1]; c += v[i + 2]; d += v[i + 3]
-                    i += 4
-                }
-            }
-            sink += a + b + c + d
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-        }
-        if sink.sum() == .infinity { print("") }  // keep the reads alive
-        return Double(bytes) / times.sorted()[2] / 1e9
     }
 
     public static func run(engine: Engine, world: any Communicator, options: BenchOptions,
@@ -154,36 +143,66 @@ public enum Bench {
         // Weight bytes a decode step streams: everything but the embedding table, experts at top-k / experts.
         let m = engine.memory()
         let embedding = engine.model.embedTokens?.byteCount ?? 0
-        let streamed = Double(m.otherWeightBytes - embedding)
-            + Double(m.routedExpertBytes) * Double(config.numExpertsPerTok) / Double(max(config.nRoutedExperts, 1)) * Double(engine.plan.ep)
-        var total = [streamed]
+        var total = [Double(m.otherWeightBytes - embedding), Double(m.routedExpertBytes)]
         try world.allReduce(&total, op: .sum)
         // Replicated tensors are streamed by every lane that has tokens; at batch 1 only one lane works.
-        let perStep = total[0] / Double(engine.plan.ep)
-        progress("bench: memory bandwidth probe")
-        let bandwidth = world.rank == 0 ? readBandwidth(bytes: options.bandwidthProbeBytes) : 0
+        let other = total[0] / Double(engine.plan.ep), routed = total[1]
+        let k = Double(config.numExpertsPerTok), e = Double(max(config.nRoutedExperts, 1))
+        /// Expected distinct experts of a batch of `b` tokens under uniform routing: E (1 - (1 - k/E)^b).
+        func bytesPerStep(batch b: Int) -> Double { other + routed * (1 - pow(1 - k / e, Double(b))) }
+        let perStep = bytesPerStep(batch: 1)
+        let flopsPerToken = 2 * Double(ModelSummary(config: config).activeParameters)
+        let attentionFlops = 2 * Double(config.numHiddenLayers * config.numAttentionHeads * (config.qkHeadDim + config.vHeadDim))
+        for i in rows.indices {
+            let r = rows[i]
+            if r.kind == "prefill" {
+                let flops = flopsPerToken * Double(r.size) + attentionFlops * Double(r.size * (r.size + 1) / 2)
+                rows[i].gflops = flops / r.medianSeconds / 1e9
+            } else {
+                rows[i].gflops = flopsPerToken * r.tokensPerSecond / 1e9
+                rows[i].weightGBps = bytesPerStep(batch: r.size) * r.tokensPerSecond / Double(r.size) / 1e9
+            }
+        }
         guard world.rank == 0 else { return nil }
+        progress("bench: machine probes (read bandwidth, fp32 FMA and bf16 dot-product peaks)")
+        let threads = engine.options.threads
+        let bandwidth1 = MachineProbe.readBandwidth(bytes: options.bandwidthProbeBytes, threads: 1)
+        let bandwidthN = threads == 1 ? bandwidth1 : MachineProbe.readBandwidth(bytes: options.bandwidthProbeBytes, threads: threads)
         let batch1 = rows.first { $0.kind == "decode" && $0.size == 1 && $0.microBatches == engine.plan.pp }
-        return BenchReport(ranks: world.size, plan: "pp=\(engine.plan.pp),ep=\(engine.plan.ep)", threads: engine.options.threads,
-                           rows: rows, bandwidthGBps: bandwidth, weightBytesPerDecodeStep: Int(perStep),
-                           decodeStreamingGBps: (batch1?.tokensPerSecond ?? 0) * perStep / 1e9)
+        return BenchReport(ranks: world.size, plan: "pp=\(engine.plan.pp),ep=\(engine.plan.ep)", threads: threads,
+                           precision: engine.options.matmulPrecision.rawValue, rows: rows, bandwidthGBps: bandwidth1, bandwidthThreadsGBps: bandwidthN,
+                           fp32PeakGFLOPs: MachineProbe.fp32FMAPeak(threads: threads),
+                           bf16PeakGFLOPs: MachineProbe.bf16DotPeak(threads: threads),
+                           weightBytesPerDecodeStep: Int(perStep),
+                           decodeStreamingGBps: (batch1?.tokensPerSecond ?? 0) * perStep / 1e9,
+                           weightFLOPsPerToken: flopsPerToken)
     }
 
     /// Plain-text table of a report.
     public static func render(_ r: BenchReport) -> [String] {
-        var lines = ["bench: \(r.ranks) rank\(r.ranks == 1 ? "" : "s"), plan \(r.plan), \(r.threads) thread\(r.threads == 1 ? "" : "s") per rank"]
-        lines.append("  kind     size  mb   median s   (min..max)        tok/s   tok/s/req  dispatch+combine  a2a B/tok  trace ovh  top phases")
+        var lines = ["bench: \(r.ranks) rank\(r.ranks == 1 ? "" : "s"), plan \(r.plan), \(r.threads) thread\(r.threads == 1 ? "" : "s") per rank, matmul precision \(r.precision)"]
+        lines.append("  kind     size  mb   median s   (min..max)        tok/s  tok/s/req  GFLOP/s  weight GB/s  a2a%  a2a B/tok  trace ovh  top phases")
         for row in r.rows {
             let a2a = (row.phaseShare["dispatch"] ?? 0) + (row.phaseShare["combine"] ?? 0)
             let top = row.phaseShare.sorted { $0.value > $1.value }.prefix(3).map { "\($0.key) \(Int(($0.value * 100).rounded()))%" }.joined(separator: ", ")
-            lines.append(String(format: "  %-7@ %5d %3d %10.4f  (%.4f..%.4f) %9.1f %10.1f %16.1f%% %10.0f %9.1f%%  %@",
+            let gbs = row.kind == "decode" ? String(format: "%11.2f%@", row.weightGBps, row.size == 1 ? " " : "~") : String(repeating: " ", count: 12)
+            lines.append(String(format: "  %-7@ %5d %3d %10.4f  (%.4f..%.4f) %9.1f %10.2f %8.1f %@ %4.1f%% %10.0f %9.1f%%  %@",
                                 row.kind as NSString, row.size, row.microBatches, row.medianSeconds, row.minSeconds, row.maxSeconds,
-                                row.tokensPerSecond, row.tokensPerSecondPerRequest, a2a * 100, row.allToAllBytesPerToken,
-                                row.tracingOverhead * 100, top as NSString))
+                                row.tokensPerSecond, row.tokensPerSecondPerRequest, row.gflops, gbs as NSString, a2a * 100,
+                                row.allToAllBytesPerToken, row.tracingOverhead * 100, top as NSString))
         }
-        lines.append(String(format: "  memory read bandwidth (1 core probe): %.1f GB/s; decode batch 1 streams %.1f MB of weights per step: %.2f GB/s (%.0f%% of the probe)",
-                            r.bandwidthGBps, Double(r.weightBytesPerDecodeStep) / 1e6, r.decodeStreamingGBps,
-                            r.bandwidthGBps > 0 ? r.decodeStreamingGBps / r.bandwidthGBps * 100 : 0))
+        func pct(_ a: Double, _ b: Double) -> String { b > 0 ? String(format: "%.0f%%", a / b * 100) : "n/a" }
+        lines.append(String(format: "  machine (probes, this run): read %.1f GB/s at 1 thread, %.1f GB/s at %d; fp32 FMA peak %.0f GFLOP/s, bf16 dot peak %.0f GFLOP/s at %d thread%@",
+                            r.bandwidthGBps, r.bandwidthThreadsGBps, r.threads, r.fp32PeakGFLOPs, r.bf16PeakGFLOPs, r.threads,
+                            r.threads == 1 ? "" : "s"))
+        lines.append(String(format: "  decode batch 1: %.1f MB of weights per step, %.2f GB/s = %@ of the %d-thread read probe",
+                            Double(r.weightBytesPerDecodeStep) / 1e6, r.decodeStreamingGBps,
+                            pct(r.decodeStreamingGBps, r.bandwidthThreadsGBps) as NSString, r.threads))
+        if let p = r.rows.filter({ $0.kind == "prefill" }).max(by: { $0.size < $1.size }) {
+            lines.append(String(format: "  prefill %d: %.1f GFLOP/s = %@ of fp32 FMA peak, %@ of bf16 dot peak (%.2f GFLOP weights per token; ~ = estimated distinct experts)",
+                                p.size, p.gflops, pct(p.gflops, r.fp32PeakGFLOPs) as NSString, pct(p.gflops, r.bf16PeakGFLOPs) as NSString,
+                                r.weightFLOPsPerToken / 1e9))
+        }
         return lines
     }
 }

@@ -10,7 +10,12 @@ import Models
 import Parallel
 import Tensors
 
+/// Re-exported for the CLI (which imports Runtime, not Kernels).
+public typealias MatmulPrecision = Kernels.MatmulPrecision
+
 public struct EngineOptions: Sendable {
+    /// Whether this CPU runs `MatmulPrecision.bf16` (AVX-512 BF16).
+    public static var bf16DotAvailable: Bool { CPUFeatures.avx512bf16 }
     /// Micro-batch groups in flight (default: one per stage, which keeps every stage busy).
     public var microBatches: Int?
     /// Sequences one lane may hold at once (continuous batching refills freed slots).
@@ -19,6 +24,8 @@ public struct EngineOptions: Sendable {
     /// Keep full-vocabulary logits of every prompt position and every generated token (for --dump-logits).
     public var keepLogits = false
     public var threads = 1
+    /// Activation precision of products with BF16 weights (`.bf16` needs AVX-512 BF16; see `MatmulPrecision`).
+    public var matmulPrecision: MatmulPrecision = .fp32
     public var trace = false
     public var attention: AttentionMode?
     /// Test-only fault: this rank kills itself (SIGKILL) at this tick.
@@ -112,7 +119,7 @@ public final class Engine {
         let loadStart = tracer.begin()
         model = try DeepSeekModel(config: config, source: source, layers: layers, experts: Set(plan.laneExperts[lane]),
                                   includeEmbedding: stage == 0, includeHead: stage == plan.pp - 1,
-                                  dispatcher: dispatcher, pool: ComputePool(threads: options.threads))
+                                  dispatcher: dispatcher, pool: ComputePool(threads: options.threads, precision: options.matmulPrecision))
         model.phaseObserver = tracer  // records only while tracer.isEnabled
         if let mode = options.attention {
             model.prefillMode = mode

@@ -253,3 +253,38 @@ func linearTransposedMatchesReference(kind: StorageKind) {
         }
     }
 }
+
+@Test(arguments: [StorageKind.f32, .bf16, .fp8])
+func nativeLinearMatchesSwiftBitwise(kind: StorageKind) {
+    // The C kernels (AVX-512) must reproduce the Swift loops bit for bit: same per-output summation order.
+    // Row counts not multiples of 4 / 8, FP8 block edges inside 8-row blocks, token counts across the 6-token
+    // micro-block and the 48-token outer block.
+    for (rows, cols) in [(1, 64), (13, 128), (133, 256), (260, 192)] {
+        let w = makeWeight(kind, rows: rows, cols: cols, seed: UInt64(rows + cols))
+        for tokens in [1, 2, 5, 6, 7, 13, 49] {
+            let x = randomMatrix(tokens, cols, seed: UInt64(tokens))
+            let native = Ops.linear(x, w, backend: .automatic)
+            let portable = Ops.linear(x, w, backend: .portable)
+            #expect(native.bitwiseEqual(portable), "\(kind) \(rows)x\(cols) T=\(tokens) (avx512: \(CPUFeatures.avx512))")
+            #expect(Ops.linear(x, w, pool: ComputePool(threads: 2)).bitwiseEqual(portable))
+        }
+    }
+}
+
+@Test func bf16PrecisionMatchesReferenceAndIsInvariant() throws {
+    try #require(CPUFeatures.avx512bf16, "no AVX-512 BF16 on this CPU: the bf16 precision mode is refused there")
+    let pool1 = ComputePool(threads: 1, precision: .bf16), pool2 = ComputePool(threads: 2, precision: .bf16)
+    for (rows, cols) in [(13, 128), (133, 256), (260, 192), (8, 64)] {
+        let w = makeWeight(.bf16, rows: rows, cols: cols, seed: UInt64(rows * 3 + cols))
+        let x = randomMatrix(49, cols, seed: 17)
+        let all = Ops.linear(x, w, pool: pool1)
+        #expect(relErr(all, Reference.linearBF16Activations(x, w)) < 2e-6, "\(rows)x\(cols)")
+        // Differs from the FP32-activation path (the mode really rounds).
+        #expect(!all.bitwiseEqual(Ops.linear(x, w)))
+        #expect(Ops.linear(x, w, pool: pool2).bitwiseEqual(all), "threads \(rows)x\(cols)")
+        for t in [0, 5, 23, 24, 48] {
+            #expect(Ops.linear(x.rows(t..<(t + 1)), w, pool: pool1).bitwiseEqual(all.rows(t..<(t + 1))), "token \(t) alone")
+        }
+        #expect(Ops.linear(x.rows(3..<10), w, pool: pool1).bitwiseEqual(all.rows(3..<10)))
+    }
+}

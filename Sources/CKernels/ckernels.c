@@ -1,0 +1,303 @@
+// AVX-512 linear kernels (BF16 / FP8-block weights dequantized in registers, FP32 accumulation) and peak probes.
+// Summation order per output (t, o), identical to Kernels/Linear.swift: one 16-lane accumulator walks 64-column
+// chunks ascending; per chunk four fused multiply-adds in phase order 0..3; then lanes 0..15 are added in order
+// starting from -0 (Swift's SIMD `sum()`). Blocking over rows/tokens and threads never changes that sequence.
+#include "ckernels.h"
+#include <immintrin.h>
+
+#define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
+#define TGT_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+#define INLINE static inline __attribute__((always_inline))
+
+int mr_cpu_features(void) {
+    __builtin_cpu_init();
+    int f = 0;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")) f |= 1;
+    if ((f & 1) && __builtin_cpu_supports("avx512bf16")) f |= 2;
+    return f;
+}
+
+/// Swift's `SIMD16<Float>.sum()`: sequential, from -0.
+INLINE TGT float lane_sum(__m512 v) {
+    float a[16];
+    _mm512_storeu_ps(a, v);
+    float s = -0.0f;
+    for (int i = 0; i < 16; i++) s += a[i];
+    return s;
+}
+
+/// BF16 phase p of a 64-column chunk at `c`: pairs of BF16 as 32-bit words; `<< 16` = even column, mask = odd.
+INLINE TGT __m512 bf16_phase(const uint16_t *c, int p) {
+    __m512i w = _mm512_loadu_si512((const void *)(c + (p >> 1) * 32));
+    __m512i v = (p & 1) ? _mm512_and_si512(w, _mm512_set1_epi32((int)0xFFFF0000u)) : _mm512_slli_epi32(w, 16);
+    return _mm512_castsi512_ps(v);
+}
+
+/// FP8 phase p: byte p of each 32-bit word, moved to the top, arithmetic shift by 4, mask sign + 7 magnitude bits:
+/// exactly the e4m3 value times 2^-120; then the folded scale (see FP8Decoder in Linear.swift).
+INLINE TGT __m512 fp8_phase(const uint8_t *c, int p, float scale) {
+    __m512i w = _mm512_loadu_si512((const void *)c);
+    __m512i top = p == 3 ? w : _mm512_slli_epi32(w, 24 - 8 * p);
+    __m512i m = _mm512_and_si512(_mm512_srai_epi32(top, 4), _mm512_set1_epi32((int)0x87F00000u));
+    __m512 mf = _mm512_castsi512_ps(m);
+    if (scale < 0x1p8f) return _mm512_mul_ps(mf, _mm512_set1_ps(scale * 0x1p120f));
+    return _mm512_mul_ps(_mm512_mul_ps(mf, _mm512_set1_ps(0x1p120f)), _mm512_set1_ps(scale));
+}
+
+/// R rows x NT tokens. `fp8` selects the decoder (0 BF16, 1 FP8 blocks, 2 F32). While it works, the same chunk of the rows `pfRows` ahead is
+/// prefetched into L2 (`prefetcht1`): streaming from DRAM with several rows in flight needs more memory-level
+/// parallelism than the hardware prefetcher gives (measured: ~15 -> ~22 GB/s on one Zen 4 core; into L1 it did
+/// not help).
+INLINE TGT void block(int R, int NT, int fp8, const void *wbase, const float *scales, ptrdiff_t scaleCols,
+                      ptrdiff_t cols, ptrdiff_t chunks, ptrdiff_t r, const float *x, ptrdiff_t stride,
+                      float *out, ptrdiff_t outStride, ptrdiff_t pfRows) {
+    __m512 acc[16][6];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < 16; i++)
+#pragma clang loop unroll(full)
+        for (int t = 0; t < 6; t++) acc[i][t] = _mm512_setzero_ps();
+    const ptrdiff_t esize = fp8 == 1 ? 1 : fp8 == 2 ? 4 : 2;
+    const char *w0 = (const char *)wbase + r * cols * esize;
+    const char *pf = w0 + pfRows * cols * esize;
+    for (ptrdiff_t c = 0; c < chunks; c++) {
+        float sc[16] = {0};
+        if (fp8 == 1) {
+#pragma clang loop unroll(full)
+            for (int i = 0; i < R; i++) sc[i] = scales[((r + i) / 128) * scaleCols + (c * 64) / 128];
+        }
+#pragma clang loop unroll(full)
+        for (int i = 0; i < R; i++) {
+            const char *q = pf + (i * cols + c * 64) * esize;
+            _mm_prefetch(q, _MM_HINT_T1);
+            // Second line of a BF16 row chunk: left to the adjacent-line prefetcher in 8-row blocks (4 KB rows:
+            // 23.5 -> 25.5 GB/s measured), needed in 16-row blocks (1 KB rows: 12 GB/s without it).
+            if (fp8 == 0 && R != 8) _mm_prefetch(q + 64, _MM_HINT_T1);
+            if (fp8 == 2) { _mm_prefetch(q + 64, _MM_HINT_T1); _mm_prefetch(q + 128, _MM_HINT_T1); _mm_prefetch(q + 192, _MM_HINT_T1); }
+        }
+#pragma clang loop unroll(full)
+        for (int p = 0; p < 4; p++) {
+            __m512 wv[16];
+#pragma clang loop unroll(full)
+            for (int i = 0; i < R; i++) {
+                const char *rowc = w0 + (i * cols + c * 64) * esize;
+                wv[i] = fp8 == 1 ? fp8_phase((const uint8_t *)rowc, p, sc[i])
+                        : fp8 == 2 ? _mm512_loadu_ps((const float *)rowc + p * 16) : bf16_phase((const uint16_t *)rowc, p);
+            }
+#pragma clang loop unroll(full)
+            for (int t = 0; t < NT; t++) {
+                __m512 xv = _mm512_loadu_ps(x + t * stride + c * 64 + p * 16);
+#pragma clang loop unroll(full)
+                for (int i = 0; i < R; i++) acc[i][t] = _mm512_fmadd_ps(wv[i], xv, acc[i][t]);
+            }
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int t = 0; t < NT; t++)
+#pragma clang loop unroll(full)
+        for (int i = 0; i < R; i++) out[t * outStride + r + i] = lane_sum(acc[i][t]);
+}
+
+#define DEFINE_BLOCK(NAME, R, NT, FP8)                                                                              \
+    static TGT __attribute__((noinline)) void NAME(const void *w, const float *s, ptrdiff_t sc, ptrdiff_t cols,       \
+                                                   ptrdiff_t chunks, ptrdiff_t r, const float *x, ptrdiff_t stride,  \
+                                                   float *out, ptrdiff_t os, ptrdiff_t pf) {                         \
+        block(R, NT, FP8, w, s, sc, cols, chunks, r, x, stride, out, os, pf);                                        \
+    }
+typedef void (*block_fn)(const void *, const float *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, const float *,
+                         ptrdiff_t, float *, ptrdiff_t, ptrdiff_t);
+#define DEFINE_ALL(FP8, P)                                                                                           \
+    DEFINE_BLOCK(P##_4x1, 4, 1, FP8) DEFINE_BLOCK(P##_4x2, 4, 2, FP8) DEFINE_BLOCK(P##_4x3, 4, 3, FP8)              \
+    DEFINE_BLOCK(P##_4x4, 4, 4, FP8) DEFINE_BLOCK(P##_4x5, 4, 5, FP8) DEFINE_BLOCK(P##_4x6, 4, 6, FP8)              \
+    DEFINE_BLOCK(P##_1x1, 1, 1, FP8) DEFINE_BLOCK(P##_8x1, 8, 1, FP8) DEFINE_BLOCK(P##_16x1, 16, 1, FP8)                                                                                 \
+    static const block_fn P##_blocks[9] = {P##_1x1, P##_4x1, P##_4x2, P##_4x3, P##_4x4, P##_4x5, P##_4x6, P##_8x1, P##_16x1};
+DEFINE_ALL(0, bf16)
+DEFINE_ALL(1, fp8)
+DEFINE_ALL(2, f32)
+
+/// Tokens per outer block: bounds the activation panel re-read for every 4-row block (L2-resident; 24 measured best).
+enum { TOKEN_BLOCK = 24, PREFETCH_BYTES = 32768 };
+
+static void drive(const block_fn *fns, const void *w, const float *s, ptrdiff_t sc, ptrdiff_t cols, ptrdiff_t chunks,
+                  const float *xp, ptrdiff_t stride, ptrdiff_t tokens, float *out, ptrdiff_t os, ptrdiff_t r0,
+                  ptrdiff_t r1, ptrdiff_t esize) {
+    ptrdiff_t rowBytes = cols * esize;
+    ptrdiff_t PREFETCH_ROWS = (PREFETCH_BYTES + rowBytes - 1) / rowBytes;
+    PREFETCH_ROWS = PREFETCH_ROWS < 16 ? 16 : (PREFETCH_ROWS + 3) / 4 * 4;
+    for (ptrdiff_t tb = 0; tb < tokens; tb += TOKEN_BLOCK) {
+        ptrdiff_t te = tokens < tb + TOKEN_BLOCK ? tokens : tb + TOKEN_BLOCK;
+        ptrdiff_t r = r0;
+        // One token (decode): 8 rows per block (16 for rows of <= 1 KB) keeps more weight streams in flight
+        // (measured on Zen 4: 2048-col BF16 rows 20 -> 23 GB/s with 8 rows; 512-col rows 17 -> 21.7 GB/s with 16).
+        if (te - tb == 1) {
+            if (rowBytes <= 1024)
+                for (; r + 16 <= r1; r += 16) fns[8](w, s, sc, cols, chunks, r, xp + tb * stride, stride, out + tb * os, os, PREFETCH_ROWS);
+            for (; r + 8 <= r1; r += 8) fns[7](w, s, sc, cols, chunks, r, xp + tb * stride, stride, out + tb * os, os, PREFETCH_ROWS);
+        }
+        for (; r + 4 <= r1; r += 4) {
+            ptrdiff_t t = tb;
+            // 4 x 4 blocks: with 6 tokens the decoded weight phases and 24 accumulators spill (50 vs 104 GFLOP/s).
+            for (; t + 4 <= te; t += 4) fns[4](w, s, sc, cols, chunks, r, xp + t * stride, stride, out + t * os, os, PREFETCH_ROWS);
+            if (t < te) fns[te - t](w, s, sc, cols, chunks, r, xp + t * stride, stride, out + t * os, os, PREFETCH_ROWS);
+        }
+        for (; r < r1; r++)
+            for (ptrdiff_t t = tb; t < te; t++) fns[0](w, s, sc, cols, chunks, r, xp + t * stride, stride, out + t * os, os, 1);
+    }
+}
+
+void mr_linear_bf16(const uint16_t *w, ptrdiff_t cols, ptrdiff_t chunks, const float *xp, ptrdiff_t stride,
+                    ptrdiff_t tokens, float *out, ptrdiff_t outStride, ptrdiff_t r0, ptrdiff_t r1) {
+    drive(bf16_blocks, w, 0, 0, cols, chunks, xp, stride, tokens, out, outStride, r0, r1, 2);
+}
+
+void mr_linear_f32(const float *w, ptrdiff_t cols, ptrdiff_t chunks, const float *xp, ptrdiff_t stride,
+                   ptrdiff_t tokens, float *out, ptrdiff_t outStride, ptrdiff_t r0, ptrdiff_t r1) {
+    drive(f32_blocks, w, 0, 0, cols, chunks, xp, stride, tokens, out, outStride, r0, r1, 4);
+}
+
+void mr_linear_fp8(const uint8_t *w, const float *scales, ptrdiff_t scaleCols, ptrdiff_t cols, ptrdiff_t chunks,
+                   const float *xp, ptrdiff_t stride, ptrdiff_t tokens, float *out, ptrdiff_t outStride,
+                   ptrdiff_t r0, ptrdiff_t r1) {
+    drive(fp8_blocks, w, scales, scaleCols, cols, chunks, xp, stride, tokens, out, outStride, r0, r1, 1);
+}
+
+// MARK: - peak probes (register-only loops: 12 independent accumulators hide the instruction latency)
+
+static TGT_BF16 __attribute__((noinline)) float bf16_dot_loop(long n) {
+    __m512 acc[12];
+    for (int i = 0; i < 12; i++) acc[i] = _mm512_set1_ps((float)i);
+    __m512bh a = (__m512bh)_mm512_set1_epi16(0x3F80), b = (__m512bh)_mm512_set1_epi16(0x3380);
+    for (long k = 0; k < n; k++) {
+#pragma clang loop unroll(full)
+        for (int i = 0; i < 12; i++) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
+        __asm__ volatile("" : "+v"(a));
+    }
+    __m512 s = acc[0];
+    for (int i = 1; i < 12; i++) s = _mm512_add_ps(s, acc[i]);
+    return _mm512_reduce_add_ps(s);
+}
+
+static TGT __attribute__((noinline)) float fma_loop(long n) {
+    __m512 acc[12];
+    for (int i = 0; i < 12; i++) acc[i] = _mm512_set1_ps((float)i);
+    __m512 a = _mm512_set1_ps(1.0f), b = _mm512_set1_ps(1e-7f);
+    for (long k = 0; k < n; k++) {
+#pragma clang loop unroll(full)
+        for (int i = 0; i < 12; i++) acc[i] = _mm512_fmadd_ps(a, b, acc[i]);
+        __asm__ volatile("" : "+v"(a));
+    }
+    __m512 s = acc[0];
+    for (int i = 1; i < 12; i++) s = _mm512_add_ps(s, acc[i]);
+    return _mm512_reduce_add_ps(s);
+}
+
+volatile float mr_probe_sink;
+
+/// FLOPs executed: 12 accumulators x 16 lanes x 4 (2 products + 2 adds per lane per dpbf16ps).
+double mr_probe_bf16_dot_flops(long iterations) {
+    if (!(mr_cpu_features() & 2)) return 0;
+    mr_probe_sink = bf16_dot_loop(iterations);
+    return (double)iterations * 12 * 16 * 4;
+}
+
+double mr_probe_fp32_fma_flops(long iterations) {
+    if (!(mr_cpu_features() & 1)) return 0;
+    mr_probe_sink = fma_loop(iterations);
+    return (double)iterations * 12 * 16 * 2;
+}
+
+/// Streaming read of `bytes` (multiple of 256) with independent accumulators: the machine's read bandwidth as a
+/// kernel-free loop sees it. Portable C when AVX-512 is absent.
+static TGT __attribute__((noinline)) float stream_read_avx512(const char *p, size_t bytes) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t i = 0; i + 256 <= bytes; i += 256) {
+        a0 = _mm512_add_ps(a0, _mm512_loadu_ps((const float *)(p + i)));
+        a1 = _mm512_add_ps(a1, _mm512_loadu_ps((const float *)(p + i + 64)));
+        a2 = _mm512_add_ps(a2, _mm512_loadu_ps((const float *)(p + i + 128)));
+        a3 = _mm512_add_ps(a3, _mm512_loadu_ps((const float *)(p + i + 192)));
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+float mr_stream_read(const void *p, size_t bytes) {
+    if (mr_cpu_features() & 1) return stream_read_avx512((const char *)p, bytes);
+    const uint64_t *q = (const uint64_t *)p;
+    uint64_t s[8] = {0};
+    for (size_t i = 0; i + 8 <= bytes / 8; i += 8)
+        for (int k = 0; k < 8; k++) s[k] += q[i + k];
+    return (float)(s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7]);
+}
+
+// MARK: - BF16 dot-product path (opt-in precision mode: activations rounded to BF16)
+
+/// R rows x NT tokens with `vdpbf16ps`: per 64-column chunk two instructions (columns 0..31, then 32..63), each
+/// adding the pair products (2j, 2j+1) into lane j. Weights need no decoding (BF16 pairs are the native layout).
+INLINE TGT_BF16 void dblock(int R, int NT, const uint16_t *w, ptrdiff_t cols, ptrdiff_t chunks, ptrdiff_t r,
+                            const uint16_t *x, ptrdiff_t stride, float *out, ptrdiff_t outStride, ptrdiff_t pfRows) {
+    __m512 acc[16][6];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < 16; i++)
+#pragma clang loop unroll(full)
+        for (int t = 0; t < 6; t++) acc[i][t] = _mm512_setzero_ps();
+    const uint16_t *w0 = w + r * cols;
+    const uint16_t *pf = w0 + pfRows * cols;
+    for (ptrdiff_t c = 0; c < chunks; c++) {
+#pragma clang loop unroll(full)
+        for (int i = 0; i < R; i++) {
+            const char *q = (const char *)(pf + i * cols + c * 64);
+            _mm_prefetch(q, _MM_HINT_T1);
+            if (R != 8) _mm_prefetch(q + 64, _MM_HINT_T1);
+        }
+#pragma clang loop unroll(full)
+        for (int h = 0; h < 2; h++) {
+            __m512bh wv[16];
+#pragma clang loop unroll(full)
+            for (int i = 0; i < R; i++) wv[i] = (__m512bh)_mm512_loadu_si512((const void *)(w0 + i * cols + c * 64 + h * 32));
+#pragma clang loop unroll(full)
+            for (int t = 0; t < NT; t++) {
+                __m512bh xv = (__m512bh)_mm512_loadu_si512((const void *)(x + t * stride + c * 64 + h * 32));
+#pragma clang loop unroll(full)
+                for (int i = 0; i < R; i++) acc[i][t] = _mm512_dpbf16_ps(acc[i][t], wv[i], xv);
+            }
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int t = 0; t < NT; t++)
+#pragma clang loop unroll(full)
+        for (int i = 0; i < R; i++) out[t * outStride + r + i] = lane_sum(acc[i][t]);
+}
+
+typedef void (*dblock_fn)(const uint16_t *, ptrdiff_t, ptrdiff_t, ptrdiff_t, const uint16_t *, ptrdiff_t, float *,
+                          ptrdiff_t, ptrdiff_t);
+#define DEFINE_DBLOCK(NAME, R, NT)                                                                                  \
+    static TGT_BF16 __attribute__((noinline)) void NAME(const uint16_t *w, ptrdiff_t cols, ptrdiff_t chunks,         \
+                                                        ptrdiff_t r, const uint16_t *x, ptrdiff_t stride, float *out, \
+                                                        ptrdiff_t os, ptrdiff_t pf) {                                 \
+        dblock(R, NT, w, cols, chunks, r, x, stride, out, os, pf);                                                    \
+    }
+DEFINE_DBLOCK(d1x1, 1, 1) DEFINE_DBLOCK(d4x1, 4, 1) DEFINE_DBLOCK(d4x2, 4, 2) DEFINE_DBLOCK(d4x3, 4, 3)
+DEFINE_DBLOCK(d4x4, 4, 4) DEFINE_DBLOCK(d4x5, 4, 5) DEFINE_DBLOCK(d4x6, 4, 6) DEFINE_DBLOCK(d8x1, 8, 1)
+DEFINE_DBLOCK(d16x1, 16, 1)
+static const dblock_fn dblocks[9] = {d1x1, d4x1, d4x2, d4x3, d4x4, d4x5, d4x6, d8x1, d16x1};
+
+void mr_linear_bf16dot(const uint16_t *w, ptrdiff_t cols, ptrdiff_t chunks, const uint16_t *xb, ptrdiff_t stride,
+                       ptrdiff_t tokens, float *out, ptrdiff_t os, ptrdiff_t r0, ptrdiff_t r1) {
+    ptrdiff_t rowBytes = cols * 2;
+    ptrdiff_t pfRows = (PREFETCH_BYTES + rowBytes - 1) / rowBytes;
+    pfRows = pfRows < 16 ? 16 : (pfRows + 3) / 4 * 4;
+    for (ptrdiff_t tb = 0; tb < tokens; tb += TOKEN_BLOCK) {
+        ptrdiff_t te = tokens < tb + TOKEN_BLOCK ? tokens : tb + TOKEN_BLOCK;
+        ptrdiff_t r = r0;
+        if (te - tb == 1) {
+            if (rowBytes <= 1024)
+                for (; r + 16 <= r1; r += 16) dblocks[8](w, cols, chunks, r, xb + tb * stride, stride, out + tb * os, os, pfRows);
+            for (; r + 8 <= r1; r += 8) dblocks[7](w, cols, chunks, r, xb + tb * stride, stride, out + tb * os, os, pfRows);
+        }
+        for (; r + 4 <= r1; r += 4) {
+            ptrdiff_t t = tb;
+            for (; t + 6 <= te; t += 6) dblocks[6](w, cols, chunks, r, xb + t * stride, stride, out + t * os, os, pfRows);
+            if (t < te) dblocks[te - t](w, cols, chunks, r, xb + t * stride, stride, out + t * os, os, pfRows);
+        }
+        for (; r < r1; r++)
+            for (ptrdiff_t t = tb; t < te; t++) dblocks[0](w, cols, chunks, r, xb + t * stride, stride, out + t * os, os, 1);
+    }
+}

@@ -1,0 +1,39 @@
+// CKernels: AVX-512 hot loops behind a plain C API, used by Kernels/Linear.swift when the CPU supports them.
+// Every function reproduces the Swift kernel's per-(t, o) summation order exactly (same bits), see Linear.swift.
+#ifndef MOERUN_CKERNELS_H
+#define MOERUN_CKERNELS_H
+#include <stdint.h>
+#include <stddef.h>
+
+/// Bit 0: AVX-512 F+BW usable (CPU and OS); bit 1: AVX-512 BF16 dot product as well.
+int mr_cpu_features(void);
+
+/// out[t * outStride + r] = Σ_i x[t, i] · W[r, i] for r in [r0, r1), t in [0, tokens), BF16 weights `[rows, cols]`,
+/// cols = chunks · 64; x packed in the BF16 pair layout (`stride` floats per token).
+void mr_linear_bf16(const uint16_t *w, ptrdiff_t cols, ptrdiff_t chunks, const float *xp, ptrdiff_t stride,
+                    ptrdiff_t tokens, float *out, ptrdiff_t outStride, ptrdiff_t r0, ptrdiff_t r1);
+
+/// The same for F32 weights (activation matrices such as attention keys; x in natural order).
+void mr_linear_f32(const float *w, ptrdiff_t cols, ptrdiff_t chunks, const float *xp, ptrdiff_t stride,
+                   ptrdiff_t tokens, float *out, ptrdiff_t outStride, ptrdiff_t r0, ptrdiff_t r1);
+
+/// The same for FP8 e4m3 codes with 128x128 block scales `[ceil(rows/128), scaleCols]` (x in the byte-phase layout).
+void mr_linear_fp8(const uint8_t *w, const float *scales, ptrdiff_t scaleCols, ptrdiff_t cols, ptrdiff_t chunks,
+                   const float *xp, ptrdiff_t stride, ptrdiff_t tokens, float *out, ptrdiff_t outStride,
+                   ptrdiff_t r0, ptrdiff_t r1);
+
+/// BF16 x BF16 products with `vdpbf16ps` (requires AVX-512 BF16): x already rounded to BF16 in natural column
+/// order (`stride` elements per token). Per output: one 16-lane accumulator, per 64-column chunk two dot-product
+/// instructions (columns 0..31 then 32..63), then the sequential lane sum. Independent of tokens / rows / threads.
+void mr_linear_bf16dot(const uint16_t *w, ptrdiff_t cols, ptrdiff_t chunks, const uint16_t *xb, ptrdiff_t stride,
+                       ptrdiff_t tokens, float *out, ptrdiff_t outStride, ptrdiff_t r0, ptrdiff_t r1);
+
+/// Peak-rate probes for the bench: run a register-only loop of bf16 dot products (fp32 FMAs) and return the
+/// FLOPs executed (the caller times the call); 0 when the instruction set is missing.
+double mr_probe_bf16_dot_flops(long iterations);
+double mr_probe_fp32_fma_flops(long iterations);
+
+/// Streams `bytes` from `p` (read bandwidth probe); the result only keeps the reads alive.
+float mr_stream_read(const void *p, size_t bytes);
+
+#endif

@@ -1,0 +1,46 @@
+// Whole-model batch and thread invariance with every projection on the C kernels (widths that are whole 64-column
+// chunks, BF16 weights), for both matmul precisions: a token's logits do not depend on its batch companions, on
+// the batch size, or on the thread count.
+import Testing
+import Kernels
+import Models
+import Tensors
+import TestSupport
+
+func chunkyConfig() throws -> ModelConfig {
+    try tinyConfig { o in
+        o["hidden_size"] = 128; o["intermediate_size"] = 192; o["moe_intermediate_size"] = 64
+        o["q_lora_rank"] = 64; o["kv_lora_rank"] = 64; o["qk_nope_head_dim"] = 32; o["qk_rope_head_dim"] = 32
+        o["v_head_dim"] = 64
+    }
+}
+
+@Test(arguments: MatmulPrecision.allCases)
+func chunkyModelIsBatchAndThreadInvariant(precision: MatmulPrecision) throws {
+    if precision == .bf16 && !CPUFeatures.avx512bf16 { return }  // the mode is refused on such CPUs
+    let c = try chunkyConfig()
+    let source = randomSource(c, format: .bf16)
+    let one = try DeepSeekModel(config: c, source: source, pool: ComputePool(threads: 1, precision: precision))
+    let two = try DeepSeekModel(config: c, source: source, pool: ComputePool(threads: 2, precision: precision))
+    let a = randomTokens(7, vocab: c.vocabSize, seed: 51), b = randomTokens(5, vocab: c.vocabSize, seed: 52)
+    let cacheAlone = KVCache(config: c)
+    let alone0 = try one.forward(batch: [(a, cacheAlone)])[0]
+    let alone1 = try one.forward(batch: [([3], cacheAlone)])[0]
+    let ca = KVCache(config: c), cb = KVCache(config: c)
+    let batched0 = try two.forward(batch: [(b, cb), (a, ca)])[1]
+    let batched1 = try two.forward(batch: [([4], cb), ([3], ca)])[1]
+    #expect(batched0.bitwiseEqual(alone0), "\(precision) prefill")
+    #expect(batched1.bitwiseEqual(alone1), "\(precision) decode")
+}
+
+@Test func bf16PrecisionStaysCloseToFP32() throws {
+    guard CPUFeatures.avx512bf16 else { return }
+    let c = try chunkyConfig()
+    let source = randomSource(c, format: .bf16)
+    let tokens = randomTokens(6, vocab: c.vocabSize, seed: 53)
+    let exact = try DeepSeekModel(config: c, source: source).forward(tokens: tokens, positions: Array(0..<6), cache: KVCache(config: c))
+    let rounded = try DeepSeekModel(config: c, source: source, pool: ComputePool(threads: 1, precision: .bf16))
+        .forward(tokens: tokens, positions: Array(0..<6), cache: KVCache(config: c))
+    #expect(!rounded.bitwiseEqual(exact))
+    #expect(relErr(rounded, exact) < 3e-2, "bf16 activations: \(relErr(rounded, exact))")
+}
