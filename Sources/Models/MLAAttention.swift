@@ -1,0 +1,181 @@
+// MLA attention of DeepSeekModel: projections, RoPE, latent cache append, and the naive and absorbed forms
+// (same math, different rounding points; both read the same latent cache).
+import Foundation
+import Kernels
+import Tensors
+
+extension DeepSeekModel {
+    // MARK: attention (MLA)
+
+    struct RopeTables {
+        let cos: [Float]
+        let sin: [Float]
+        let half: Int
+    }
+
+    func attention(_ layer: DecoderLayerWeights, _ xn: Matrix, segments: [SequenceSegment], tables: RopeTables,
+                   mode forced: AttentionMode?) throws -> Matrix {
+        let w = layer.attention
+        let t = xn.rows, h = heads, qk = qkDim, dn = nopeDim, dr = ropeDim, kvr = latentDim, dv = vDim
+        // Queries [T, H*qk].
+        var q: Matrix
+        if let qA = w.qAProj, let qNorm = w.qALayernorm, let qB = w.qBProj {
+            q = Ops.linear(Ops.rmsNorm(Ops.linear(xn, qA, pool: pool), weight: qNorm, eps: 1e-6), qB, pool: pool)
+        } else {
+            q = Ops.linear(xn, w.qProj!, pool: pool)
+        }
+        // Latent rows [T, kvr + dr]: RMSNorm(c_kv) (eps 1e-6) then RoPE(k_pe).
+        let kvFull = Ops.linear(xn, w.kvAProjWithMqa, pool: pool)
+        var cacheRows = [Float](repeating: 0, count: t * (kvr + dr))
+        kvFull.data.withUnsafeBufferPointer { kp in
+            w.kvALayernorm.withUnsafeBufferPointer { np in
+                cacheRows.withUnsafeMutableBufferPointer { cp in
+                    tables.cos.withUnsafeBufferPointer { cs in
+                        tables.sin.withUnsafeBufferPointer { sn in
+                            for r in 0..<t {
+                                let src = kp.baseAddress! + r * (kvr + dr), dst = cp.baseAddress! + r * (kvr + dr)
+                                Ops.rmsNormRow(src, np.baseAddress!, 1e-6, dst, kvr)
+                                for i in 0..<dr { dst[kvr + i] = src[kvr + i] }
+                                RotaryEmbedding.rotateInterleaved(dst + kvr, cos: cs.baseAddress! + r * tables.half,
+                                                                  sin: sn.baseAddress! + r * tables.half, half: tables.half)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // RoPE on every head's q_pe.
+        q.data.withUnsafeMutableBufferPointer { qp in
+            tables.cos.withUnsafeBufferPointer { cs in
+                tables.sin.withUnsafeBufferPointer { sn in
+                    for r in 0..<t {
+                        for hh in 0..<h {
+                            RotaryEmbedding.rotateInterleaved(qp.baseAddress! + r * h * qk + hh * qk + dn,
+                                                              cos: cs.baseAddress! + r * tables.half,
+                                                              sin: sn.baseAddress! + r * tables.half, half: tables.half)
+                        }
+                    }
+                }
+            }
+        }
+        // Append to caches, then attend per segment.
+        var o = Matrix(rows: t, cols: h * dv)
+        var row0 = 0
+        for seg in segments {
+            let have = seg.cache.count(layer: layer.index)
+            guard have == seg.startPosition else {
+                throw ModelError(.cacheMismatch, "segment starts at position \(seg.startPosition) but the cache holds \(have) tokens for layer \(layer.index)",
+                                 subject: "layer \(layer.index)")
+            }
+            guard seg.cache.latentDim == kvr, seg.cache.ropeDim == dr else {
+                throw ModelError(.cacheMismatch, "cache row layout \(seg.cache.latentDim)+\(seg.cache.ropeDim) != \(kvr)+\(dr)", subject: "cache")
+            }
+            if seg.count == 0 { continue }
+            seg.cache.append(layer: layer.index, rows: Array(cacheRows[(row0 * (kvr + dr))..<((row0 + seg.count) * (kvr + dr))]))
+            let mode = forced ?? (seg.count == 1 ? decodeMode : prefillMode)
+            let qSeg = q.rows(row0..<(row0 + seg.count))
+            let oSeg = seg.cache.withRows(layer: layer.index) { cache in
+                switch mode {
+                case .naive: return attendNaive(w, qSeg, cache: cache, start: seg.startPosition)
+                case .absorbed: return attendAbsorbed(w, qSeg, cache: cache, start: seg.startPosition)
+                }
+            }
+            o.data.replaceSubrange((row0 * h * dv)..<((row0 + seg.count) * h * dv), with: oSeg.data)
+            row0 += seg.count
+        }
+        return Ops.linear(o, w.oProj, pool: pool)
+    }
+
+    /// Scales, masks and softmaxes score rows in place: row r belongs to query `r / rowsPerQuery`, which sits at
+    /// position `start + query` and sees keys 0 ... start + query; masked entries become exact zeros.
+    func softmaxRows(_ scores: inout Matrix, rowsPerQuery: Int, start: Int) {
+        let len = scores.cols, scale = softmaxScale
+        scores.data.withUnsafeMutableBufferPointer { sp in
+            for r in 0..<scores.rows {
+                let row = sp.baseAddress! + r * len
+                let visible = min(len, start + r / rowsPerQuery + 1)
+                for u in 0..<visible { row[u] *= scale }
+                Ops.softmaxInPlace(row, visible)
+                for u in visible..<len { row[u] = 0 }
+            }
+        }
+    }
+
+    /// Naive MLA for one segment: k_nope / v expanded from every cached latent with kv_b_proj, then per head
+    /// S = Q_h K_hᵀ (`Ops.linear`, fixed-order dots over the 192 dims), causal softmax, O_h = P V_h
+    /// (`Ops.linearTransposed`, ascending keys). `q` `[n, H*qk]` (RoPE applied), `cache` `[len, kvr+dr]` with the
+    /// segment's own rows at the end.
+    func attendNaive(_ w: AttentionWeights, _ q: Matrix, cache: UnsafeBufferPointer<Float>, start: Int) -> Matrix {
+        let n = q.rows, h = heads, qk = qkDim, dn = nopeDim, dr = ropeDim, kvr = latentDim, dv = vDim
+        let width = kvr + dr, len = cache.count / width, qkPad = ceilDiv(qk, linearChunk) * linearChunk
+        var latent = Matrix(rows: len, cols: kvr)
+        for u in 0..<len { for c in 0..<kvr { latent.data[u * kvr + c] = cache[u * width + c] } }
+        let kv = Ops.linear(latent, w.kvBProj, pool: pool)  // [len, H*(dn+dv)]
+        var out = Matrix(rows: n, cols: h * dv)
+        out.data.withUnsafeMutableBufferPointer { op in
+            let ob = UnsafeTransfer(op.baseAddress!)
+            pool.parallelFor(count: h) { headRange in
+                for hh in headRange {
+                    // q and k rows zero-padded to whole 64-column chunks: `Ops.linear` pads a partial last chunk with
+                    // zeros anyway, so the bits are the same, but whole chunks take the fast path.
+                    var k = [Float](repeating: 0, count: len * qkPad), v = [Float](repeating: 0, count: len * dv)
+                    for u in 0..<len {
+                        let src = u * h * (dn + dv) + hh * (dn + dv)
+                        for c in 0..<dn { k[u * qkPad + c] = kv.data[src + c] }
+                        for c in 0..<dr { k[u * qkPad + dn + c] = cache[u * width + kvr + c] }
+                        for c in 0..<dv { v[u * dv + c] = kv.data[src + dn + c] }
+                    }
+                    var qh = Matrix(rows: n, cols: qkPad)
+                    for i in 0..<n { for c in 0..<qk { qh.data[i * qkPad + c] = q.data[i * h * qk + hh * qk + c] } }
+                    var scores = Ops.linear(qh, .f32(rows: len, cols: qkPad, k))  // [n, len]
+                    softmaxRows(&scores, rowsPerQuery: 1, start: start)
+                    let o = Ops.linearTransposed(scores, .f32(rows: len, cols: dv, v))  // [n, dv]
+                    for i in 0..<n { for c in 0..<dv { ob.value[i * h * dv + hh * dv + c] = o.data[i * dv + c] } }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Absorbed MLA for one segment (MQA over the latent cache): per head q_abs = q_nope · W_UK; the rows
+    /// [q_abs | q_pe] of all heads score against the cache rows [c_kv | k_pe] in one `Ops.linear`; causal softmax;
+    /// o_lat = P · c_kv (`Ops.linearTransposed`, ascending keys); o = W_UV · o_lat per head.
+    func attendAbsorbed(_ w: AttentionWeights, _ q: Matrix, cache: UnsafeBufferPointer<Float>, start: Int) -> Matrix {
+        let n = q.rows, h = heads, qk = qkDim, dn = nopeDim, dr = ropeDim, kvr = latentDim, dv = vDim
+        let width = kvr + dr, len = cache.count / width
+        let keys = Weight(rows: len, cols: width, storage: .f32(cache.baseAddress!), owner: nil)
+        // Query rows r = i * H + head: [q_nope · W_UK (kvr) | q_pe (dr)].
+        var qcat = Matrix(rows: n * h, cols: width)
+        qcat.data.withUnsafeMutableBufferPointer { qp in
+            let qb = UnsafeTransfer(qp.baseAddress!)
+            pool.parallelFor(count: h) { headRange in
+                for hh in headRange {
+                    var qNope = Matrix(rows: n, cols: dn)
+                    for i in 0..<n { for c in 0..<dn { qNope.data[i * dn + c] = q.data[i * h * qk + hh * qk + c] } }
+                    let qAbs = Ops.linearTransposed(qNope, w.wUK[hh])  // [n, kvr]
+                    for i in 0..<n {
+                        let dst = qb.value + (i * h + hh) * width
+                        for c in 0..<kvr { dst[c] = qAbs.data[i * kvr + c] }
+                        for c in 0..<dr { dst[kvr + c] = q.data[i * h * qk + hh * qk + dn + c] }
+                    }
+                }
+            }
+        }
+        var scores = Ops.linear(qcat, keys, pool: pool)  // [n*H, len]
+        softmaxRows(&scores, rowsPerQuery: h, start: start)
+        let oLat = Ops.linearTransposed(scores, keys, pool: pool)  // [n*H, width]; the last dr columns are unused
+        var out = Matrix(rows: n, cols: h * dv)
+        out.data.withUnsafeMutableBufferPointer { op in
+            let ob = UnsafeTransfer(op.baseAddress!)
+            pool.parallelFor(count: h) { headRange in
+                for hh in headRange {
+                    var lat = Matrix(rows: n, cols: kvr)
+                    for i in 0..<n { for c in 0..<kvr { lat.data[i * kvr + c] = oLat.data[(i * h + hh) * width + c] } }
+                    let oh = Ops.linear(lat, w.wUV[hh])  // [n, dv]
+                    for i in 0..<n { for c in 0..<dv { ob.value[i * h * dv + hh * dv + c] = oh.data[i * dv + c] } }
+                }
+            }
+        }
+        return out
+    }
+}
