@@ -35,13 +35,43 @@ INLINE TGT __m512 bf16_phase(const uint16_t *c, int p) {
 
 /// FP8 phase p: byte p of each 32-bit word, moved to the top, arithmetic shift by 4, mask sign + 7 magnitude bits:
 /// exactly the e4m3 value times 2^-120; then the folded scale (see FP8Decoder in Linear.swift).
-INLINE TGT __m512 fp8_phase(const uint8_t *c, int p, float scale) {
+INLINE TGT __m512 fp8_phase(const uint8_t *c, int p, __m512 folded, int twoMul, __m512 scale) {
     __m512i w = _mm512_loadu_si512((const void *)c);
     __m512i top = p == 3 ? w : _mm512_slli_epi32(w, 24 - 8 * p);
     __m512i m = _mm512_and_si512(_mm512_srai_epi32(top, 4), _mm512_set1_epi32((int)0x87F00000u));
     __m512 mf = _mm512_castsi512_ps(m);
-    if (scale < 0x1p8f) return _mm512_mul_ps(mf, _mm512_set1_ps(scale * 0x1p120f));
-    return _mm512_mul_ps(_mm512_mul_ps(mf, _mm512_set1_ps(0x1p120f)), _mm512_set1_ps(scale));
+    // scale < 2^8: one multiply by scale * 2^120; otherwise (m * 2^120) * scale, as FP8Decoder does.
+    if (!twoMul) return _mm512_mul_ps(mf, folded);
+    return _mm512_mul_ps(_mm512_mul_ps(mf, _mm512_set1_ps(0x1p120f)), scale);
+}
+
+/// The four phases of chunk `c` for R rows x NT tokens (the fixed per-accumulator order: phases 0..3).
+INLINE TGT void chunk_phases(int R, int NT, int fp8, int twoMul, const char *w0, ptrdiff_t cols, ptrdiff_t c,
+                             ptrdiff_t esize, const float *sc, const float *x, ptrdiff_t stride, __m512 acc[16][6]) {
+    __m512 folded[16], scale[16];
+    if (fp8 == 1) {
+#pragma clang loop unroll(full)
+        for (int i = 0; i < R; i++) {
+            folded[i] = _mm512_set1_ps(sc[i] * 0x1p120f);
+            scale[i] = _mm512_set1_ps(sc[i]);
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int p = 0; p < 4; p++) {
+        __m512 wv[16];
+#pragma clang loop unroll(full)
+        for (int i = 0; i < R; i++) {
+            const char *rowc = w0 + (i * cols + c * 64) * esize;
+            wv[i] = fp8 == 1 ? fp8_phase((const uint8_t *)rowc, p, folded[i], twoMul, scale[i])
+                    : fp8 == 2 ? _mm512_loadu_ps((const float *)rowc + p * 16) : bf16_phase((const uint16_t *)rowc, p);
+        }
+#pragma clang loop unroll(full)
+        for (int t = 0; t < NT; t++) {
+            __m512 xv = _mm512_loadu_ps(x + t * stride + c * 64 + p * 16);
+#pragma clang loop unroll(full)
+            for (int i = 0; i < R; i++) acc[i][t] = _mm512_fmadd_ps(wv[i], xv, acc[i][t]);
+        }
+    }
 }
 
 /// R rows x NT tokens. `fp8` selects the decoder (0 BF16, 1 FP8 blocks, 2 F32). While it works, the same chunk of the rows `pfRows` ahead is
@@ -61,9 +91,13 @@ INLINE TGT void block(int R, int NT, int fp8, const void *wbase, const float *sc
     const char *pf = w0 + pfRows * cols * esize;
     for (ptrdiff_t c = 0; c < chunks; c++) {
         float sc[16] = {0};
+        int big = 0;
         if (fp8 == 1) {
 #pragma clang loop unroll(full)
-            for (int i = 0; i < R; i++) sc[i] = scales[((r + i) / 128) * scaleCols + (c * 64) / 128];
+            for (int i = 0; i < R; i++) {
+                sc[i] = scales[((r + i) / 128) * scaleCols + (c * 64) / 128];
+                big |= !(sc[i] < 0x1p8f);
+            }
         }
 #pragma clang loop unroll(full)
         for (int i = 0; i < R; i++) {
@@ -74,22 +108,10 @@ INLINE TGT void block(int R, int NT, int fp8, const void *wbase, const float *sc
             if (fp8 == 0 && R != 8) _mm_prefetch(q + 64, _MM_HINT_T1);
             if (fp8 == 2) { _mm_prefetch(q + 64, _MM_HINT_T1); _mm_prefetch(q + 128, _MM_HINT_T1); _mm_prefetch(q + 192, _MM_HINT_T1); }
         }
-#pragma clang loop unroll(full)
-        for (int p = 0; p < 4; p++) {
-            __m512 wv[16];
-#pragma clang loop unroll(full)
-            for (int i = 0; i < R; i++) {
-                const char *rowc = w0 + (i * cols + c * 64) * esize;
-                wv[i] = fp8 == 1 ? fp8_phase((const uint8_t *)rowc, p, sc[i])
-                        : fp8 == 2 ? _mm512_loadu_ps((const float *)rowc + p * 16) : bf16_phase((const uint16_t *)rowc, p);
-            }
-#pragma clang loop unroll(full)
-            for (int t = 0; t < NT; t++) {
-                __m512 xv = _mm512_loadu_ps(x + t * stride + c * 64 + p * 16);
-#pragma clang loop unroll(full)
-                for (int i = 0; i < R; i++) acc[i][t] = _mm512_fmadd_ps(wv[i], xv, acc[i][t]);
-            }
-        }
+        // The (rare) two-multiply FP8 scale path is chosen once per chunk, outside the unrolled phases, so the common
+        // path has no branches (per-phase branches made the compiler spill: 6 -> ~20 GB/s).
+        if (fp8 == 1 && big) chunk_phases(R, NT, fp8, 1, w0, cols, c, esize, sc, x, stride, acc);
+        else chunk_phases(R, NT, fp8, 0, w0, cols, c, esize, sc, x, stride, acc);
     }
 #pragma clang loop unroll(full)
     for (int t = 0; t < NT; t++)
@@ -129,7 +151,7 @@ static void drive(const block_fn *fns, const void *w, const float *s, ptrdiff_t 
         // One token (decode): 8 rows per block (16 for rows of <= 1 KB) keeps more weight streams in flight
         // (measured on Zen 4: 2048-col BF16 rows 20 -> 23 GB/s with 8 rows; 512-col rows 17 -> 21.7 GB/s with 16).
         if (te - tb == 1) {
-            if (rowBytes <= 1024)
+            if (rowBytes <= 1024 && esize != 1)  // FP8 decoding of 16 rows spills registers: 8 rows only
                 for (; r + 16 <= r1; r += 16) fns[8](w, s, sc, cols, chunks, r, xp + tb * stride, stride, out + tb * os, os, PREFETCH_ROWS);
             for (; r + 8 <= r1; r += 8) fns[7](w, s, sc, cols, chunks, r, xp + tb * stride, stride, out + tb * os, os, PREFETCH_ROWS);
         }

@@ -96,7 +96,12 @@ final class SpinWorkers: @unchecked Sendable {
     }
 
     func wait() {
-        while pending.load(ordering: .sequentiallyConsistent) > 0 { spinHint() }
+        var spins = 0
+        while pending.load(ordering: .sequentiallyConsistent) > 0 {
+            spins += 1
+            // A worker preempted by another process (a shared node) needs this core back: stop spinning hard.
+            if spins > 2_000 { sched_yield() } else { spinHint() }
+        }
         job = nil
     }
 

@@ -288,3 +288,15 @@ func nativeLinearMatchesSwiftBitwise(kind: StorageKind) {
         #expect(Ops.linear(x.rows(3..<10), w, pool: pool1).bitwiseEqual(all.rows(3..<10)))
     }
 }
+
+@Test func nativeFP8LargeScalesMatchSwiftBitwise() {
+    // Blocks with scales >= 2^8 take the two-multiply decode path; mixed with small-scale blocks in one 8-row block.
+    var rng = SeededRandom(77)
+    let rows = 136, cols = 256
+    let values = (0..<(rows * cols)).map { i in rng.float(0.5) * ((i / cols) >= 128 || (i % cols) >= 128 ? 4e6 : 1) }
+    let w = Weight.fp8(rows: rows, cols: cols, values)
+    for tokens in [1, 3, 9] {
+        let x = randomMatrix(tokens, cols, seed: 5)
+        #expect(Ops.linear(x, w).bitwiseEqual(Ops.linear(x, w, backend: .portable)), "T=\(tokens)")
+    }
+}
