@@ -129,7 +129,9 @@ final class SpinWorkers: @unchecked Sendable {
                     // Park; the next `run` signals every registered sleeper (a stale registration only causes a
                     // spurious wake-up, which loops back here).
                     sleepers.add(1, ordering: .sequentiallyConsistent)
-                    if generation.load(ordering: .sequentiallyConsistent) == seen { wake.wait() }
+                    // Timed: a full-suite run once hung with both workers parked and a job pending (a lost wake-up
+                    // not yet explained); re-checking every 2 ms bounds the cost of such a miss.
+                    if generation.load(ordering: .sequentiallyConsistent) == seen { _ = wake.wait(timeout: .now() + .milliseconds(2)) }
                     spins = 0
                 } else {
                     spinHint()
