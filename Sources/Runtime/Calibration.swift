@@ -47,32 +47,6 @@ public enum Calibration {
         return 2 * Double(rows * cols * tokens * inner) / seconds / 1e9
     }
 
-    /// GB/s of a streaming read of `bytes` with `threads` threads (each sums a contiguous part).
-    public static func readBandwidth(bytes: Int, threads: Int, repeats: Int) -> Double {
-        let count = bytes / 64
-        let buffer = UnsafeMutablePointer<SIMD16<Float>>.allocate(capacity: count)
-        defer { buffer.deallocate() }
-        buffer.initialize(repeating: SIMD16<Float>(repeating: 1), count: count)
-        let base = UnsafeTransfer(buffer)
-        let pool = ComputePool(threads: threads)
-        let sinks = UnsafeMutablePointer<Float>.allocate(capacity: threads * 16)
-        defer { sinks.deallocate() }
-        let sinkBox = UnsafeTransfer(sinks)
-        let seconds = best(repeats) {
-            pool.parallelFor(count: count, granule: 4096) { range in
-                var a = SIMD16<Float>(), b = SIMD16<Float>()
-                var i = range.lowerBound
-                while i + 1 < range.upperBound {
-                    a += base.value[i]
-                    b += base.value[i + 1]
-                    i += 2
-                }
-                sinkBox.value[(range.lowerBound * 16 / max(count, 1)) % 16] = (a + b).sum()
-            }
-        }
-        return Double(count * 64) / seconds / 1e9
-    }
-
     /// Measure everything; every rank takes part in the all-to-all, rank 0's figures are returned on rank 0.
     public static func measure(world: any Communicator, quick: Bool = false) throws -> CalibrationResult {
         let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -84,8 +58,9 @@ public enum Calibration {
             gemv = linearRate(rows: 256, cols: 2048, tokens: 1, repeats: repeats)
             streaming = linearRate(rows: 8192, cols: 4096, tokens: 1, repeats: quick ? 1 : 3)
             let bytes = quick ? 64 << 20 : 256 << 20
-            coreBW = readBandwidth(bytes: bytes, threads: 1, repeats: repeats)
-            nodeBW = readBandwidth(bytes: bytes, threads: cores, repeats: repeats)
+            // The same probe `moerun bench` reports against (median of 5 passes).
+            coreBW = MachineProbe.readBandwidth(bytes: bytes, threads: 1)
+            nodeBW = MachineProbe.readBandwidth(bytes: bytes, threads: cores)
         }
         try world.barrier()
         var latency: Double? = nil, bandwidth: Double? = nil
