@@ -128,6 +128,16 @@ public enum Bench {
             let request = GenerationRequest(prompt: prompt(length: length, seed: length, vocab: vocab), maxNewTokens: 1)
             rows.append(try measure(kind: "prefill", size: length, microBatches: nil, requests: [request], tokens: length, decode: false))
         }
+        if options.compareMicroBatches && engine.plan.pp > 1, let length = options.promptLengths.last {
+            // Several prompts at once: with one micro-batch a stage idles while the other works; with pp groups
+            // the stages overlap.
+            let count = 2 * engine.plan.pp
+            let requests = (0..<count).map { GenerationRequest(prompt: prompt(length: length, seed: 500 + $0, vocab: vocab), maxNewTokens: 1) }
+            for mb in [nil, 1] as [Int?] {
+                progress("bench: prefill \(count) x \(length) tokens, \(mb.map { "\($0)" } ?? "default") micro-batches")
+                rows.append(try measure(kind: "prefill*\(count)", size: length, microBatches: mb, requests: requests, tokens: count * length, decode: false))
+            }
+        }
         for batch in options.batchSizes {
             let requests = (0..<batch).map { GenerationRequest(prompt: prompt(length: 4, seed: 1000 + $0, vocab: vocab), maxNewTokens: options.decodeTokens) }
             let tokens = batch * (options.decodeTokens - 1)
@@ -181,13 +191,13 @@ public enum Bench {
     /// Plain-text table of a report.
     public static func render(_ r: BenchReport) -> [String] {
         var lines = ["bench: \(r.ranks) rank\(r.ranks == 1 ? "" : "s"), plan \(r.plan), \(r.threads) thread\(r.threads == 1 ? "" : "s") per rank, matmul precision \(r.precision)"]
-        lines.append("  kind     size  mb   median s   (min..max)        tok/s  tok/s/req  GFLOP/s  weight GB/s  a2a%  a2a B/tok  trace ovh  top phases")
+        lines.append("  kind       size  mb   median s   (min..max)        tok/s  tok/s/req  GFLOP/s  weight GB/s  a2a%  a2a B/tok  trace ovh  top phases")
         for row in r.rows {
             let a2a = (row.phaseShare["dispatch"] ?? 0) + (row.phaseShare["combine"] ?? 0)
             let top = row.phaseShare.sorted { $0.value > $1.value }.prefix(3).map { "\($0.key) \(Int(($0.value * 100).rounded()))%" }.joined(separator: ", ")
             let gbs = row.kind == "decode" ? String(format: "%11.2f%@", row.weightGBps, row.size == 1 ? " " : "~") : String(repeating: " ", count: 12)
-            lines.append(String(format: "  %-7@ %5d %3d %10.4f  (%.4f..%.4f) %9.1f %10.2f %8.1f %@ %4.1f%% %10.0f %9.1f%%  %@",
-                                row.kind as NSString, row.size, row.microBatches, row.medianSeconds, row.minSeconds, row.maxSeconds,
+            lines.append(String(format: "  %@ %5d %3d %10.4f  (%.4f..%.4f) %9.1f %10.2f %8.1f %@ %4.1f%% %10.0f %9.1f%%  %@",
+                                row.kind.padding(toLength: 9, withPad: " ", startingAt: 0) as NSString, row.size, row.microBatches, row.medianSeconds, row.minSeconds, row.maxSeconds,
                                 row.tokensPerSecond, row.tokensPerSecondPerRequest, row.gflops, gbs as NSString, a2a * 100,
                                 row.allToAllBytesPerToken, row.tracingOverhead * 100, top as NSString))
         }

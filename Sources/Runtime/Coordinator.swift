@@ -81,7 +81,10 @@ public final class Coordinator {
             active[id] = s
         }
         // Spread sequences evenly over the groups so every tick of a pipeline carries a similar load.
-        let groupTarget = (lanes * maxSequencesPerLane + microBatches - 1) / microBatches
+        // The target counts the sequences that will actually be in flight, so a large capacity does not pour
+        // every waiting prompt into the first group.
+        let inFlight = Swift.min(lanes * maxSequencesPerLane, active.count + waiting.count)
+        let groupTarget = (inFlight + microBatches - 1) / microBatches
         var groupSize = active.values.filter { $0.group == group }.count
         while let id = waiting.first, groupSize < groupTarget, let lane = freeLane() {
             groupSize += 1

@@ -16,8 +16,10 @@ import TestSupport
         let jsonStart = try #require(run.output.firstIndex(of: "{"))
         let report = try JSONSerialization.jsonObject(with: Data(run.output[jsonStart...].utf8)) as! [String: Any]
         let rows = report["rows"] as! [[String: Any]]
-        // prefill 8; decode 1 and 3, each also with a single micro-batch (pp = 2).
-        #expect(rows.count == 5)
+        // prefill 8; 4 prompts of 8 at once with default and 1 micro-batch; decode 1 and 3, each also with a
+        // single micro-batch (pp = 2).
+        #expect(rows.count == 7)
+        #expect(rows.filter { $0["kind"] as! String == "prefill*4" }.map { $0["microBatches"] as! Int }.sorted() == [1, 2])
         #expect(rows.allSatisfy { ($0["tokensPerSecond"] as! Double) > 0 })
         let decode = rows.first { $0["kind"] as! String == "decode" && $0["size"] as! Int == 3 }!
         let shares = decode["phaseShare"] as! [String: Double]
