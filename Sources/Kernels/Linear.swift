@@ -25,6 +25,31 @@ protocol ChunkDecoder {
     static func column(phase: Int, lane: Int) -> Int
 }
 
+/// 16-bit formats (BF16, F16) read as pairs in 32-bit words: only `split` (64 halves -> four vectors) differs.
+protocol HalfPairDecoder: ChunkDecoder {
+    var base: UnsafePointer<UInt16> { get }
+    var cols: Int { get }
+    static func split(_ p: UnsafeRawPointer) -> (Vec16, Vec16, Vec16, Vec16)
+}
+
+extension HalfPairDecoder {
+    @inline(__always)
+    func decode(row: Int, chunk: Int) -> (Vec16, Vec16, Vec16, Vec16) {
+        Self.split(UnsafeRawPointer(base + row * cols + chunk * linearChunk))
+    }
+    @inline(__always)
+    func decodeTail(row: Int, chunk: Int, valid: Int) -> (Vec16, Vec16, Vec16, Vec16) {
+        var tmp = (SIMD16<UInt32>(), SIMD16<UInt32>())
+        let src = base + row * cols + chunk * linearChunk
+        return withUnsafeMutableBytes(of: &tmp) { raw in
+            let dst = raw.baseAddress!.assumingMemoryBound(to: UInt16.self)
+            for i in 0..<valid { dst[i] = src[i] }
+            return Self.split(UnsafeRawPointer(raw.baseAddress!))
+        }
+    }
+    @inline(__always) static func column(phase: Int, lane: Int) -> Int { (phase / 2) * 32 + 2 * lane + (phase & 1) }
+}
+
 @inline(__always)
 func asFloat(_ v: SIMD16<UInt32>) -> Vec16 { unsafeBitCast(v, to: Vec16.self) }
 @inline(__always)
@@ -54,7 +79,7 @@ struct F32Decoder: ChunkDecoder {
 
 /// BF16: a 32-column half-chunk is one SIMD16<UInt32> load of pairs; `<< 16` is the even element,
 /// `& 0xFFFF0000` the odd one. Phases: even(0..31), odd(0..31), even(32..63), odd(32..63).
-struct BF16Decoder: ChunkDecoder {
+struct BF16Decoder: HalfPairDecoder {
     let base: UnsafePointer<UInt16>
     let cols: Int
     @inline(__always)
@@ -63,25 +88,10 @@ struct BF16Decoder: ChunkDecoder {
         let w1 = p.loadUnaligned(fromByteOffset: 64, as: SIMD16<UInt32>.self)
         return (asFloat(w0 &<< 16), asFloat(w0 & 0xFFFF_0000), asFloat(w1 &<< 16), asFloat(w1 & 0xFFFF_0000))
     }
-    @inline(__always)
-    func decode(row: Int, chunk: Int) -> (Vec16, Vec16, Vec16, Vec16) {
-        Self.split(UnsafeRawPointer(base + row * cols + chunk * linearChunk))
-    }
-    @inline(__always)
-    func decodeTail(row: Int, chunk: Int, valid: Int) -> (Vec16, Vec16, Vec16, Vec16) {
-        var tmp = (SIMD16<UInt32>(), SIMD16<UInt32>())
-        let src = base + row * cols + chunk * linearChunk
-        return withUnsafeMutableBytes(of: &tmp) { raw in
-            let dst = raw.baseAddress!.assumingMemoryBound(to: UInt16.self)
-            for i in 0..<valid { dst[i] = src[i] }
-            return Self.split(UnsafeRawPointer(raw.baseAddress!))
-        }
-    }
-    @inline(__always) static func column(phase: Int, lane: Int) -> Int { (phase / 2) * 32 + 2 * lane + (phase & 1) }
 }
 
 /// F16: same pair layout as BF16; each half converted exactly with the rebias-by-multiply trick.
-struct F16Decoder: ChunkDecoder {
+struct F16Decoder: HalfPairDecoder {
     let base: UnsafePointer<UInt16>
     let cols: Int
     @inline(__always)
@@ -98,21 +108,6 @@ struct F16Decoder: ChunkDecoder {
         let w1 = p.loadUnaligned(fromByteOffset: 64, as: SIMD16<UInt32>.self)
         return (convert(w0 & 0xFFFF), convert(w0 &>> 16), convert(w1 & 0xFFFF), convert(w1 &>> 16))
     }
-    @inline(__always)
-    func decode(row: Int, chunk: Int) -> (Vec16, Vec16, Vec16, Vec16) {
-        Self.split(UnsafeRawPointer(base + row * cols + chunk * linearChunk))
-    }
-    @inline(__always)
-    func decodeTail(row: Int, chunk: Int, valid: Int) -> (Vec16, Vec16, Vec16, Vec16) {
-        var tmp = (SIMD16<UInt32>(), SIMD16<UInt32>())
-        let src = base + row * cols + chunk * linearChunk
-        return withUnsafeMutableBytes(of: &tmp) { raw in
-            let dst = raw.baseAddress!.assumingMemoryBound(to: UInt16.self)
-            for i in 0..<valid { dst[i] = src[i] }
-            return Self.split(UnsafeRawPointer(raw.baseAddress!))
-        }
-    }
-    @inline(__always) static func column(phase: Int, lane: Int) -> Int { (phase / 2) * 32 + 2 * lane + (phase & 1) }
 }
 
 /// FP8 e4m3 with 128x128 block scales: 64 codes are one SIMD16<UInt32> load; byte k of each word is phase k.
