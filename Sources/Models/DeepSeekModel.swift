@@ -26,6 +26,56 @@ public struct FeedForward: Sendable {
         let u = Ops.linear(x, up, pool: pool)
         return Ops.linear(Ops.siluMul(gate: g, up: u), down, pool: pool)
     }
+
+    /// Average rows per expert up to which `batched` runs all experts in shared parallel regions.
+    public static let batchedRowsPerExpert = 8
+
+    /// Several FFNs over their own rows (the routed experts of one layer) in two parallel regions: gate and up of
+    /// all, then down of all (`Ops.linearBatch`). Bit-identical to calling each FFN on its rows.
+    public static func batched(_ items: [(x: Matrix, ffn: FeedForward)], pool: ComputePool) -> [Matrix] {
+        if items.isEmpty { return [] }
+        // Many rows per expert (prefill): products are compute-bound and splitting each one over the threads measured
+        // ~25% faster than giving each thread whole experts; the batched regions win for decode-sized batches.
+        let rows = items.reduce(0) { $0 + $1.x.rows }
+        if items.count == 1 || pool.threads == 1 || rows > batchedRowsPerExpert * items.count {
+            return items.map { $0.ffn($0.x, pool: pool) }
+        }
+        var xOff: [Int] = [], hOff: [Int] = [], yOff: [Int] = []
+        var xn = 0, hn = 0, yn = 0
+        for (x, f) in items {
+            precondition(x.cols == f.gate.cols && f.up.rows == f.gate.rows && f.down.cols == f.gate.rows, "FeedForward.batched: shape mismatch")
+            xOff.append(xn); hOff.append(hn); yOff.append(yn)
+            xn += x.rows * x.cols; hn += x.rows * f.gate.rows; yn += x.rows * f.down.rows
+        }
+        var xs = [Float](); xs.reserveCapacity(xn)
+        for (x, _) in items { xs.append(contentsOf: x.data) }
+        var g = Matrix(rows: 1, cols: hn), u = Matrix(rows: 1, cols: hn), y = [Float](repeating: 0, count: yn)
+        xs.withUnsafeBufferPointer { xp in
+            g.data.withUnsafeMutableBufferPointer { gp in
+                u.data.withUnsafeMutableBufferPointer { up in
+                    var jobs: [LinearJob] = []
+                    for (k, (x, f)) in items.enumerated() {
+                        jobs.append(LinearJob(x: xp.baseAddress! + xOff[k], tokens: x.rows, weight: f.gate, out: gp.baseAddress! + hOff[k]))
+                        jobs.append(LinearJob(x: xp.baseAddress! + xOff[k], tokens: x.rows, weight: f.up, out: up.baseAddress! + hOff[k]))
+                    }
+                    Ops.linearBatch(jobs, pool: pool)
+                }
+            }
+        }
+        let h = Ops.siluMul(gate: g, up: u)
+        h.data.withUnsafeBufferPointer { hp in
+            y.withUnsafeMutableBufferPointer { yp in
+                let jobs = items.indices.map { k in
+                    LinearJob(x: hp.baseAddress! + hOff[k], tokens: items[k].x.rows, weight: items[k].ffn.down, out: yp.baseAddress! + yOff[k])
+                }
+                Ops.linearBatch(jobs, pool: pool)
+            }
+        }
+        return items.indices.map { k in
+            let rows = items[k].x.rows, cols = items[k].ffn.down.rows
+            return Matrix(rows: rows, cols: cols, data: Array(y[yOff[k]..<(yOff[k] + rows * cols)]))
+        }
+    }
 }
 
 /// MLA weights of one layer, with per-head views of kv_b_proj for the absorbed form.
@@ -355,17 +405,19 @@ public final class DeepSeekModel: @unchecked Sendable {
     public func runExperts(routing: Routing, x: Matrix, experts: [Int: FeedForward], layer: Int) throws -> Matrix {
         let layout = try dispatcher.layout(routing)
         let (received, handle) = try dispatcher.dispatch(x, layout)
-        var outputs: [ExpertBatch] = []
-        outputs.reserveCapacity(received.count)
-        for batch in received {
+        let items = try received.map { batch in
             guard let ffn = experts[batch.expert] else {
                 throw ModelError(.expertNotLocal, "expert \(batch.expert) of layer \(layer) received tokens but its weights are not loaded here",
                                  subject: "model.layers.\(layer).mlp.experts.\(batch.expert)")
             }
-            let expertStart = phaseObserver?.begin() ?? 0
-            let y = ffn(batch.rows, pool: pool)
-            phaseObserver?.end(expertStart, .expertFFN, layer: layer)
-            outputs.append(ExpertBatch(expert: batch.expert, rows: Ops.scaleRows(y, batch.weights), weights: batch.weights))
+            return (x: batch.rows, ffn: ffn)
+        }
+        // Every expert that received rows, in one batched product (same bits as one FFN call per expert).
+        let expertStart = phaseObserver?.begin() ?? 0
+        let ys = FeedForward.batched(items, pool: pool)
+        phaseObserver?.end(expertStart, .expertFFN, layer: layer)
+        let outputs = zip(received, ys).map { batch, y in
+            ExpertBatch(expert: batch.expert, rows: Ops.scaleRows(y, batch.weights), weights: batch.weights)
         }
         return try dispatcher.combine(outputs, handle)
     }

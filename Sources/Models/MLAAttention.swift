@@ -86,6 +86,9 @@ extension DeepSeekModel {
         return Ops.linear(o, w.oProj, pool: pool)
     }
 
+    /// Queries per causal block of the naive prefill attention.
+    static let causalBlock = 64
+
     /// Scales, masks and softmaxes score rows in place: row r belongs to query `r / rowsPerQuery`, which sits at
     /// position `start + query` and sees keys 0 ... start + query; masked entries become exact zeros.
     func softmaxRows(_ scores: inout Matrix, rowsPerQuery: Int, start: Int) {
@@ -127,10 +130,18 @@ extension DeepSeekModel {
                     }
                     var qh = Matrix(rows: n, cols: qkPad)
                     for i in 0..<n { for c in 0..<qk { qh.data[i * qkPad + c] = q.data[i * h * qk + hh * qk + c] } }
-                    var scores = Ops.linear(qh, .f32(rows: len, cols: qkPad, k))  // [n, len]
-                    softmaxRows(&scores, rowsPerQuery: 1, start: start)
-                    let o = Ops.linearTransposed(scores, .f32(rows: len, cols: dv, v))  // [n, dv]
-                    for i in 0..<n { for c in 0..<dv { ob.value[i * h * dv + hh * dv + c] = o.data[i * dv + c] } }
+                    let kw = Weight.f32(rows: len, cols: qkPad, k), vw = Weight.f32(rows: len, cols: dv, v)
+                    // Causal blocks of queries: block [i0, i1) scores only keys 0 ..< start + i1 (the rest are masked
+                    // zeros, which add nothing in P·V), about half the square for a whole prompt; same bits.
+                    var i0 = 0
+                    while i0 < n {
+                        let i1 = min(n, i0 + Self.causalBlock), visible = min(len, start + i1)
+                        var scores = Ops.linear(qh.rows(i0..<i1), kw.rows(0..<visible))  // [i1-i0, visible]
+                        softmaxRows(&scores, rowsPerQuery: 1, start: start + i0)
+                        let o = Ops.linearTransposed(scores, vw.rows(0..<visible))  // [i1-i0, dv]
+                        for i in i0..<i1 { for c in 0..<dv { ob.value[i * h * dv + hh * dv + c] = o.data[(i - i0) * dv + c] } }
+                        i0 = i1
+                    }
                 }
             }
         }

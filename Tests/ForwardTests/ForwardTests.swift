@@ -190,3 +190,48 @@ func cachedDecodeEqualsPrefillBitwise(mode: AttentionMode) throws {
         }
     }
 }
+
+@Test func batchedExpertsEqualOneCallPerExpertBitwise() {
+    // Decode-sized batches (1-3 rows per expert) take the shared-region path; compare with one FFN call each.
+    var items: [(x: Matrix, ffn: FeedForward)] = []
+    for e in 0..<6 {
+        let ffn = FeedForward(gate: makeTestWeight(rows: 64, cols: 128, seed: UInt64(10 * e + 1)),
+                              up: makeTestWeight(rows: 64, cols: 128, seed: UInt64(10 * e + 2)),
+                              down: makeTestWeight(rows: 128, cols: 64, seed: UInt64(10 * e + 3)))
+        items.append((randomTestMatrix(1 + e % 3, 128, seed: UInt64(100 + e)), ffn))
+    }
+    let expected = items.map { $0.ffn($0.x) }
+    for threads in [2, 3] {
+        let got = FeedForward.batched(items, pool: ComputePool(threads: threads))
+        #expect(got.count == expected.count)
+        for (g, e) in zip(got, expected) { #expect(g.bitwiseEqual(e), "threads \(threads): max diff \(g.maxAbsDiff(e))") }
+    }
+}
+
+@Test func causalBlocksMatchChunkedPrefillBitwise() throws {
+    // 150 tokens span three 64-query causal blocks; a prefill split at 37 starts its blocks mid-sequence.
+    let c = try tinyConfig()
+    let model = try DeepSeekModel(config: c, source: randomSource(c))
+    let tokens = randomTokens(150, vocab: c.vocabSize, seed: 41)
+    let full = try model.forward(tokens: tokens, positions: Array(0..<150), cache: KVCache(config: c), mode: .naive)
+    let cache = KVCache(config: c)
+    let a = try model.forward(tokens: Array(tokens[0..<37]), positions: Array(0..<37), cache: cache, mode: .naive)
+    let b = try model.forward(tokens: Array(tokens[37..<150]), positions: Array(37..<150), cache: cache, mode: .naive)
+    let chunked = Matrix.concatRows([a, b], cols: c.vocabSize)
+    #expect(chunked.bitwiseEqual(full), "max diff \(chunked.maxAbsDiff(full))")
+    let absorbed = try model.forward(tokens: tokens, positions: Array(0..<150), cache: KVCache(config: c), mode: .absorbed)
+    #expect(relErr(absorbed, full) < 1e-5)
+}
+
+private func makeTestWeight(rows: Int, cols: Int, seed: UInt64) -> Weight {
+    .bf16(rows: rows, cols: cols, randomTestMatrix(rows, cols, seed: seed, scale: 0.2).data)
+}
+
+private func randomTestMatrix(_ rows: Int, _ cols: Int, seed: UInt64, scale: Float = 1) -> Matrix {
+    var state = seed
+    let data = (0..<(rows * cols)).map { _ -> Float in
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return (Float(state >> 40) / Float(1 << 24) * 2 - 1) * scale
+    }
+    return Matrix(rows: rows, cols: cols, data: data)
+}

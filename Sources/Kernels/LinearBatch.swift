@@ -1,0 +1,134 @@
+// linearBatch: several independent `Ops.linear` products (e.g. gate and up of every expert that received tokens)
+// in one parallel region. Output bits equal separate `Ops.linear` calls: each (t, o) element runs the same kernel
+// and summation sequence; only which thread computes which rows differs. One region instead of one per product
+// saves a fork/join per product (a decode step of a 64-expert model issues hundreds of ~50 µs products) and lets
+// a thread stream several matrices back to back.
+import CKernels
+import Foundation
+import Tensors
+
+/// One product of `linearBatch`: `out[t, o] = Σ_i x[t, i] · W[o, i]`, `x` `[tokens, W.cols]`, `out` `[tokens, W.rows]`.
+public struct LinearJob {
+    public let x: UnsafePointer<Float>
+    public let tokens: Int
+    public let weight: Weight
+    public let out: UnsafeMutablePointer<Float>
+
+    public init(x: UnsafePointer<Float>, tokens: Int, weight: Weight, out: UnsafeMutablePointer<Float>) {
+        self.x = x
+        self.tokens = tokens
+        self.weight = weight
+        self.out = out
+    }
+}
+
+extension Ops {
+    /// Runs every job (bit-identical to `linear(x:tokens:weight:out:pool:)` per job). Work is split over the pool's
+    /// threads as contiguous runs of 4-row groups across the concatenated jobs, balanced by estimated cost.
+    public static func linearBatch(_ jobs: [LinearJob], pool: ComputePool) {
+        let live = jobs.filter { $0.tokens > 0 && $0.weight.rows > 0 }
+        if live.isEmpty { return }
+        if pool.threads == 1 || live.count == 1 {
+            for j in live { linear(x: j.x, tokens: j.tokens, weight: j.weight, out: j.out, pool: pool) }
+            return
+        }
+        // Shapes the fused kernels do not cover go through `linear` one by one (same bits either way).
+        var fused: [FusedJob] = []
+        for j in live {
+            if let f = FusedJob(j, precision: pool.precision) { fused.append(f) } else {
+                linear(x: j.x, tokens: j.tokens, weight: j.weight, out: j.out, pool: pool)
+            }
+        }
+        if fused.isEmpty { return }
+        defer { for f in fused { f.release() } }
+        // Cost of one 4-row group: weight bytes streamed (memory-bound decode) plus multiply-adds (compute-bound
+        // prefill), in comparable units (~3 bytes of streaming per multiply-add of one token on this CPU class).
+        let groupCost = fused.map { Double($0.cols) * (3 * Double($0.elementBytes) + Double($0.tokens)) }
+        let groups = fused.map { ceilDiv($0.rows, 4) }
+        let total = zip(groupCost, groups).reduce(0.0) { $0 + $1.0 * Double($1.1) }
+        let parts = pool.threads
+        // Cut points: part p starts at the first group whose cumulative cost reaches p/parts of the total.
+        var cuts: [(job: Int, group: Int)] = [(0, 0)]
+        var acc = 0.0, p = 1
+        for (j, count) in groups.enumerated() {
+            for g in 0..<count {
+                while p < parts && acc >= total * Double(p) / Double(parts) { cuts.append((j, g)); p += 1 }
+                acc += groupCost[j]
+            }
+        }
+        while cuts.count < parts + 1 { cuts.append((fused.count, 0)) }
+        pool.parallelFor(count: parts) { range in
+            for part in range {
+                var (j, g) = cuts[part]
+                let end = cuts[part + 1]
+                while j < fused.count && (j < end.job || (j == end.job && g < end.group)) {
+                    let stop = j == end.job ? end.group : groups[j]
+                    if stop > g { fused[j].run(rows: (g * 4)..<min(fused[j].rows, stop * 4)) }
+                    j += 1
+                    g = 0
+                }
+            }
+        }
+    }
+}
+
+/// A job with its activations prepared for a row-range C kernel.
+private struct FusedJob {
+    let rows: Int, cols: Int, tokens: Int, elementBytes: Int
+    private let prepared: UnsafeMutableRawPointer
+    private let kernel: (UnsafeRawPointer, Range<Int>) -> Void
+
+    init?(_ j: LinearJob, precision: MatmulPrecision) {
+        let w = j.weight, cols = w.cols
+        guard CPUFeatures.avx512, cols % linearChunk == 0 else { return nil }
+        rows = w.rows
+        self.cols = cols
+        tokens = j.tokens
+        let chunks = cols / linearChunk, tokens = j.tokens, rows = w.rows
+        let out = UnsafeTransfer(j.out)
+        if case .bf16(let p) = w.storage, precision == .bf16, CPUFeatures.avx512bf16 {
+            let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: tokens * cols)
+            for i in 0..<(tokens * cols) { xb[i] = floatToBF16(j.x[i]) }
+            prepared = UnsafeMutableRawPointer(xb)
+            elementBytes = 2
+            kernel = { xp, r in
+                mr_linear_bf16dot(p, cols, chunks, xp.assumingMemoryBound(to: UInt16.self), cols, tokens, out.value, rows,
+                                  r.lowerBound, r.upperBound)
+            }
+            return
+        }
+        let stride = chunks * linearChunk
+        let packed = UnsafeMutablePointer<Float>.allocate(capacity: max(tokens * stride, 1))
+        switch w.storage {
+        case .f32(let p):
+            packActivations(F32Decoder.self, x: j.x, tokens: tokens, cols: cols, stride: stride, into: packed)
+            elementBytes = 4
+            kernel = { xp, r in
+                mr_linear_f32(p, cols, chunks, xp.assumingMemoryBound(to: Float.self), stride, tokens, out.value, rows,
+                              r.lowerBound, r.upperBound)
+            }
+        case .bf16(let p):
+            packActivations(BF16Decoder.self, x: j.x, tokens: tokens, cols: cols, stride: stride, into: packed)
+            elementBytes = 2
+            kernel = { xp, r in
+                mr_linear_bf16(p, cols, chunks, xp.assumingMemoryBound(to: Float.self), stride, tokens, out.value, rows,
+                               r.lowerBound, r.upperBound)
+            }
+        case .fp8e4m3(let p, let scales):
+            packActivations(FP8Decoder.self, x: j.x, tokens: tokens, cols: cols, stride: stride, into: packed)
+            elementBytes = 1
+            let scaleCols = w.scaleCols
+            kernel = { xp, r in
+                mr_linear_fp8(p, scales, scaleCols, cols, chunks, xp.assumingMemoryBound(to: Float.self), stride, tokens,
+                              out.value, rows, r.lowerBound, r.upperBound)
+            }
+        case .f16:
+            packed.deallocate()
+            return nil
+        }
+        prepared = UnsafeMutableRawPointer(packed)
+    }
+
+    func run(rows r: Range<Int>) { kernel(UnsafeRawPointer(prepared), r) }
+    func release() { prepared.deallocate() }
+}

@@ -1,0 +1,55 @@
+// linearBatch (several products in one parallel region) and the L2-tiled prefill loop give the same bits as
+// separate `Ops.linear` calls / the portable Swift loops.
+import Foundation
+import Testing
+import Kernels
+import Tensors
+
+@Test(arguments: StorageKind.allCases)
+func linearBatchEqualsSeparateProductsBitwise(kind: StorageKind) {
+    // Native shapes (cols % 64 == 0), a fallback shape (cols 100), decode and prefill token counts.
+    let shapes = [(36, 128, 1), (130, 256, 3), (9, 64, 30), (20, 100, 2), (4, 192, 1), (64, 128, 8)]
+    let weights = shapes.enumerated().map { i, s in makeWeight(kind, rows: s.0, cols: s.1, seed: UInt64(900 + i)) }
+    let inputs = shapes.enumerated().map { i, s in randomMatrix(s.2, s.1, seed: UInt64(1900 + i)) }
+    let precisions: [MatmulPrecision] = kind == .bf16 ? [.fp32, .bf16] : [.fp32]
+    for precision in precisions {
+        let expected = zip(inputs, weights).map { Ops.linear($0, $1, pool: ComputePool(threads: 1, precision: precision)) }
+        for threads in [1, 2, 3] {
+            let pool = ComputePool(threads: threads, precision: precision)
+            var outs = zip(inputs, weights).map { Matrix(rows: $0.rows, cols: $1.rows) }
+            // Pointers stay valid for the call: every buffer is pinned by nested closures over a flat copy.
+            let flatIn = inputs.flatMap(\.data)
+            var flatOut = [Float](repeating: .nan, count: outs.reduce(0) { $0 + $1.data.count })
+            flatIn.withUnsafeBufferPointer { xp in
+                flatOut.withUnsafeMutableBufferPointer { op in
+                    var xo = 0, oo = 0
+                    var jobs: [LinearJob] = []
+                    for (x, w) in zip(inputs, weights) {
+                        jobs.append(LinearJob(x: xp.baseAddress! + xo, tokens: x.rows, weight: w, out: op.baseAddress! + oo))
+                        xo += x.data.count
+                        oo += x.rows * w.rows
+                    }
+                    Ops.linearBatch(jobs, pool: pool)
+                }
+            }
+            var oo = 0
+            for i in outs.indices {
+                outs[i].data = Array(flatOut[oo..<(oo + outs[i].data.count)])
+                oo += outs[i].data.count
+                #expect(outs[i].bitwiseEqual(expected[i]), "\(kind) \(precision) threads \(threads) job \(i) \(shapes[i])")
+            }
+        }
+    }
+}
+
+@Test(arguments: [StorageKind.f32, .bf16, .fp8])
+func tiledPrefillProductMatchesPortableBitwise(kind: StorageKind) {
+    // More tokens than one token block (24) and more rows than one L2 tile: the C kernel walks row tiles.
+    for (rows, cols, tokens) in [(100, 1024, 40), (260, 1024, 50), (400, 512, 25)] {
+        let w = makeWeight(kind, rows: rows, cols: cols, seed: UInt64(rows + cols))
+        let x = randomMatrix(tokens, cols, seed: UInt64(tokens))
+        let native = Ops.linear(x, w, pool: ComputePool(threads: 2))
+        let portable = Ops.linear(x, w, backend: .portable)
+        #expect(native.bitwiseEqual(portable), "\(kind) \(rows)x\(cols) T=\(tokens): max diff \(native.maxAbsDiff(portable))")
+    }
+}
