@@ -2,7 +2,8 @@
 # Predicted (moerun plan, calibrated on this machine) vs measured (moerun generate under mpirun) tokens/s for a
 # synthetic DeepSeek-V3-shaped model at np 1, 2, 4 (pp=1, ep=np). Prints one line per np with the ratios.
 # Usage: scripts/plan-vs-measured.sh [SIZE=small] [BATCH=4] [PROMPT=32] [NEW=32]
-# Environment: CLUSTER_OUT (calibrated cluster file, default .build/planner/local.yaml), SKIP_CALIBRATE=1.
+# Environment: CLUSTER_OUT (calibrated cluster file, default .build/planner/local.yaml), SKIP_CALIBRATE=1,
+# RUNS (generate runs per np, median reported; default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size="${1:-small}"; batch="${2:-4}"; prompt="${3:-32}"; new="${4:-32}"
@@ -24,10 +25,16 @@ for np in 1 2 4; do
         --context $((prompt + new)) --prompt "$prompt" --json)"
     read -r pre dec threads < <(python3 -c 'import json,sys; r=json.load(sys.stdin); p=r["prediction"]
 print(p["prefill"]["aggregateTokensPerSecond"], p["decode"]["aggregateTokensPerSecond"], r["threadsPerRank"])' <<<"$json")
-    out="$(launch/local.sh "$np" generate --model "$model" --plan "pp=1,ep=$np" --prompts "$prompts" --max-new-tokens "$new" \
-        --ignore-eos --threads "$threads" --max-batch "$batch")"
-    line="$(grep -E '^generated' <<<"$out")"
-    mpre="$(sed -E 's/.*prefill ([0-9.]+) tokens\/s.*/\1/' <<<"$line")"
-    mdec="$(sed -E 's/.*decode ([0-9.]+) tokens\/s.*/\1/' <<<"$line")"
+    # Median of RUNS generate runs (this machine is shared and noisy).
+    pres=(); decs=()
+    for _ in $(seq "${RUNS:-3}"); do
+        out="$(launch/local.sh "$np" generate --model "$model" --plan "pp=1,ep=$np" --prompts "$prompts" --max-new-tokens "$new" \
+            --ignore-eos --threads "$threads" --max-batch "$batch")"
+        line="$(grep -E '^generated' <<<"$out")"
+        pres+=("$(sed -E 's/.*prefill ([0-9.]+) tokens\/s.*/\1/' <<<"$line")")
+        decs+=("$(sed -E 's/.*decode ([0-9.]+) tokens\/s.*/\1/' <<<"$line")")
+    done
+    mpre="$(printf '%s\n' "${pres[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')"
+    mdec="$(printf '%s\n' "${decs[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')"
     python3 -c "print('%-4s %14.1f %14.1f %6.2f   %14.1f %14.1f %6.2f' % ('$np', $pre, $mpre, $pre/$mpre, $dec, $mdec, $dec/$mdec))"
 done

@@ -334,3 +334,14 @@ void mr_linear_bf16dot(const uint16_t *w, ptrdiff_t cols, ptrdiff_t chunks, cons
             for (ptrdiff_t t = tb; t < te; t++) dblocks[0](w, cols, chunks, r, xb + t * stride, stride, out + t * os, os, 1);
     }
 }
+
+/// glibc: large buffers stay on the heap (mmap threshold at its 32 MB maximum) and freed memory is kept, so the
+/// per-step activation buffers reuse warm pages instead of faulting in fresh zeroed ones. Returns 0 off glibc.
+#if defined(__GLIBC__)
+#include <malloc.h>
+int mr_tune_allocator(void) {
+    return mallopt(M_MMAP_THRESHOLD, 32 << 20) && mallopt(M_TRIM_THRESHOLD, 1 << 30) && mallopt(M_TOP_PAD, 64 << 20);
+}
+#else
+int mr_tune_allocator(void) { return 0; }
+#endif

@@ -55,8 +55,11 @@ public struct Matrix: Sendable, Equatable {
     /// Selected rows (in the given order) as a new matrix.
     public func gatherRows(_ indices: [Int]) -> Matrix {
         var out = Matrix(rows: indices.count, cols: cols)
-        for (i, r) in indices.enumerated() {
-            for c in 0..<cols { out.data[i * cols + c] = data[r * cols + c] }
+        let n = cols
+        data.withUnsafeBufferPointer { src in
+            out.data.withUnsafeMutableBufferPointer { dst in
+                for (i, r) in indices.enumerated() { (dst.baseAddress! + i * n).update(from: src.baseAddress! + r * n, count: n) }
+            }
         }
         return out
     }

@@ -114,8 +114,12 @@ extension Ops {
     public static func scaleRows(_ a: Matrix, _ s: [Float]) -> Matrix {
         precondition(s.count == a.rows, "scaleRows: \(s.count) scales for \(a.rows) rows")
         var out = a
-        for t in 0..<a.rows {
-            for c in 0..<a.cols { out.data[t * a.cols + c] *= s[t] }
+        let n = a.cols
+        out.data.withUnsafeMutableBufferPointer { op in
+            for t in 0..<a.rows {
+                let row = op.baseAddress! + t * n, k = s[t]
+                for c in 0..<n { row[c] *= k }
+            }
         }
         return out
     }

@@ -74,10 +74,15 @@ public struct DispatchLayout: Sendable, Equatable {
         precondition(slotRows.rows == tokens * topK, "slot rows \(slotRows.rows) != \(tokens) x \(topK)")
         let d = slotRows.cols
         var out = Matrix(rows: tokens, cols: d)
-        for t in 0..<tokens {
-            for j in 0..<topK {
-                let base = (t * topK + j) * d
-                for c in 0..<d { out.data[t * d + c] += slotRows.data[base + c] }
+        slotRows.data.withUnsafeBufferPointer { sp in
+            out.data.withUnsafeMutableBufferPointer { op in
+                let s = sp.baseAddress!, o = op.baseAddress!
+                for t in 0..<tokens {
+                    for j in 0..<topK {
+                        let base = s + (t * topK + j) * d, row = o + t * d
+                        for c in 0..<d { row[c] += base[c] }
+                    }
+                }
             }
         }
         return out
@@ -176,9 +181,12 @@ public final class LocalDispatcher: ExpertDispatcher {
             guard batch.rows.rows == h.origins[b].count, batch.rows.cols == d else {
                 throw ModelError(.badInput, "output batch \(b) has shape \(batch.rows.rows)x\(batch.rows.cols)", subject: "outputs")
             }
-            for (r, o) in h.origins[b].enumerated() {
-                let dst = (o.token * topK + o.slot) * d
-                for c in 0..<d { slots.data[dst + c] = batch.rows.data[r * d + c] }
+            batch.rows.data.withUnsafeBufferPointer { src in
+                slots.data.withUnsafeMutableBufferPointer { dst in
+                    for (r, o) in h.origins[b].enumerated() {
+                        (dst.baseAddress! + (o.token * topK + o.slot) * d).update(from: src.baseAddress! + r * d, count: d)
+                    }
+                }
             }
         }
         return DispatchLayout.sumSlots(slots, tokens: h.layout.tokens, topK: topK)

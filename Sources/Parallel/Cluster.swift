@@ -23,9 +23,14 @@ public struct NodeSpec: Codable, Sendable, Equatable {
     public var gemmGFlopsPerCore: Double
     /// moerun's linear kernel per core with 1 token (matrix-vector path, decode).
     public var gemvGFlopsPerCore: Double
+    /// Fraction of the streaming-read bandwidth moerun's linear kernel achieves on weights (decode is bound by it).
+    public var streamEfficiency: Double
+    /// Fixed cost of one product call (thread fork/join, activation packing), microseconds.
+    public var callOverheadUS: Double
 
     public init(host: String, ranks: Int, slots: Int, memoryGB: Double, reservedGB: Double, cores: Int, sockets: Int,
-                memoryBandwidthGBs: Double, coreBandwidthGBs: Double, gemmGFlopsPerCore: Double, gemvGFlopsPerCore: Double) {
+                memoryBandwidthGBs: Double, coreBandwidthGBs: Double, gemmGFlopsPerCore: Double, gemvGFlopsPerCore: Double,
+                streamEfficiency: Double = NodeSpec.defaultStreamEfficiency, callOverheadUS: Double = NodeSpec.defaultCallOverheadUS) {
         self.host = host
         self.ranks = ranks
         self.slots = slots
@@ -37,7 +42,14 @@ public struct NodeSpec: Codable, Sendable, Equatable {
         self.coreBandwidthGBs = coreBandwidthGBs
         self.gemmGFlopsPerCore = gemmGFlopsPerCore
         self.gemvGFlopsPerCore = gemvGFlopsPerCore
+        self.streamEfficiency = streamEfficiency
+        self.callOverheadUS = callOverheadUS
     }
+
+    /// Defaults for uncalibrated files: what `moerun plan --calibrate` measured on a 2-core Zen 4 node (0.7-0.85 of
+    /// the read probe; 3-8 us per call).
+    public static let defaultStreamEfficiency = 0.8
+    public static let defaultCallOverheadUS = 5.0
 
     /// Bytes ranks on this node may use together.
     public var usableBytes: Double { (memoryGB - reservedGB) * 1e9 }
@@ -124,7 +136,8 @@ public struct ClusterError: Error, CustomStringConvertible, Sendable, Equatable 
 
 extension Cluster {
     static let nodeKeys: Set<String> = ["host", "hosts", "ranks", "slots", "memory_gb", "reserved_gb", "cores", "sockets",
-                                        "memory_bandwidth_gbs", "core_bandwidth_gbs", "gemm_gflops_per_core", "gemv_gflops_per_core"]
+                                        "memory_bandwidth_gbs", "core_bandwidth_gbs", "gemm_gflops_per_core", "gemv_gflops_per_core",
+                                        "stream_efficiency", "call_overhead_us"]
     static let topKeys: Set<String> = ["name", "description", "defaults", "nodes", "network", "launcher", "calibration"]
 
     /// Decode and validate a cluster description. `file` only names the source in errors.
@@ -324,8 +337,15 @@ private struct Reader {
         // One thread streams at most a few cores' share of the node; calibrate to replace this guess.
         let coreBW = try number("core_bandwidth_gbs", fields, defaults, path: path, at: at) ?? min(bandwidth, 4 * bandwidth / Double(cores))
         let gemv = try number("gemv_gflops_per_core", fields, defaults, path: path, at: at) ?? gemm / 2
+        let efficiency = try number("stream_efficiency", fields, defaults, path: path, at: at) ?? NodeSpec.defaultStreamEfficiency
+        guard efficiency <= 1.5 else {
+            throw error(.badValue, join(path, "stream_efficiency"), at, "stream_efficiency \(efficiency) is a fraction of memory_bandwidth_gbs",
+                        hint: "use a value like 0.8 (what `moerun plan --calibrate` measures)")
+        }
+        let overhead = try number("call_overhead_us", fields, defaults, path: path, at: at, allowZero: true) ?? NodeSpec.defaultCallOverheadUS
         return NodeSpec(host: host, ranks: ranks, slots: slots, memoryGB: memory, reservedGB: reserved, cores: cores, sockets: sockets,
-                        memoryBandwidthGBs: bandwidth, coreBandwidthGBs: coreBW, gemmGFlopsPerCore: gemm, gemvGFlopsPerCore: gemv)
+                        memoryBandwidthGBs: bandwidth, coreBandwidthGBs: coreBW, gemmGFlopsPerCore: gemm, gemvGFlopsPerCore: gemv,
+                        streamEfficiency: efficiency, callOverheadUS: overhead)
     }
 
     func link(_ node: Node, _ path: String, gigabits: Bool) throws(ClusterError) -> LinkSpec {

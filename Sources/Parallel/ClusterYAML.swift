@@ -22,6 +22,8 @@ extension Cluster {
             out.append("    core_bandwidth_gbs: \(num(n.coreBandwidthGBs))       # one thread, streaming read")
             out.append("    gemm_gflops_per_core: \(num(n.gemmGFlopsPerCore))     # moerun linear, >= 4 tokens")
             out.append("    gemv_gflops_per_core: \(num(n.gemvGFlopsPerCore))     # moerun linear, 1 token")
+            out.append("    stream_efficiency: \(num(n.streamEfficiency))     # moerun linear streaming weights / read bandwidth")
+            out.append("    call_overhead_us: \(num(n.callOverheadUS))     # fixed cost per product call")
         }
         out.append("network:")
         if nodes.count > 1 {

@@ -55,6 +55,9 @@ public struct CostPrediction: Sendable, Codable, Equatable {
 /// Rates of the hardware one rank runs on.
 struct RankHardware {
     let gemm: Double, gemv: Double, bandwidth: Double
+    /// Seconds of fixed cost per product call (fork/join, packing); oversubscribed ranks pay it per time slice.
+    let callOverhead: Double
+    let threads: Int
     let node: Int
     /// Ranks sharing the node's cores beyond one per core slow every message a rank must answer.
     let oversubscription: Double
@@ -63,19 +66,24 @@ struct RankHardware {
         let cores = min(Double(threads), node.coresPerRank)
         gemm = cores * node.gemmGFlopsPerCore * 1e9
         gemv = cores * node.gemvGFlopsPerCore * 1e9
-        bandwidth = min(cores * node.coreBandwidthGBs, node.memoryBandwidthGBs / Double(node.ranks)) * 1e9
+        // What the linear kernel streams: the hardware's read bandwidth times the kernel's measured efficiency.
+        bandwidth = min(cores * node.coreBandwidthGBs, node.memoryBandwidthGBs / Double(node.ranks)) * node.streamEfficiency * 1e9
         self.node = index
+        self.threads = threads
         oversubscription = max(1, Double(node.ranks) / Double(node.cores))
+        callOverhead = node.callOverheadUS * 1e-6 * oversubscription
     }
 
-    /// A linear of `params` weights (`bytes` stored) over `tokens` rows: register-tiled for groups of 4 tokens,
-    /// matrix-vector for the rest; weights are streamed once per 32-token block.
-    func linear(params: Double, bytes: Double, tokens: Double, into t: inout TimeBreakdown) {
+    /// `calls` products totalling `params` weights (`bytes` stored), each over `tokens` rows: register-tiled for
+    /// groups of 4 tokens, matrix-vector for the rest; weights stream from memory once per call (the prefill loop
+    /// re-reads L2-sized tiles from cache), plus a fixed cost per call.
+    func linear(params: Double, bytes: Double, tokens: Double, calls: Double = 1, into t: inout TimeBreakdown) {
         guard tokens > 0, params > 0 else { return }
         let tiled = 4 * (tokens / 4).rounded(.down)
         let compute = 2 * params * (tiled / gemm + (tokens - tiled) / gemv)
-        let memory = bytes * (tokens / 32).rounded(.up) / bandwidth
+        let memory = bytes / bandwidth
         if compute >= memory { t.compute += compute } else { t.memory += memory }
+        t.compute += calls * callOverhead
     }
 }
 
@@ -151,22 +159,26 @@ public enum CostModel {
             let attn = parts[.attention] ?? .init()
             let kvbBytes = Double(attn.bytes) * kvbParams / Double(max(attn.parameters, 1))
             // Projections other than kv_b run over all tokens of the micro-batch.
-            me.linear(params: Double(attn.parameters) - kvbParams, bytes: Double(attn.bytes) - kvbBytes, tokens: tokens, into: &t)
+            // q_a, q_b (or q), kv_a, o_proj.
+            me.linear(params: Double(attn.parameters) - kvbParams, bytes: Double(attn.bytes) - kvbBytes, tokens: tokens,
+                      calls: c.qLoraRank == nil ? 3 : 4, into: &t)
             if prefill {
-                // Naive MLA: kv_b expands each sequence's latents; scores and values over the causal triangle.
+                // Naive MLA: kv_b expands each sequence's latents; scores and values over the causal triangle (blocks
+                // of 64 queries), one parallel region over the heads.
                 var one = TimeBreakdown()
-                me.linear(params: kvbParams, bytes: kvbBytes, tokens: Double(prompt), into: &one)
+                me.linear(params: kvbParams, bytes: kvbBytes, tokens: Double(prompt), calls: 2, into: &one)
                 t = t + one.scaled(seqs)
-                t.compute += seqs * h * Double(prompt) * Double(prompt) * (dn + dr + dv) / me.gemv
+                t.compute += seqs * h * Double(prompt) * Double(prompt + 64) * (dn + dr + dv) / me.gemv
             } else {
-                // Absorbed MLA: W_UK / W_UV per head and token, then scores and the latent sum over the context.
+                // Absorbed MLA: W_UK / W_UV per head and token (two regions), then scores and the latent sum over
+                // the context (two products).
                 var one = TimeBreakdown()
-                me.linear(params: kvbParams, bytes: kvbBytes, tokens: 1, into: &one)
+                me.linear(params: kvbParams, bytes: kvbBytes, tokens: 1, calls: 4, into: &one)
                 t = t + one.scaled(seqs)
                 t.compute += seqs * h * Double(context) * 2 * (2 * kvr + dr) / me.gemv
             }
-            if let dense = parts[.denseFFN] { me.linear(params: Double(dense.parameters), bytes: Double(dense.bytes), tokens: tokens, into: &t) }
-            if let shared = parts[.sharedExpert] { me.linear(params: Double(shared.parameters), bytes: Double(shared.bytes), tokens: tokens, into: &t) }
+            if let dense = parts[.denseFFN] { me.linear(params: Double(dense.parameters), bytes: Double(dense.bytes), tokens: tokens, calls: 3, into: &t) }
+            if let shared = parts[.sharedExpert] { me.linear(params: Double(shared.parameters), bytes: Double(shared.bytes), tokens: tokens, calls: 3, into: &t) }
             if let router = parts[.router] { me.linear(params: Double(router.parameters), bytes: Double(router.bytes), tokens: tokens, into: &t) }
             let experts = weights.experts[l]
             guard !experts.isEmpty else { continue }
@@ -180,8 +192,11 @@ public enum CostModel {
                 // gate, up, down (a third of the expert each) over pairs / touched rows, for every touched expert.
                 let expert = experts[mine.lowerBound]
                 var one = TimeBreakdown()
-                me.linear(params: Double(expert.parameters) / 3, bytes: Double(expert.bytes) / 3, tokens: pairs / touched, into: &one)
+                me.linear(params: Double(expert.parameters) / 3, bytes: Double(expert.bytes) / 3, tokens: pairs / touched, calls: 0, into: &one)
                 t = t + one.scaled(3 * touched)
+                // Decode-sized batches run all experts in two shared regions; larger ones one call per product.
+                let batched = me.threads > 1 && touched > 1 && pairs / touched <= Double(FeedForward.batchedRowsPerExpert)
+                t.compute += (batched ? 2 : 3 * touched) * me.callOverhead
             }
             if plan.ep > 1 {
                 let sentPairs = tokens * k * (1 - share)

@@ -54,11 +54,15 @@ public final class AllToAllDispatcher: ExpertDispatcher, @unchecked Sendable {
         let d = x.cols, width = d + 2
         // Pack rows in layout order (destination rank, expert, token).
         var send = [Float](repeating: 0, count: layout.entries.count * width)
-        for (i, e) in layout.entries.enumerated() {
-            send[i * width] = Float(bitPattern: UInt32(bitPattern: e.expert))
-            send[i * width + 1] = e.weight
-            let src = Int(e.token) * d
-            for c in 0..<d { send[i * width + 2 + c] = x.data[src + c] }
+        x.data.withUnsafeBufferPointer { xp in
+            send.withUnsafeMutableBufferPointer { sp in
+                for (i, e) in layout.entries.enumerated() {
+                    let row = sp.baseAddress! + i * width
+                    row[0] = Float(bitPattern: UInt32(bitPattern: e.expert))
+                    row[1] = e.weight
+                    (row + 2).update(from: xp.baseAddress! + Int(e.token) * d, count: d)
+                }
+            }
         }
         let start = tracer.begin()
         var recvCounts64 = [Int64](repeating: 0, count: comm.size)
@@ -93,9 +97,13 @@ public final class AllToAllDispatcher: ExpertDispatcher, @unchecked Sendable {
             let rows = rowsByExpert[expert]!
             var m = Matrix(rows: rows.count, cols: d)
             var weights = [Float](repeating: 0, count: rows.count)
-            for (r, row) in rows.enumerated() {
-                weights[r] = recv[row.offset + 1]
-                for c in 0..<d { m.data[r * d + c] = recv[row.offset + 2 + c] }
+            recv.withUnsafeBufferPointer { rp in
+                m.data.withUnsafeMutableBufferPointer { mp in
+                    for (r, row) in rows.enumerated() {
+                        weights[r] = rp[row.offset + 1]
+                        (mp.baseAddress! + r * d).update(from: rp.baseAddress! + row.offset + 2, count: d)
+                    }
+                }
             }
             batches.append(ExpertBatch(expert: expert, rows: m, weights: weights))
             origins.append(rows.map { ($0.source, $0.index) })
@@ -113,10 +121,13 @@ public final class AllToAllDispatcher: ExpertDispatcher, @unchecked Sendable {
         // Return rows to their sources in the order they arrived.
         let displacement = h.receivedCounts.reduce(into: [0]) { $0.append($0.last! + $1) }
         var send = [Float](repeating: 0, count: h.receivedCounts.reduce(0, +) * d)
-        for (b, batch) in outputs.enumerated() {
-            for (r, origin) in h.origins[b].enumerated() {
-                let dst = (displacement[origin.source] + origin.index) * d
-                for c in 0..<d { send[dst + c] = batch.rows.data[r * d + c] }
+        send.withUnsafeMutableBufferPointer { sp in
+            for (b, batch) in outputs.enumerated() {
+                batch.rows.data.withUnsafeBufferPointer { bp in
+                    for (r, origin) in h.origins[b].enumerated() {
+                        (sp.baseAddress! + (displacement[origin.source] + origin.index) * d).update(from: bp.baseAddress! + r * d, count: d)
+                    }
+                }
             }
         }
         let start = tracer.begin()
@@ -131,9 +142,12 @@ public final class AllToAllDispatcher: ExpertDispatcher, @unchecked Sendable {
         // `back` is in layout-entry order; place each row in its (token, slot) and sum slots in fixed order.
         let topK = h.layout.topK
         var slots = Matrix(rows: h.layout.tokens * topK, cols: d)
-        for (i, e) in h.layout.entries.enumerated() {
-            let dst = (Int(e.token) * topK + Int(e.slot)) * d
-            for c in 0..<d { slots.data[dst + c] = back[i * d + c] }
+        back.withUnsafeBufferPointer { bp in
+            slots.data.withUnsafeMutableBufferPointer { sp in
+                for (i, e) in h.layout.entries.enumerated() {
+                    (sp.baseAddress! + (Int(e.token) * topK + Int(e.slot)) * d).update(from: bp.baseAddress! + i * d, count: d)
+                }
+            }
         }
         return DispatchLayout.sumSlots(slots, tokens: h.layout.tokens, topK: topK)
     }

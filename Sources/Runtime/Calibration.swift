@@ -10,8 +10,16 @@ import Tensors
 public struct CalibrationResult: Sendable, Codable {
     public var gemmGFlopsPerCore: Double
     public var gemvGFlopsPerCore: Double
-    /// Matrix-vector over a weight far larger than the caches (for reference: the roofline should predict it).
+    /// Matrix-vector over a weight far larger than the caches, one thread (BF16: GFLOP/s = GB/s streamed).
     public var gemvStreamingGFlopsPerCore: Double
+    /// The same with every core (the node's kernel streaming rate).
+    public var gemvStreamingAllCoresGFlops: Double
+    /// Fixed cost of one product call with every core in the pool.
+    public var callOverheadUS: Double
+    /// Kernel streaming / read probe, all cores.
+    public var streamEfficiency: Double {
+        nodeBandwidthGBs > 0 ? min(1.5, gemvStreamingAllCoresGFlops / nodeBandwidthGBs) : NodeSpec.defaultStreamEfficiency
+    }
     public var coreBandwidthGBs: Double
     public var nodeBandwidthGBs: Double
     /// All-to-all between the launched ranks (nil with one rank).
@@ -34,29 +42,51 @@ public enum Calibration {
         return bestTime
     }
 
-    /// GFLOP/s of one thread running `Ops.linear` with `tokens` rows over a rows x cols BF16 weight.
-    public static func linearRate(rows: Int, cols: Int, tokens: Int, repeats: Int) -> Double {
-        let w = Weight.bf16(rows: rows, cols: cols, (0..<(rows * cols)).map { Float(($0 * 7919) % 1000) / 1000 - 0.5 })
+    /// GFLOP/s of `pool` running `Ops.linear` with `tokens` rows over a rows x cols BF16 weight (for BF16 at one
+    /// token, GFLOP/s = GB/s of weights streamed).
+    public static func linearRate(rows: Int, cols: Int, tokens: Int, repeats: Int, pool: ComputePool = .serial,
+                                  uncached: Bool = false) -> Double {
+        let (seconds, inner) = linearSeconds(rows: rows, cols: cols, tokens: tokens, repeats: repeats, pool: pool, uncached: uncached)
+        return 2 * Double(rows * cols * tokens * inner) / seconds / 1e9
+    }
+
+    /// Seconds of one `Ops.linear` call on a weight small enough that only the fixed cost (fork/join, packing) shows.
+    public static func callOverhead(pool: ComputePool, repeats: Int) -> Double {
+        let (seconds, inner) = linearSeconds(rows: 64, cols: 256, tokens: 1, repeats: repeats, pool: pool, minimumCalls: 20_000)
+        return seconds / Double(inner)
+    }
+
+    /// `uncached`: cycle through distinct weights totalling >= 96 MB, so every call reads its weight from memory as a
+    /// forward pass does (one weight reused would sit in L2/L3 and overstate the rate).
+    static func linearSeconds(rows: Int, cols: Int, tokens: Int, repeats: Int, pool: ComputePool,
+                              minimumCalls: Int = 1, uncached: Bool = false) -> (seconds: Double, calls: Int) {
+        let copies = uncached ? max(1, (96 << 20) / (rows * cols * 2)) : 1
+        let values = (0..<(rows * cols)).map { Float(($0 * 7919) % 1000) / 1000 - 0.5 }
+        let ws = (0..<copies).map { _ in Weight.bf16(rows: rows, cols: cols, values) }
         let x = Matrix(rows: tokens, cols: cols, data: (0..<(tokens * cols)).map { Float($0 % 17) / 17 })
         var sink: Float = 0
-        let inner = max(1, 50_000_000 / max(rows * cols * tokens, 1))
+        let inner = max(minimumCalls, 50_000_000 / max(rows * cols * tokens, 1))
         let seconds = best(repeats) {
-            for _ in 0..<inner { sink += Ops.linear(x, w).data[0] }
+            for i in 0..<inner { sink += Ops.linear(x, ws[i % copies], pool: pool).data[0] }
         }
         if sink.isNaN { print("") }
-        return 2 * Double(rows * cols * tokens * inner) / seconds / 1e9
+        return (seconds, inner)
     }
 
     /// Measure everything; every rank takes part in the all-to-all, rank 0's figures are returned on rank 0.
     public static func measure(world: any Communicator, quick: Bool = false) throws -> CalibrationResult {
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        var gemm = 0.0, gemv = 0.0, streaming = 0.0, coreBW = 0.0, nodeBW = 0.0
+        var gemm = 0.0, gemv = 0.0, streaming = 0.0, streamingAll = 0.0, coreBW = 0.0, nodeBW = 0.0, overhead = 0.0
         world.setContext("calibration: rank 0 measures kernels while the others wait")
         if world.rank == 0 {
             let repeats = quick ? 2 : 5
-            gemm = linearRate(rows: 1024, cols: 2048, tokens: 32, repeats: repeats)
-            gemv = linearRate(rows: 256, cols: 2048, tokens: 1, repeats: repeats)
+            // Rates with every core of the node in one pool, as a rank that owns the node runs (fork/join included).
+            let pool = ComputePool(threads: cores)
+            gemm = linearRate(rows: 1024, cols: 2048, tokens: 32, repeats: repeats, pool: pool, uncached: true) / Double(cores)
+            gemv = linearRate(rows: 256, cols: 2048, tokens: 1, repeats: repeats, pool: pool) / Double(cores)
             streaming = linearRate(rows: 8192, cols: 4096, tokens: 1, repeats: quick ? 1 : 3)
+            streamingAll = linearRate(rows: 8192, cols: 4096, tokens: 1, repeats: quick ? 1 : 3, pool: pool)
+            overhead = callOverhead(pool: pool, repeats: repeats)
             let bytes = quick ? 64 << 20 : 256 << 20
             // The same probe `moerun bench` reports against (median of 5 passes).
             coreBW = MachineProbe.readBandwidth(bytes: bytes, threads: 1)
@@ -78,6 +108,7 @@ public enum Calibration {
             latency = max(0.1, (small.medianMicroseconds - Double(small.bytesPerRank) * max(slope, 0)) / Double(world.size - 1))
         }
         return CalibrationResult(gemmGFlopsPerCore: gemm, gemvGFlopsPerCore: gemv, gemvStreamingGFlopsPerCore: streaming,
+                                 gemvStreamingAllCoresGFlops: streamingAll, callOverheadUS: overhead * 1e6,
                                  coreBandwidthGBs: coreBW, nodeBandwidthGBs: nodeBW, allToAllLatencyUS: latency,
                                  allToAllBandwidthGBs: bandwidth, ranks: world.size, cores: cores,
                                  memoryGB: Double(ProcessInfo.processInfo.physicalMemory) / 1e9)
@@ -98,13 +129,15 @@ public enum Calibration {
             cluster.nodes[i].gemvGFlopsPerCore = r(m.gemvGFlopsPerCore)
             cluster.nodes[i].coreBandwidthGBs = r(m.coreBandwidthGBs)
             cluster.nodes[i].memoryBandwidthGBs = r(max(m.nodeBandwidthGBs, m.coreBandwidthGBs))
+            cluster.nodes[i].streamEfficiency = r(m.streamEfficiency)
+            cluster.nodes[i].callOverheadUS = r(m.callOverheadUS)
         }
         if let l = m.allToAllLatencyUS { cluster.intraNode.latencyUS = r(l) }
         if let b = m.allToAllBandwidthGBs { cluster.intraNode.bandwidthGBs = r(b) }
         let date = ISO8601DateFormatter().string(from: Date())
-        cluster.calibration = String(format: "moerun plan --calibrate, %d ranks, %@: linear BF16 %.2f GFLOP/s/core (32 tokens), %.2f (1 token, cached), %.2f (1 token, 64 MB weight); read %.2f GB/s (1 thread), %.2f GB/s (%d threads)",
-                                     m.ranks, date, m.gemmGFlopsPerCore, m.gemvGFlopsPerCore, m.gemvStreamingGFlopsPerCore,
-                                     m.coreBandwidthGBs, m.nodeBandwidthGBs, m.cores)
+        cluster.calibration = String(format: "moerun plan --calibrate, %d ranks, %@: linear BF16 on %d threads %.2f GFLOP/s/core (32 tokens), %.2f (1 token, cached), streaming 64 MB %.2f GB/s (1 thread) %.2f GB/s (%d threads), %.1f us per call; read probe %.2f GB/s (1 thread), %.2f GB/s (%d threads)",
+                                     m.ranks, date, m.cores, m.gemmGFlopsPerCore, m.gemvGFlopsPerCore, m.gemvStreamingGFlopsPerCore,
+                                     m.gemvStreamingAllCoresGFlops, m.cores, m.callOverheadUS, m.coreBandwidthGBs, m.nodeBandwidthGBs, m.cores)
             + (m.allToAllLatencyUS.map { String(format: "; all-to-all %.1f us/peer + %.2f GB/s", $0, m.allToAllBandwidthGBs ?? 0) } ?? "; all-to-all not measured (one rank)")
         return cluster
     }

@@ -1,5 +1,6 @@
 // moerun CLI root: subcommands are thin wrappers over Runtime / Models / Parallel.
 import ArgumentParser
+import Runtime
 
 @main
 struct Moerun: ParsableCommand {
@@ -13,4 +14,9 @@ struct Moerun: ParsableCommand {
         subcommands: [GenerateCommand.self, BenchCommand.self, PlanCommand.self, InspectCommand.self, SynthCommand.self,
                       SelftestCommand.self, ReportCommand.self]
     )
+
+    static func main() {
+        AllocatorTuning.configure()
+        main(nil)
+    }
 }

@@ -118,6 +118,12 @@ struct PlanCommand: ParsableCommand {
     /// Runs under mpirun (or as a singleton): measures, and rank 0 writes the calibrated cluster file.
     func runCalibration() -> Never {
         withWorld(mpi) { world in
+            #if DEBUG
+            // A debug build's kernels run ~100x slower: its rates would make every prediction wrong.
+            if world.rank == 0 && !quick {
+                emit("warning: this is a debug build; calibrate with the release build (swift build -c release) for rates the planner can use")
+            }
+            #endif
             let result = try Calibration.measure(world: world, quick: quick)
             guard world.rank == 0 else { return 0 }
             let base = try cluster.map { try readCluster($0) }

@@ -36,4 +36,6 @@ double mr_probe_fp32_fma_flops(long iterations);
 /// Streams `bytes` from `p` (read bandwidth probe); the result only keeps the reads alive.
 float mr_stream_read(const void *p, size_t bytes);
 
+int mr_tune_allocator(void);
+
 #endif
