@@ -329,12 +329,9 @@ public enum LinearBackend: Sendable {
     case portable
 }
 
-/// The C kernel for a row range, given the packed activations (nil: use the Swift loops).
-typealias NativeRows = (_ xp: UnsafePointer<Float>, _ stride: Int, _ range: Range<Int>) -> Void
-
 @inline(never)
 func linearDriver<D: ChunkDecoder>(_ d: D, x: UnsafePointer<Float>, tokens: Int, rows: Int, cols: Int,
-                                   out: UnsafeMutablePointer<Float>, pool: ComputePool, native: NativeRows? = nil) {
+                                   out: UnsafeMutablePointer<Float>, pool: ComputePool) {
     let stride = ceilDiv(cols, linearChunk) * linearChunk
     let shape = LinearShape(rows: rows, cols: cols, tokens: tokens, fullChunks: cols / linearChunk,
                             tailValid: cols % linearChunk, stride: stride)
@@ -343,10 +340,6 @@ func linearDriver<D: ChunkDecoder>(_ d: D, x: UnsafePointer<Float>, tokens: Int,
     let packed = packedRaw.bindMemory(to: Float.self, capacity: max(tokens * stride, 1))
     packActivations(D.self, x: x, tokens: tokens, cols: cols, stride: stride, into: packed)
     let xp = UnsafePointer(packed)
-    if let native {
-        pool.parallelFor(count: rows, granule: 4) { range in native(xp, stride, range) }
-        return
-    }
     pool.parallelFor(count: rows, granule: 4) { range in
         var tb = 0
         while tb < tokens {
@@ -384,35 +377,22 @@ extension Ops {
         if tokens == 0 || w.rows == 0 { return }
         if w.cols == 0 { for i in 0..<(tokens * w.rows) { out[i] = 0 }; return }
         let rows = w.rows, cols = w.cols
-        let native = backend == .automatic && CPUFeatures.avx512 && cols % linearChunk == 0
-        let o = UnsafeTransfer(out)
+        // The C kernels (AVX-512, whole chunks; bf16 dot products when the pool asks for them): one prepared job.
+        if backend == .automatic, let job = FusedJob(LinearJob(x: x, tokens: tokens, weight: w, out: out), precision: pool.precision) {
+            defer { job.release() }
+            pool.parallelFor(count: rows, granule: 4) { range in job.run(rows: range) }
+            return
+        }
         switch w.storage {
         case .f32(let p):
-            let rows: NativeRows? = native ? { xp, stride, range in
-                mr_linear_f32(p, cols, cols / linearChunk, xp, stride, tokens, o.value, rows, range.lowerBound, range.upperBound)
-            } : nil
-            linearDriver(F32Decoder(base: p, cols: cols), x: x, tokens: tokens, rows: w.rows, cols: cols, out: out,
-                         pool: pool, native: rows)
+            linearDriver(F32Decoder(base: p, cols: cols), x: x, tokens: tokens, rows: rows, cols: cols, out: out, pool: pool)
         case .bf16(let p):
-            if pool.precision == .bf16 && backend == .automatic && CPUFeatures.avx512bf16 && cols % linearChunk == 0 {
-                linearBF16Dot(p, x: x, tokens: tokens, rows: rows, cols: cols, out: out, pool: pool)
-                return
-            }
-            let rows: NativeRows? = native ? { xp, stride, range in
-                mr_linear_bf16(p, cols, cols / linearChunk, xp, stride, tokens, o.value, rows, range.lowerBound, range.upperBound)
-            } : nil
-            linearDriver(BF16Decoder(base: p, cols: cols), x: x, tokens: tokens, rows: w.rows, cols: cols, out: out,
-                         pool: pool, native: rows)
+            linearDriver(BF16Decoder(base: p, cols: cols), x: x, tokens: tokens, rows: rows, cols: cols, out: out, pool: pool)
         case .f16(let p):
             linearDriver(F16Decoder(base: p, cols: cols), x: x, tokens: tokens, rows: rows, cols: cols, out: out, pool: pool)
         case .fp8e4m3(let p, let scales):
-            let scaleCols = w.scaleCols
-            let rows: NativeRows? = native ? { xp, stride, range in
-                mr_linear_fp8(p, scales, scaleCols, cols, cols / linearChunk, xp, stride, tokens, o.value, rows,
-                              range.lowerBound, range.upperBound)
-            } : nil
-            linearDriver(FP8Decoder(base: p, scales: scales, cols: cols, scaleCols: scaleCols),
-                         x: x, tokens: tokens, rows: w.rows, cols: cols, out: out, pool: pool, native: rows)
+            linearDriver(FP8Decoder(base: p, scales: scales, cols: cols, scaleCols: w.scaleCols),
+                         x: x, tokens: tokens, rows: rows, cols: cols, out: out, pool: pool)
         }
     }
 
@@ -427,18 +407,6 @@ extension Ops {
             }
         }
         return out
-    }
-
-    /// `MatmulPrecision.bf16` path: activations rounded to BF16 (round to nearest even), `vdpbf16ps` products.
-    static func linearBF16Dot(_ w: UnsafePointer<UInt16>, x: UnsafePointer<Float>, tokens: Int, rows: Int, cols: Int,
-                              out: UnsafeMutablePointer<Float>, pool: ComputePool) {
-        let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: tokens * cols)
-        defer { xb.deallocate() }
-        for i in 0..<(tokens * cols) { xb[i] = floatToBF16(x[i]) }
-        let o = UnsafeTransfer(out), xbp = UnsafeTransfer(UnsafePointer(xb))
-        pool.parallelFor(count: rows, granule: 4) { range in
-            mr_linear_bf16dot(w, cols, cols / linearChunk, xbp.value, cols, tokens, o.value, rows, range.lowerBound, range.upperBound)
-        }
     }
 
     /// Dequantize row `row` of `w` into `out` (`w.cols` floats), exactly (`Weight.element` semantics).

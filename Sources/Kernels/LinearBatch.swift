@@ -73,7 +73,8 @@ extension Ops {
 }
 
 /// A job with its activations prepared for a row-range C kernel.
-private struct FusedJob {
+/// Also `Ops.linear`'s native path: the one place that picks the C kernel and activation layout per dtype.
+struct FusedJob {
     let rows: Int, cols: Int, tokens: Int, elementBytes: Int
     private let prepared: UnsafeMutableRawPointer
     private let kernel: (UnsafeRawPointer, Range<Int>) -> Void
