@@ -159,10 +159,11 @@ static void drive(const block_fn *fns, const void *w, const float *s, ptrdiff_t 
     for (ptrdiff_t tb = 0; tb < tokens; tb += TOKEN_BLOCK) {
         ptrdiff_t te = tokens < tb + TOKEN_BLOCK ? tokens : tb + TOKEN_BLOCK;
         ptrdiff_t r = r0;
-        // One token (decode): 8 rows per block (16 for rows of <= 1 KB) keeps more weight streams in flight
-        // (measured on Zen 4: 2048-col BF16 rows 20 -> 23 GB/s with 8 rows; 512-col rows 17 -> 21.7 GB/s with 16).
+        // One token (decode): 8 rows per block (16 for rows of <= 2 KB) keeps more weight streams in flight
+        // (measured on Zen 4: 2048-col BF16 rows 20 -> 23 GB/s with 8 rows; 512-col rows 17 -> 21.7 GB/s with 16;
+        // 768-col rows 10.6 -> 20 GB/s with 16; 4 KB rows lose with 16).
         if (te - tb == 1) {
-            if (rowBytes <= 1024 && esize != 1)  // FP8 decoding of 16 rows spills registers: 8 rows only
+            if (rowBytes <= 2048 && esize != 1)  // FP8 decoding of 16 rows spills registers: 8 rows only
                 for (; r + 16 <= r1; r += 16) fns[8](w, s, sc, cols, chunks, r, xp + tb * stride, stride, out + tb * os, os, PREFETCH_ROWS);
             for (; r + 8 <= r1; r += 8) fns[7](w, s, sc, cols, chunks, r, xp + tb * stride, stride, out + tb * os, os, PREFETCH_ROWS);
         }
@@ -345,3 +346,4 @@ int mr_tune_allocator(void) {
 #else
 int mr_tune_allocator(void) { return 0; }
 #endif
+

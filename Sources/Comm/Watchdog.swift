@@ -57,8 +57,8 @@ public final class Watchdog: @unchecked Sendable {
             + String(format: "%.1f", timeout) + " s in \(operation) #\(sequence) [context: \(context)]; aborting the job"
     }
 
-    /// Poll `isDone` until it returns true or the bound passes. Spins briefly, then yields, then sleeps,
-    /// so that oversubscribed ranks (more ranks than cores) still make progress.
+    /// Poll `isDone` until it returns true or the bound passes. Spins briefly, then yields, then sleeps (longer
+    /// once the wait is long), so that oversubscribed ranks (more ranks than cores) still make progress.
     func wait(rank: Int, worldRank: Int, communicator: String, operation: String, sequence: Int,
               _ isDone: () throws -> Bool) throws {
         if try isDone() { return }
@@ -74,7 +74,9 @@ public final class Watchdog: @unchecked Sendable {
             } else if iterations < 2000 {
                 sched_yield()
             } else {
-                usleep(50)
+                // A wait that already took 50 ms (a rank idle while another calibrates or loads) sleeps 1 ms per poll:
+                // polling every 50 us took CPU from the busy ranks of the same node.
+                usleep(DispatchTime.now().uptimeNanoseconds - start > 50_000_000 ? 1000 : 50)
             }
             if iterations & 15 == 0, DispatchTime.now().uptimeNanoseconds - start > bound {
                 let line = timeoutLine(rank: rank, worldRank: worldRank, communicator: communicator,

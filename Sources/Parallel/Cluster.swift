@@ -27,10 +27,19 @@ public struct NodeSpec: Codable, Sendable, Equatable {
     public var streamEfficiency: Double
     /// Fixed cost of one product call (thread fork/join, activation packing), microseconds.
     public var callOverheadUS: Double
+    /// Engine time per decoder layer per step outside the products (routing, dispatch bookkeeping, buffers), us.
+    public var layerOverheadUS: Double
+    /// What a rank computing with more than one thread adds per layer per step (fork/join waits, idle workers), us.
+    public var layerSyncUS: Double
+    /// Rate of the engine's element-wise work (norms, RoPE, SwiGLU, softmax, row copies) in GB of FP32
+    /// activations touched per second (`CostModel.elementwiseBytes`).
+    public var elementwiseGBs: Double
 
     public init(host: String, ranks: Int, slots: Int, memoryGB: Double, reservedGB: Double, cores: Int, sockets: Int,
                 memoryBandwidthGBs: Double, coreBandwidthGBs: Double, gemmGFlopsPerCore: Double, gemvGFlopsPerCore: Double,
-                streamEfficiency: Double = NodeSpec.defaultStreamEfficiency, callOverheadUS: Double = NodeSpec.defaultCallOverheadUS) {
+                streamEfficiency: Double = NodeSpec.defaultStreamEfficiency, callOverheadUS: Double = NodeSpec.defaultCallOverheadUS,
+                layerOverheadUS: Double = NodeSpec.defaultLayerOverheadUS, layerSyncUS: Double = NodeSpec.defaultLayerSyncUS,
+                elementwiseGBs: Double = NodeSpec.defaultElementwiseGBs) {
         self.host = host
         self.ranks = ranks
         self.slots = slots
@@ -44,12 +53,19 @@ public struct NodeSpec: Codable, Sendable, Equatable {
         self.gemvGFlopsPerCore = gemvGFlopsPerCore
         self.streamEfficiency = streamEfficiency
         self.callOverheadUS = callOverheadUS
+        self.layerOverheadUS = layerOverheadUS
+        self.layerSyncUS = layerSyncUS
+        self.elementwiseGBs = elementwiseGBs
     }
 
     /// Defaults for uncalibrated files: what `moerun plan --calibrate` measured on a 2-core Zen 4 node (0.7-0.85 of
-    /// the read probe; 3-8 us per call).
+    /// the read probe; 3-8 us per call; engine terms 55-600 us per layer on a 2-core VM with small synth models,
+    /// which real-size layers amortise).
     public static let defaultStreamEfficiency = 0.8
     public static let defaultCallOverheadUS = 5.0
+    public static let defaultLayerOverheadUS = 50.0
+    public static let defaultLayerSyncUS = 30.0
+    public static let defaultElementwiseGBs = 5.0
 
     /// Bytes ranks on this node may use together.
     public var usableBytes: Double { (memoryGB - reservedGB) * 1e9 }
@@ -137,7 +153,7 @@ public struct ClusterError: Error, CustomStringConvertible, Sendable, Equatable 
 extension Cluster {
     static let nodeKeys: Set<String> = ["host", "hosts", "ranks", "slots", "memory_gb", "reserved_gb", "cores", "sockets",
                                         "memory_bandwidth_gbs", "core_bandwidth_gbs", "gemm_gflops_per_core", "gemv_gflops_per_core",
-                                        "stream_efficiency", "call_overhead_us"]
+                                        "stream_efficiency", "call_overhead_us", "layer_overhead_us", "layer_sync_us", "elementwise_gbs"]
     static let topKeys: Set<String> = ["name", "description", "defaults", "nodes", "network", "launcher", "calibration"]
 
     /// Decode and validate a cluster description. `file` only names the source in errors.
@@ -343,9 +359,12 @@ private struct Reader {
                         hint: "use a value like 0.8 (what `moerun plan --calibrate` measures)")
         }
         let overhead = try number("call_overhead_us", fields, defaults, path: path, at: at, allowZero: true) ?? NodeSpec.defaultCallOverheadUS
+        let layerOverhead = try number("layer_overhead_us", fields, defaults, path: path, at: at, allowZero: true) ?? NodeSpec.defaultLayerOverheadUS
+        let layerSync = try number("layer_sync_us", fields, defaults, path: path, at: at, allowZero: true) ?? NodeSpec.defaultLayerSyncUS
+        let elementwise = try number("elementwise_gbs", fields, defaults, path: path, at: at) ?? NodeSpec.defaultElementwiseGBs
         return NodeSpec(host: host, ranks: ranks, slots: slots, memoryGB: memory, reservedGB: reserved, cores: cores, sockets: sockets,
                         memoryBandwidthGBs: bandwidth, coreBandwidthGBs: coreBW, gemmGFlopsPerCore: gemm, gemvGFlopsPerCore: gemv,
-                        streamEfficiency: efficiency, callOverheadUS: overhead)
+                        streamEfficiency: efficiency, callOverheadUS: overhead, layerOverheadUS: layerOverhead, layerSyncUS: layerSync, elementwiseGBs: elementwise)
     }
 
     func link(_ node: Node, _ path: String, gigabits: Bool) throws(ClusterError) -> LinkSpec {

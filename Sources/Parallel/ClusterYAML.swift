@@ -24,6 +24,9 @@ extension Cluster {
             out.append("    gemv_gflops_per_core: \(num(n.gemvGFlopsPerCore))     # moerun linear, 1 token")
             out.append("    stream_efficiency: \(num(n.streamEfficiency))     # moerun linear streaming weights / read bandwidth")
             out.append("    call_overhead_us: \(num(n.callOverheadUS))     # fixed cost per product call")
+            out.append("    layer_overhead_us: \(num(n.layerOverheadUS))     # engine time per layer per step outside products")
+            out.append("    layer_sync_us: \(num(n.layerSyncUS))     # added per layer when a rank runs several threads")
+            out.append("    elementwise_gbs: \(num(n.elementwiseGBs))     # engine element-wise work, GB of activations per second")
         }
         out.append("network:")
         if nodes.count > 1 {

@@ -14,19 +14,22 @@ public struct TimeBreakdown: Sendable, Codable, Equatable {
     public var network = 0.0
     /// Stages idle because fewer micro-batch groups than stages are in flight.
     public var bubbles = 0.0
-    public var total: Double { compute + memory + network + bubbles }
+    /// The engine's own work between products: per-layer bookkeeping and element-wise passes over activations.
+    public var engine = 0.0
+    public var total: Double { compute + memory + network + bubbles + engine }
 
     public var bottleneck: String {
-        let parts = [("memory", memory), ("compute", compute), ("network", network), ("bubbles", bubbles)]
+        let parts = [("memory", memory), ("compute", compute), ("network", network), ("engine", engine), ("bubbles", bubbles)]
         return parts.max { $0.1 < $1.1 }!.0
     }
 
     static func + (a: TimeBreakdown, b: TimeBreakdown) -> TimeBreakdown {
-        TimeBreakdown(compute: a.compute + b.compute, memory: a.memory + b.memory, network: a.network + b.network, bubbles: a.bubbles + b.bubbles)
+        TimeBreakdown(compute: a.compute + b.compute, memory: a.memory + b.memory, network: a.network + b.network,
+                      bubbles: a.bubbles + b.bubbles, engine: a.engine + b.engine)
     }
 
     func scaled(_ f: Double) -> TimeBreakdown {
-        TimeBreakdown(compute: compute * f, memory: memory * f, network: network * f, bubbles: bubbles * f)
+        TimeBreakdown(compute: compute * f, memory: memory * f, network: network * f, bubbles: bubbles * f, engine: engine * f)
     }
 }
 
@@ -61,6 +64,9 @@ struct RankHardware {
     let node: Int
     /// Ranks sharing the node's cores beyond one per core slow every message a rank must answer.
     let oversubscription: Double
+    /// Engine time per layer per step (seconds) and element-wise rate (bytes/s); both slowed by oversubscription.
+    let layerOverhead: Double
+    let elementwise: Double
 
     init(node: NodeSpec, index: Int, threads: Int) {
         let cores = min(Double(threads), node.coresPerRank)
@@ -72,6 +78,8 @@ struct RankHardware {
         self.threads = threads
         oversubscription = max(1, Double(node.ranks) / Double(node.cores))
         callOverhead = node.callOverheadUS * 1e-6 * oversubscription
+        layerOverhead = (node.layerOverheadUS + (threads > 1 ? node.layerSyncUS : 0)) * 1e-6 * oversubscription
+        elementwise = node.elementwiseGBs * 1e9 / oversubscription
     }
 
     /// `calls` products totalling `params` weights (`bytes` stored), each over `tokens` rows: register-tiled for
@@ -155,6 +163,9 @@ public enum CostModel {
         let stageTokens = (prefill ? Double(prompt) : 1) * Double(sequencesPerLane * activeLanes)
         let kvbParams = Double(c.numAttentionHeads * (c.qkNopeHeadDim + c.vHeadDim) * c.kvLoraRank)
         for l in plan.stageLayers[stage] {
+            if tokens > 0 {
+                t.engine += me.layerOverhead + tokens * elementwiseBytes(config: c, layer: l) / me.elementwise
+            }
             let parts = weights.layerReplicated[l]
             let attn = parts[.attention] ?? .init()
             let kvbBytes = Double(attn.bytes) * kvbParams / Double(max(attn.parameters, 1))
@@ -211,10 +222,29 @@ public enum CostModel {
             t.network += link.latencyUS * 1e-6 * me.oversubscription + tokens * d * 4 / (link.bandwidthGBs * 1e9)
         }
         if stage == plan.pp - 1 && sequences > 0 {
-            // lm_head over the last position of each sequence.
+            // lm_head over the last position of each sequence; sampling reads each row of logits.
             me.linear(params: Double(weights.head.parameters), bytes: Double(weights.head.bytes), tokens: seqs, into: &t)
+            t.engine += seqs * 3 * 4 * Double(c.vocabSize) / me.elementwise
         }
         return t
+    }
+
+    /// FP32 activation bytes the engine's element-wise work touches per token in decoder layer `layer` (each pass
+    /// reads and writes its vectors): two RMSNorms and residual adds over D; attention vectors (q_a norm, kv_a norm,
+    /// RoPE, per-head query / key / value layout, softmax-weighted output) over the head dims; for an MoE layer the
+    /// router scores, dispatch / combine / weighting copies of k rows of D and SwiGLU over k x moe_intermediate;
+    /// for a dense layer SwiGLU over the intermediate width.
+    public static func elementwiseBytes(config c: ModelConfig, layer: Int) -> Double {
+        let d = Double(c.hiddenSize), h = Double(c.numAttentionHeads), k = Double(c.numExpertsPerTok)
+        var floats = 3 * 4 * d
+        floats += 3 * (Double(c.qLoraRank ?? 0) + Double(c.kvLoraRank + c.qkRopeHeadDim) + h * Double(c.qkHeadDim + c.vHeadDim) + h * Double(c.vHeadDim))
+        if c.isMoELayer(layer) {
+            floats += 3 * Double(c.nRoutedExperts) + 3 * 4 * k * d + 3 * k * Double(c.moeIntermediateSize)
+            floats += 3 * Double(c.moeIntermediateSize * c.nSharedExperts) + 2 * d
+        } else {
+            floats += 3 * Double(c.intermediateSize)
+        }
+        return 4 * floats
     }
 
     /// One all-to-all in a stage's communicator where this rank sends `bytes` to its peers spread evenly: a latency

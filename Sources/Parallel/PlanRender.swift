@@ -11,7 +11,7 @@ extension ClusterPlanReport {
     static func rate(_ x: Double) -> String { x >= 100 ? String(format: "%.0f", x) : x >= 1 ? String(format: "%.1f", x) : String(format: "%.3f", x) }
     static func share(_ b: TimeBreakdown) -> String {
         let total = max(b.total, 1e-30)
-        return [("memory", b.memory), ("compute", b.compute), ("network", b.network), ("bubbles", b.bubbles)]
+        return [("memory", b.memory), ("compute", b.compute), ("network", b.network), ("engine", b.engine), ("bubbles", b.bubbles)]
             .map { "\($0.0) \(Int(($0.1 / total * 100).rounded()))%" }.joined(separator: ", ")
     }
 

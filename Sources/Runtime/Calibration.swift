@@ -28,18 +28,21 @@ public struct CalibrationResult: Sendable, Codable {
     public var ranks: Int
     public var cores: Int
     public var memoryGB: Double
+    /// The engine's time outside products, fitted on a synthetic model (nil when not measured).
+    public var engine: EngineOverheadFit? = nil
 }
 
 public enum Calibration {
-    /// Best time of `repeats` runs of `body`, in seconds.
-    static func best(_ repeats: Int, _ body: () -> Void) -> Double {
-        var bestTime = Double.infinity
-        for _ in 0..<repeats {
+    /// Median time of `repeats` runs of `body`, in seconds (the engine calibration and plan-vs-measured use medians
+    /// too: a best-of-N rate would be optimistic against typical runs on a shared machine).
+    static func median(_ repeats: Int, _ body: () -> Void) -> Double {
+        var times: [Double] = []
+        for _ in 0..<max(repeats, 1) {
             let start = DispatchTime.now().uptimeNanoseconds
             body()
-            bestTime = min(bestTime, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
-        return bestTime
+        return times.sorted()[times.count / 2]
     }
 
     /// GFLOP/s of `pool` running `Ops.linear` with `tokens` rows over a rows x cols BF16 weight (for BF16 at one
@@ -66,7 +69,7 @@ public enum Calibration {
         let x = Matrix(rows: tokens, cols: cols, data: (0..<(tokens * cols)).map { Float($0 % 17) / 17 })
         var sink: Float = 0
         let inner = max(minimumCalls, 50_000_000 / max(rows * cols * tokens, 1))
-        let seconds = best(repeats) {
+        let seconds = median(repeats) {
             for i in 0..<inner { sink += Ops.linear(x, ws[i % copies], pool: pool).data[0] }
         }
         if sink.isNaN { print("") }
@@ -74,7 +77,8 @@ public enum Calibration {
     }
 
     /// Measure everything; every rank takes part in the all-to-all, rank 0's figures are returned on rank 0.
-    public static func measure(world: any Communicator, quick: Bool = false) throws -> CalibrationResult {
+    public static func measure(world: any Communicator, quick: Bool = false, engine measureEngine: Bool = true,
+                               progress: (String) -> Void = { _ in }) throws -> CalibrationResult {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         var gemm = 0.0, gemv = 0.0, streaming = 0.0, streamingAll = 0.0, coreBW = 0.0, nodeBW = 0.0, overhead = 0.0
         world.setContext("calibration: rank 0 measures kernels while the others wait")
@@ -91,6 +95,17 @@ public enum Calibration {
             // The same probe `moerun bench` reports against (median of 5 passes).
             coreBW = MachineProbe.readBandwidth(bytes: bytes, threads: 1)
             nodeBW = MachineProbe.readBandwidth(bytes: bytes, threads: cores)
+        }
+        var engineFit: EngineOverheadFit? = nil
+        if world.rank == 0 && measureEngine {
+            world.setContext("calibration: rank 0 times the engine on a synthetic model while the others wait")
+            // The engine terms are fitted against the cost model at the rates just measured, one rank owning the node.
+            var rates = apply(CalibrationResult(gemmGFlopsPerCore: gemm, gemvGFlopsPerCore: gemv, gemvStreamingGFlopsPerCore: streaming,
+                                                gemvStreamingAllCoresGFlops: streamingAll, callOverheadUS: overhead * 1e6,
+                                                coreBandwidthGBs: coreBW, nodeBandwidthGBs: nodeBW, allToAllLatencyUS: nil,
+                                                allToAllBandwidthGBs: nil, ranks: 1, cores: cores, memoryGB: 1), to: nil)
+            rates.nodes[0].ranks = 1
+            engineFit = try EngineCalibration.measure(cluster: rates, cores: cores, quick: quick, progress: progress)
         }
         try world.barrier()
         var latency: Double? = nil, bandwidth: Double? = nil
@@ -111,7 +126,7 @@ public enum Calibration {
                                  gemvStreamingAllCoresGFlops: streamingAll, callOverheadUS: overhead * 1e6,
                                  coreBandwidthGBs: coreBW, nodeBandwidthGBs: nodeBW, allToAllLatencyUS: latency,
                                  allToAllBandwidthGBs: bandwidth, ranks: world.size, cores: cores,
-                                 memoryGB: Double(ProcessInfo.processInfo.physicalMemory) / 1e9)
+                                 memoryGB: Double(ProcessInfo.processInfo.physicalMemory) / 1e9, engine: engineFit)
     }
 
     /// `base` with every node's rates replaced by the measured ones (a one-node `local` cluster when nil).
@@ -131,6 +146,11 @@ public enum Calibration {
             cluster.nodes[i].memoryBandwidthGBs = r(max(m.nodeBandwidthGBs, m.coreBandwidthGBs))
             cluster.nodes[i].streamEfficiency = r(m.streamEfficiency)
             cluster.nodes[i].callOverheadUS = r(m.callOverheadUS)
+            if let e = m.engine {
+                cluster.nodes[i].layerOverheadUS = r(e.layerOverheadUS)
+                cluster.nodes[i].layerSyncUS = r(e.layerSyncUS)
+                cluster.nodes[i].elementwiseGBs = max(0.01, r(e.elementwiseGBs))
+            }
         }
         if let l = m.allToAllLatencyUS { cluster.intraNode.latencyUS = r(l) }
         if let b = m.allToAllBandwidthGBs { cluster.intraNode.bandwidthGBs = r(b) }
@@ -138,6 +158,15 @@ public enum Calibration {
         cluster.calibration = String(format: "moerun plan --calibrate, %d ranks, %@: linear BF16 on %d threads %.2f GFLOP/s/core (32 tokens), %.2f (1 token, cached), streaming 64 MB %.2f GB/s (1 thread) %.2f GB/s (%d threads), %.1f us per call; read probe %.2f GB/s (1 thread), %.2f GB/s (%d threads)",
                                      m.ranks, date, m.cores, m.gemmGFlopsPerCore, m.gemvGFlopsPerCore, m.gemvStreamingGFlopsPerCore,
                                      m.gemvStreamingAllCoresGFlops, m.cores, m.callOverheadUS, m.coreBandwidthGBs, m.nodeBandwidthGBs, m.cores)
+            + (m.engine.map { e in
+                let runs = e.threads.indices.map { i in
+                    String(format: "%d thread%@ prefill %d tokens %.1f ms (model %.1f), decode step %.2f ms (%.2f), at batch %d %.2f ms (%.2f)",
+                           e.threads[i], e.threads[i] == 1 ? "" : "s", e.prefillTokens, e.measured[i][0] * 1e3, e.predicted[i][0] * 1e3,
+                           e.measured[i][1] * 1e3, e.predicted[i][1] * 1e3, e.checkBatch, e.measured[i][2] * 1e3, e.predicted[i][2] * 1e3)
+                }
+                return String(format: "; engine %.1f us per layer (+%.1f us with threads), element-wise %.2f GB/s, from a synthetic model: ",
+                              e.layerOverheadUS, e.layerSyncUS, e.elementwiseGBs) + runs.joined(separator: "; ")
+            } ?? "")
             + (m.allToAllLatencyUS.map { String(format: "; all-to-all %.1f us/peer + %.2f GB/s", $0, m.allToAllBandwidthGBs ?? 0) } ?? "; all-to-all not measured (one rank)")
         return cluster
     }

@@ -124,7 +124,7 @@ struct PlanCommand: ParsableCommand {
                 emit("warning: this is a debug build; calibrate with the release build (swift build -c release) for rates the planner can use")
             }
             #endif
-            let result = try Calibration.measure(world: world, quick: quick)
+            let result = try Calibration.measure(world: world, quick: quick, progress: { if world.rank == 0 { emit($0) } })
             guard world.rank == 0 else { return 0 }
             let base = try cluster.map { try readCluster($0) }
             let calibrated = Calibration.apply(result, to: base)

@@ -172,3 +172,56 @@ nodes:
         #expect(throws: PlanError.self) { try ParallelPlan.make(config: config, ranks: 2, spec: ParallelPlan.parseSpec("ep=2,experts=100:100", ranks: 2)) }
     }
 }
+
+@Suite struct EngineTermsInTheCostModel {
+    static let yaml = """
+        name: t
+        nodes:
+          - host: a
+            ranks: 1
+            cores: 2
+            memory_gb: 64
+            memory_bandwidth_gbs: 30
+            gemm_gflops_per_core: 80
+            layer_overhead_us: 100
+            layer_sync_us: 20
+            elementwise_gbs: 4
+        network: {intra_node: {bandwidth_gbs: 10, latency_us: 2}}
+        """
+
+    @Test func engineFieldsDecodeAndRoundTrip() throws {
+        let c = try Cluster.decode(yaml: Self.yaml, file: "t.yaml")
+        #expect(c.nodes[0].layerOverheadUS == 100 && c.nodes[0].layerSyncUS == 20 && c.nodes[0].elementwiseGBs == 4)
+        #expect(try Cluster.decode(yaml: c.yaml(), file: "roundtrip.yaml") == c)
+        let zero = Self.yaml.replacingOccurrences(of: "elementwise_gbs: 4", with: "elementwise_gbs: 0")
+        #expect(throws: ClusterError.self) { try Cluster.decode(yaml: zero, file: "t.yaml") }
+    }
+
+    /// The engine term is per layer per step (plus sync with threads) and element-wise bytes over the rate.
+    @Test func engineTimeFollowsLayersTokensAndThreads() throws {
+        let config = try ModelPreset.deepseekV3.config.scaledForTests()
+        let cluster = try Cluster.decode(yaml: Self.yaml, file: "t.yaml")
+        let plan = try ParallelPlan.make(config: config, ranks: 1, pp: 1, ep: 1)
+        let weights = WeightBreakdown(config: config, dtype: .bf16)
+        func engine(threads: Int, batch: Int) -> Double {
+            CostModel.predict(plan: plan, config: config, weights: weights, workload: Workload(batch: batch, context: 64, prompt: 16),
+                              cluster: cluster, threads: threads).decode.breakdown.engine
+        }
+        let layers = Double(config.numHiddenLayers)
+        let bytes = (0..<config.numHiddenLayers).reduce(0.0) { $0 + CostModel.elementwiseBytes(config: config, layer: $1) }
+        let sampling = 12 * Double(config.vocabSize)
+        #expect(abs(engine(threads: 1, batch: 1) - (layers * 100e-6 + (bytes + sampling) / 4e9)) < 1e-9)
+        #expect(abs(engine(threads: 2, batch: 1) - (layers * 120e-6 + (bytes + sampling) / 4e9)) < 1e-9)
+        #expect(abs(engine(threads: 1, batch: 4) - (layers * 100e-6 + 4 * (bytes + sampling) / 4e9)) < 1e-9)
+    }
+}
+
+extension ModelConfig {
+    /// DeepSeek-V3's structure at a few layers (cost-model arithmetic only; no weights).
+    func scaledForTests() throws -> ModelConfig {
+        var c = self
+        c.numHiddenLayers = 4
+        c.firstKDenseReplace = 1
+        return c
+    }
+}
