@@ -77,38 +77,35 @@ public enum Calibration {
     }
 
     /// Measure everything; every rank takes part in the all-to-all, rank 0's figures are returned on rank 0.
-    public static func measure(world: any Communicator, quick: Bool = false, engine measureEngine: Bool = true,
+    public static func measure(world: any Communicator, quick: Bool = false,
                                progress: (String) -> Void = { _ in }) throws -> CalibrationResult {
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        var gemm = 0.0, gemv = 0.0, streaming = 0.0, streamingAll = 0.0, coreBW = 0.0, nodeBW = 0.0, overhead = 0.0
+        var m = CalibrationResult(gemmGFlopsPerCore: 0, gemvGFlopsPerCore: 0, gemvStreamingGFlopsPerCore: 0, gemvStreamingAllCoresGFlops: 0,
+                                  callOverheadUS: 0, coreBandwidthGBs: 0, nodeBandwidthGBs: 0, allToAllLatencyUS: nil,
+                                  allToAllBandwidthGBs: nil, ranks: world.size, cores: cores,
+                                  memoryGB: Double(ProcessInfo.processInfo.physicalMemory) / 1e9)
         world.setContext("calibration: rank 0 measures kernels while the others wait")
         if world.rank == 0 {
             let repeats = quick ? 2 : 5
             // Rates with every core of the node in one pool, as a rank that owns the node runs (fork/join included).
             let pool = ComputePool(threads: cores)
-            gemm = linearRate(rows: 1024, cols: 2048, tokens: 32, repeats: repeats, pool: pool, uncached: true) / Double(cores)
-            gemv = linearRate(rows: 256, cols: 2048, tokens: 1, repeats: repeats, pool: pool) / Double(cores)
-            streaming = linearRate(rows: 8192, cols: 4096, tokens: 1, repeats: quick ? 1 : 3)
-            streamingAll = linearRate(rows: 8192, cols: 4096, tokens: 1, repeats: quick ? 1 : 3, pool: pool)
-            overhead = callOverhead(pool: pool, repeats: repeats)
+            m.gemmGFlopsPerCore = linearRate(rows: 1024, cols: 2048, tokens: 32, repeats: repeats, pool: pool, uncached: true) / Double(cores)
+            m.gemvGFlopsPerCore = linearRate(rows: 256, cols: 2048, tokens: 1, repeats: repeats, pool: pool) / Double(cores)
+            m.gemvStreamingGFlopsPerCore = linearRate(rows: 8192, cols: 4096, tokens: 1, repeats: quick ? 1 : 3)
+            m.gemvStreamingAllCoresGFlops = linearRate(rows: 8192, cols: 4096, tokens: 1, repeats: quick ? 1 : 3, pool: pool)
+            m.callOverheadUS = callOverhead(pool: pool, repeats: repeats) * 1e6
             let bytes = quick ? 64 << 20 : 256 << 20
             // The same probe `moerun bench` reports against (median of 5 passes).
-            coreBW = MachineProbe.readBandwidth(bytes: bytes, threads: 1)
-            nodeBW = MachineProbe.readBandwidth(bytes: bytes, threads: cores)
-        }
-        var engineFit: EngineOverheadFit? = nil
-        if world.rank == 0 && measureEngine {
+            m.coreBandwidthGBs = MachineProbe.readBandwidth(bytes: bytes, threads: 1)
+            m.nodeBandwidthGBs = MachineProbe.readBandwidth(bytes: bytes, threads: cores)
+
             world.setContext("calibration: rank 0 times the engine on a synthetic model while the others wait")
             // The engine terms are fitted against the cost model at the rates just measured, one rank owning the node.
-            var rates = apply(CalibrationResult(gemmGFlopsPerCore: gemm, gemvGFlopsPerCore: gemv, gemvStreamingGFlopsPerCore: streaming,
-                                                gemvStreamingAllCoresGFlops: streamingAll, callOverheadUS: overhead * 1e6,
-                                                coreBandwidthGBs: coreBW, nodeBandwidthGBs: nodeBW, allToAllLatencyUS: nil,
-                                                allToAllBandwidthGBs: nil, ranks: 1, cores: cores, memoryGB: 1), to: nil)
+            var rates = apply(m, to: nil)
             rates.nodes[0].ranks = 1
-            engineFit = try EngineCalibration.measure(cluster: rates, cores: cores, quick: quick, progress: progress)
+            m.engine = try EngineCalibration.measure(cluster: rates, cores: cores, quick: quick, progress: progress)
         }
         try world.barrier()
-        var latency: Double? = nil, bandwidth: Double? = nil
         if world.size > 1 {
             world.setContext("calibration: all-to-all")
             var options = SelfTestOptions()
@@ -119,14 +116,10 @@ public enum Calibration {
             let (small, large) = (samples[0], samples[1])
             // time = peers x latency + bytes / bandwidth, fitted through the two sizes.
             let slope = (large.medianMicroseconds - small.medianMicroseconds) / Double(large.bytesPerRank - small.bytesPerRank)
-            bandwidth = slope > 0 ? 1e-3 / slope : nil
-            latency = max(0.1, (small.medianMicroseconds - Double(small.bytesPerRank) * max(slope, 0)) / Double(world.size - 1))
+            m.allToAllBandwidthGBs = slope > 0 ? 1e-3 / slope : nil
+            m.allToAllLatencyUS = max(0.1, (small.medianMicroseconds - Double(small.bytesPerRank) * max(slope, 0)) / Double(world.size - 1))
         }
-        return CalibrationResult(gemmGFlopsPerCore: gemm, gemvGFlopsPerCore: gemv, gemvStreamingGFlopsPerCore: streaming,
-                                 gemvStreamingAllCoresGFlops: streamingAll, callOverheadUS: overhead * 1e6,
-                                 coreBandwidthGBs: coreBW, nodeBandwidthGBs: nodeBW, allToAllLatencyUS: latency,
-                                 allToAllBandwidthGBs: bandwidth, ranks: world.size, cores: cores,
-                                 memoryGB: Double(ProcessInfo.processInfo.physicalMemory) / 1e9, engine: engineFit)
+        return m
     }
 
     /// `base` with every node's rates replaced by the measured ones (a one-node `local` cluster when nil).

@@ -84,12 +84,12 @@ public enum EngineCalibration {
                 return [prefill, try decodeStep(batch: 1), try decodeStep(batch: checkBatch)]
             }[0])
         }
-        return fit(config: c, cluster: cluster, threads: threadCounts, measured: measured, decodeContext: promptTokens + decodeSteps)
+        return try fit(config: c, cluster: cluster, threads: threadCounts, measured: measured, decodeContext: promptTokens + decodeSteps)
     }
 
     /// The cost model's seconds for [prefill, decode step at batch 1, decode step at `checkBatch`] on one rank.
-    public static func steps(config c: ModelConfig, cluster: Cluster, threads: Int, decodeContext: Int) -> [Double] {
-        let plan = try! ParallelPlan.make(config: c, ranks: 1, pp: 1, ep: 1)
+    public static func steps(config c: ModelConfig, cluster: Cluster, threads: Int, decodeContext: Int) throws -> [Double] {
+        let plan = try ParallelPlan.make(config: c, ranks: 1, pp: 1, ep: 1)
         let weights = WeightBreakdown(config: c, dtype: .bf16)
         func predicted(batch: Int, prompt: Int, context: Int) -> CostPrediction {
             CostModel.predict(plan: plan, config: c, weights: weights, workload: Workload(batch: batch, context: context, prompt: prompt),
@@ -103,7 +103,7 @@ public enum EngineCalibration {
     /// `measured - products = layers x overhead + element-wise bytes / rate`. The all-core run's decode and prefill
     /// points give the rate and the all-core per-layer time (its products use the rates measured with every core);
     /// the one-thread decode step gives the one-thread per-layer time, and the difference is the sync term.
-    public static func fit(config c: ModelConfig, cluster: Cluster, threads: [Int], measured: [[Double]], decodeContext: Int) -> EngineOverheadFit {
+    public static func fit(config c: ModelConfig, cluster: Cluster, threads: [Int], measured: [[Double]], decodeContext: Int) throws -> EngineOverheadFit {
         func with(_ overhead: Double, _ sync: Double, _ rate: Double) -> Cluster {
             var cl = cluster
             for i in cl.nodes.indices {
@@ -114,7 +114,7 @@ public enum EngineCalibration {
             return cl
         }
         let bare = with(0, 0, .greatestFiniteMagnitude)
-        let products = threads.map { steps(config: c, cluster: bare, threads: $0, decodeContext: decodeContext) }
+        let products = try threads.map { try steps(config: c, cluster: bare, threads: $0, decodeContext: decodeContext) }
         // Element-wise bytes of one step: every layer's per-token bytes times the tokens, plus sampling per sequence.
         let perToken = (0..<c.numHiddenLayers).reduce(0.0) { $0 + CostModel.elementwiseBytes(config: c, layer: $1) }
         let sampling = 3 * 4 * Double(c.vocabSize)
@@ -135,7 +135,7 @@ public enum EngineCalibration {
         let fitted = with(overhead * 1e6, sync * 1e6, rate)
         return EngineOverheadFit(layerOverheadUS: overhead * 1e6, layerSyncUS: sync * 1e6, elementwiseGBs: rate, threads: threads,
                                  measured: measured,
-                                 predicted: threads.map { steps(config: c, cluster: fitted, threads: $0, decodeContext: decodeContext) },
+                                 predicted: try threads.map { try steps(config: c, cluster: fitted, threads: $0, decodeContext: decodeContext) },
                                  prefillTokens: prefillTokens, checkBatch: checkBatch)
     }
 }

@@ -20,8 +20,8 @@ import Testing
     @Test func fitRecoversTheTermsThatProducedTheTimes() throws {
         let config = try EngineCalibration.config()
         let truth = Self.cluster(overhead: 180, sync: 40, rate: 6)
-        let measured = [1, 2].map { EngineCalibration.steps(config: config, cluster: truth, threads: $0, decodeContext: 24) }
-        let fit = EngineCalibration.fit(config: config, cluster: Self.cluster(overhead: 0, sync: 0, rate: 1), threads: [1, 2],
+        let measured = try [1, 2].map { try EngineCalibration.steps(config: config, cluster: truth, threads: $0, decodeContext: 24) }
+        let fit = try EngineCalibration.fit(config: config, cluster: Self.cluster(overhead: 0, sync: 0, rate: 1), threads: [1, 2],
                                         measured: measured, decodeContext: 24)
         #expect(abs(fit.layerOverheadUS - 180) < 0.01)
         #expect(abs(fit.layerSyncUS - 40) < 0.01)
@@ -33,10 +33,10 @@ import Testing
     @Test func residualThatDoesNotGrowWithTokensIsAllPerLayer() throws {
         let config = try EngineCalibration.config()
         let bare = Self.cluster(overhead: 0, sync: 0, rate: .greatestFiniteMagnitude)
-        var measured = [1, 2].map { EngineCalibration.steps(config: config, cluster: bare, threads: $0, decodeContext: 24) }
+        var measured = try [1, 2].map { try EngineCalibration.steps(config: config, cluster: bare, threads: $0, decodeContext: 24) }
         measured[0][1] += 0.002  // decode 2 ms slower than the products, prefill exactly on them
         measured[1][1] += 0.002
-        let fit = EngineCalibration.fit(config: config, cluster: bare, threads: [1, 2], measured: measured, decodeContext: 24)
+        let fit = try EngineCalibration.fit(config: config, cluster: bare, threads: [1, 2], measured: measured, decodeContext: 24)
         #expect(abs(fit.layerOverheadUS - 2000 / Double(config.numHiddenLayers)) < 0.01)
         #expect(fit.layerSyncUS == 0)
         #expect(fit.elementwiseGBs == 1000)
