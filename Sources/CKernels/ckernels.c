@@ -1,6 +1,7 @@
 // AVX-512 linear kernels (BF16 / FP8-block weights dequantized in registers, FP32 accumulation) and peak probes.
 // Summation order per output (t, o), identical to Kernels/Linear.swift: one 16-lane accumulator walks 64-column
-// chunks ascending; per chunk four fused multiply-adds in phase order 0..3; then lanes 0..15 are added in order
+// chunks ascending; per chunk four fused multiply-adds in phase order 0..3 (FP8: the four phase products summed, then
+// one fused multiply-add by the chunk's folded scale); then lanes 0..15 are added in order
 // starting from -0 (Swift's SIMD `sum()`). Blocking over rows/tokens and threads never changes that sequence.
 #include "ckernels.h"
 #include <immintrin.h>
@@ -34,36 +35,59 @@ INLINE TGT __m512 bf16_phase(const uint16_t *c, int p) {
 }
 
 /// FP8 phase p: byte p of each 32-bit word, moved to the top, arithmetic shift by 4, mask sign + 7 magnitude bits:
-/// exactly the e4m3 value times 2^-120; then the folded scale (see FP8Decoder in Linear.swift).
-INLINE TGT __m512 fp8_phase(const uint8_t *c, int p, __m512 folded, int twoMul, __m512 scale) {
-    __m512i w = _mm512_loadu_si512((const void *)c);
+/// exactly the e4m3 value times 2^-120 (see FP8Decoder in Linear.swift).
+INLINE TGT __m512 fp8_phase(__m512i w, int p) {
     __m512i top = p == 3 ? w : _mm512_slli_epi32(w, 24 - 8 * p);
-    __m512i m = _mm512_and_si512(_mm512_srai_epi32(top, 4), _mm512_set1_epi32((int)0x87F00000u));
-    __m512 mf = _mm512_castsi512_ps(m);
-    // scale < 2^8: one multiply by scale * 2^120; otherwise (m * 2^120) * scale, as FP8Decoder does.
-    if (!twoMul) return _mm512_mul_ps(mf, folded);
-    return _mm512_mul_ps(_mm512_mul_ps(mf, _mm512_set1_ps(0x1p120f)), scale);
+    return _mm512_castsi512_ps(_mm512_and_si512(_mm512_srai_epi32(top, 4), _mm512_set1_epi32((int)0x87F00000u)));
 }
 
-/// The four phases of chunk `c` for R rows x NT tokens (the fixed per-accumulator order: phases 0..3).
-INLINE TGT void chunk_phases(int R, int NT, int fp8, int twoMul, const char *w0, ptrdiff_t cols, ptrdiff_t c,
-                             ptrdiff_t esize, const float *sc, const float *x, ptrdiff_t stride, __m512 acc[16][6]) {
-    __m512 folded[16], scale[16];
-    if (fp8 == 1) {
+/// FP8 chunk `c` for R rows x NT tokens: per (row, token) the four phase products summed (multiply, then three
+/// fused multiply-adds), then one fused multiply-add of that sum by the folded scale `sc[i]` into the accumulator.
+/// Row by row, so only the accumulators stay live (16-row decode blocks fit the registers); no per-element scale
+/// multiply (the FP8 kernel was bound by vector ops, not memory: 12 -> ~24 GB/s per core from L2).
+INLINE TGT void chunk_fp8(int R, int NT, const char *w0, ptrdiff_t cols, ptrdiff_t c, const float *sc, const float *x,
+                          ptrdiff_t stride, __m512 acc[16][6]) {
+    if (NT == 1) {
+        const float *xc = x + c * 64;
+        __m512 x0 = _mm512_loadu_ps(xc), x1 = _mm512_loadu_ps(xc + 16), x2 = _mm512_loadu_ps(xc + 32), x3 = _mm512_loadu_ps(xc + 48);
 #pragma clang loop unroll(full)
         for (int i = 0; i < R; i++) {
-            folded[i] = _mm512_set1_ps(sc[i] * 0x1p120f);
-            scale[i] = _mm512_set1_ps(sc[i]);
+            __m512i w = _mm512_loadu_si512((const void *)(w0 + i * cols + c * 64));
+            __m512 part = _mm512_mul_ps(fp8_phase(w, 0), x0);
+            part = _mm512_fmadd_ps(fp8_phase(w, 1), x1, part);
+            part = _mm512_fmadd_ps(fp8_phase(w, 2), x2, part);
+            part = _mm512_fmadd_ps(fp8_phase(w, 3), x3, part);
+            acc[i][0] = _mm512_fmadd_ps(part, _mm512_set1_ps(sc[i]), acc[i][0]);
+        }
+        return;
+    }
+#pragma clang loop unroll(full)
+    for (int i = 0; i < R; i++) {
+        __m512i w = _mm512_loadu_si512((const void *)(w0 + i * cols + c * 64));
+        __m512 m0 = fp8_phase(w, 0), m1 = fp8_phase(w, 1), m2 = fp8_phase(w, 2), m3 = fp8_phase(w, 3);
+#pragma clang loop unroll(full)
+        for (int t = 0; t < NT; t++) {
+            const float *xt = x + t * stride + c * 64;
+            __m512 part = _mm512_mul_ps(m0, _mm512_loadu_ps(xt));
+            part = _mm512_fmadd_ps(m1, _mm512_loadu_ps(xt + 16), part);
+            part = _mm512_fmadd_ps(m2, _mm512_loadu_ps(xt + 32), part);
+            part = _mm512_fmadd_ps(m3, _mm512_loadu_ps(xt + 48), part);
+            acc[i][t] = _mm512_fmadd_ps(part, _mm512_set1_ps(sc[i]), acc[i][t]);
         }
     }
+}
+
+/// The four phases of chunk `c` for R rows x NT tokens of BF16 (fp32 = 0) or F32 (fp32 = 1) weights
+/// (the fixed per-accumulator order: phases 0..3).
+INLINE TGT void chunk_phases(int R, int NT, int fp32, const char *w0, ptrdiff_t cols, ptrdiff_t c,
+                             ptrdiff_t esize, const float *x, ptrdiff_t stride, __m512 acc[16][6]) {
 #pragma clang loop unroll(full)
     for (int p = 0; p < 4; p++) {
         __m512 wv[16];
 #pragma clang loop unroll(full)
         for (int i = 0; i < R; i++) {
             const char *rowc = w0 + (i * cols + c * 64) * esize;
-            wv[i] = fp8 == 1 ? fp8_phase((const uint8_t *)rowc, p, folded[i], twoMul, scale[i])
-                    : fp8 == 2 ? _mm512_loadu_ps((const float *)rowc + p * 16) : bf16_phase((const uint16_t *)rowc, p);
+            wv[i] = fp32 ? _mm512_loadu_ps((const float *)rowc + p * 16) : bf16_phase((const uint16_t *)rowc, p);
         }
 #pragma clang loop unroll(full)
         for (int t = 0; t < NT; t++) {
@@ -89,16 +113,13 @@ INLINE TGT void block(int R, int NT, int fp8, const void *wbase, const float *sc
     const ptrdiff_t esize = fp8 == 1 ? 1 : fp8 == 2 ? 4 : 2;
     const char *w0 = (const char *)wbase + r * cols * esize;
     const char *pf = w0 + pfRows * cols * esize;
-    for (ptrdiff_t c = 0; c < chunks; c++) {
-        float sc[16] = {0};
-        int big = 0;
-        if (fp8 == 1) {
+    // FP8: each row's line of block scales, found once (row / 128 is fixed for the whole row).
+    const float *srow[16];
+    if (fp8 == 1) {
 #pragma clang loop unroll(full)
-            for (int i = 0; i < R; i++) {
-                sc[i] = scales[((r + i) / 128) * scaleCols + (c * 64) / 128];
-                big |= !(sc[i] < 0x1p8f);
-            }
-        }
+        for (int i = 0; i < R; i++) srow[i] = scales + ((r + i) / 128) * scaleCols;
+    }
+    for (ptrdiff_t c = 0; c < chunks; c++) {
 #pragma clang loop unroll(full)
         for (int i = 0; i < R; i++) {
             const char *q = pf + (i * cols + c * 64) * esize;
@@ -108,10 +129,14 @@ INLINE TGT void block(int R, int NT, int fp8, const void *wbase, const float *sc
             if (fp8 == 0 && R != 8) _mm_prefetch(q + 64, _MM_HINT_T1);
             if (fp8 == 2) { _mm_prefetch(q + 64, _MM_HINT_T1); _mm_prefetch(q + 128, _MM_HINT_T1); _mm_prefetch(q + 192, _MM_HINT_T1); }
         }
-        // The (rare) two-multiply FP8 scale path is chosen once per chunk, outside the unrolled phases, so the common
-        // path has no branches (per-phase branches made the compiler spill: 6 -> ~20 GB/s).
-        if (fp8 == 1 && big) chunk_phases(R, NT, fp8, 1, w0, cols, c, esize, sc, x, stride, acc);
-        else chunk_phases(R, NT, fp8, 0, w0, cols, c, esize, sc, x, stride, acc);
+        if (fp8 == 1) {
+            float sc[16];
+#pragma clang loop unroll(full)
+            for (int i = 0; i < R; i++) sc[i] = srow[i][c >> 1] * 0x1p56f;  // chunk c lies in scale column c*64/128
+            chunk_fp8(R, NT, w0, cols, c, sc, x, stride, acc);
+        } else {
+            chunk_phases(R, NT, fp8 == 2, w0, cols, c, esize, x, stride, acc);
+        }
     }
 #pragma clang loop unroll(full)
     for (int t = 0; t < NT; t++)
@@ -163,7 +188,7 @@ static void drive(const block_fn *fns, const void *w, const float *s, ptrdiff_t 
         // (measured on Zen 4: 2048-col BF16 rows 20 -> 23 GB/s with 8 rows; 512-col rows 17 -> 21.7 GB/s with 16;
         // 768-col rows 10.6 -> 20 GB/s with 16; 4 KB rows lose with 16).
         if (te - tb == 1) {
-            if (rowBytes <= 2048 && esize != 1)  // FP8 decoding of 16 rows spills registers: 8 rows only
+            if (rowBytes <= 2048)
                 for (; r + 16 <= r1; r += 16) fns[8](w, s, sc, cols, chunks, r, xp + tb * stride, stride, out + tb * os, os, PREFETCH_ROWS);
             for (; r + 8 <= r1; r += 8) fns[7](w, s, sc, cols, chunks, r, xp + tb * stride, stride, out + tb * os, os, PREFETCH_ROWS);
         }

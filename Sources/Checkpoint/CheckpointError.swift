@@ -21,7 +21,7 @@ public struct CheckpointError: Error, CustomStringConvertible, Sendable, Equatab
         case unsupportedDType    // tensor dtype cannot be served by this accessor
         case shapeMismatch       // wrong rank / shape for the accessor or the scale grid
         case missingScale        // FP8 weight without its weight_scale_inv sibling
-        case badScale            // scale dtype wrong, NaN/Inf or zero
+        case badScale            // scale dtype wrong, NaN/Inf, zero or >= 2^64
         case writeFailed         // the writer could not create or fill a file
     }
 

@@ -2,7 +2,8 @@
 //
 // Summation order (the batch-invariance contract): every output element (t, o) is one SIMD16<Float>
 // accumulator that walks the columns in 64-column chunks, ascending; inside a chunk it adds four
-// 16-lane products with fused multiply-add, in a fixed dtype-specific lane layout; the 16 lanes are
+// 16-lane products with fused multiply-add, in a fixed dtype-specific lane layout (FP8: the chunk's four
+// products are summed first and the sum is scaled into the accumulator, see FP8Decoder); the 16 lanes are
 // then reduced with `sum()`. Nothing in that sequence depends on T, on which tokens share the batch,
 // on how rows/tokens are tiled, or on the thread count - so out[t, o] is bit-identical in all cases.
 // A partial last chunk is decoded from a zero-padded copy and follows the same sequence.
@@ -17,12 +18,24 @@ public typealias Vec16 = SIMD16<Float>
 /// Columns per decode chunk (a multiple of 16 that divides the FP8 block edge 128).
 public let linearChunk = 64
 
+/// Four 16-lane vectors: a decoded 64-column chunk of one row, or the matching activations.
+typealias Phases = (Vec16, Vec16, Vec16, Vec16)
+
 /// Decodes 64-column chunks of weight rows into four Vec16 "phases". `column(phase:lane:)` gives the
 /// column (inside the chunk) that lane `lane` of phase `phase` holds; activations are packed the same way.
+/// `accumulate` adds one decoded chunk's products with the packed activations to an accumulator.
 protocol ChunkDecoder {
-    func decode(row: Int, chunk: Int) -> (Vec16, Vec16, Vec16, Vec16)
-    func decodeTail(row: Int, chunk: Int, valid: Int) -> (Vec16, Vec16, Vec16, Vec16)
+    associatedtype Chunk
+    func decode(row: Int, chunk: Int) -> Chunk
+    func decodeTail(row: Int, chunk: Int, valid: Int) -> Chunk
     static func column(phase: Int, lane: Int) -> Int
+    static func accumulate(_ acc: inout Vec16, _ w: Chunk, _ x: Phases)
+}
+
+extension ChunkDecoder where Chunk == Phases {
+    /// Plain weights: four fused multiply-adds in phase order.
+    @inline(__always)
+    static func accumulate(_ acc: inout Vec16, _ w: Phases, _ x: Phases) { fmaChunk(&acc, w, x) }
 }
 
 /// 16-bit formats (BF16, F16) read as pairs in 32-bit words: only `split` (64 halves -> four vectors) differs.
@@ -112,39 +125,39 @@ struct F16Decoder: HalfPairDecoder {
 
 /// FP8 e4m3 with 128x128 block scales: 64 codes are one SIMD16<UInt32> load; byte k of each word is phase k.
 /// Decoding: shift byte k to the top of the lane, arithmetic-shift right by 4 and mask 0x87F0_0000: the sign lands
-/// in bit 31 and the 7 magnitude bits in float bits 20..26, i.e. the float (e4m3 value) · 2^-120, exact (subnormal
-/// codes included). One multiply by `scale · 2^120` then gives exactly `fp8E4M3ToFloat(code) · scale` (a single
-/// correctly rounded product of the same two reals as `Weight.element`). Scales >= 2^8 (never produced by the
-/// amax/448 recipe) take a two-multiply path. The NaN codes 0x7F / 0xFF are not special-cased.
+/// in bit 31 and the 7 magnitude bits in float bits 20..26, i.e. the float m = (e4m3 value) · 2^-120, exact
+/// (subnormal codes included). No per-element scale multiply: per chunk the four products m · x' are summed
+/// (a multiply, then three fused multiply-adds) and that partial sum enters the accumulator with one fused
+/// multiply-add by s' = scale · 2^56. The activations are packed pre-multiplied by 2^64 (`fp8ActivationScale`),
+/// so m · x' = e4m3 · x · 2^-56 stays a normal float, and x' · s' = x · scale · 2^120. Powers of two are exact:
+/// with one non-zero input the output is exactly fl(e4m3 · scale) (`Weight.element`). Scales must be below 2^64
+/// (checkpoint loading rejects larger ones; the amax/448 recipe gives < 1). The NaN codes 0x7F / 0xFF are not
+/// special-cased.
 struct FP8Decoder: ChunkDecoder {
     let base: UnsafePointer<UInt8>
     let scales: UnsafePointer<Float>
     let cols: Int
     let scaleCols: Int
+    /// Decoded magnitudes of the four phases and the chunk's folded scale s'.
+    typealias Chunk = (Phases, Float)
     @inline(__always)
     static func magnitude(_ top: SIMD16<UInt32>) -> Vec16 {
         let shifted = unsafeBitCast(unsafeBitCast(top, to: SIMD16<Int32>.self) &>> 4, to: SIMD16<UInt32>.self)
         return asFloat(shifted & 0x87F0_0000)
     }
     @inline(__always)
-    func split(_ p: UnsafeRawPointer, row: Int, chunk: Int) -> (Vec16, Vec16, Vec16, Vec16) {
+    func split(_ p: UnsafeRawPointer, row: Int, chunk: Int) -> Chunk {
         let w = p.loadUnaligned(as: SIMD16<UInt32>.self)
         let scale = scales[(row / fp8BlockSize) * scaleCols + (chunk * linearChunk) / fp8BlockSize]
-        let m0 = Self.magnitude(w &<< 24), m1 = Self.magnitude(w &<< 16)
-        let m2 = Self.magnitude(w &<< 8), m3 = Self.magnitude(w)
-        if scale < 0x1p8 {
-            let s = Vec16(repeating: scale * 0x1p120)
-            return (m0 * s, m1 * s, m2 * s, m3 * s)
-        }
-        let e = Vec16(repeating: 0x1p120), s = Vec16(repeating: scale)
-        return (m0 * e * s, m1 * e * s, m2 * e * s, m3 * e * s)
+        return ((Self.magnitude(w &<< 24), Self.magnitude(w &<< 16), Self.magnitude(w &<< 8), Self.magnitude(w)),
+                scale * fp8ScaleFold)
     }
     @inline(__always)
-    func decode(row: Int, chunk: Int) -> (Vec16, Vec16, Vec16, Vec16) {
+    func decode(row: Int, chunk: Int) -> Chunk {
         split(UnsafeRawPointer(base + row * cols + chunk * linearChunk), row: row, chunk: chunk)
     }
     @inline(__always)
-    func decodeTail(row: Int, chunk: Int, valid: Int) -> (Vec16, Vec16, Vec16, Vec16) {
+    func decodeTail(row: Int, chunk: Int, valid: Int) -> Chunk {
         var tmp = SIMD16<UInt32>()
         let src = base + row * cols + chunk * linearChunk
         return withUnsafeMutableBytes(of: &tmp) { raw in
@@ -154,21 +167,24 @@ struct FP8Decoder: ChunkDecoder {
         }
     }
     @inline(__always) static func column(phase: Int, lane: Int) -> Int { 4 * lane + phase }
+    @inline(__always)
+    static func accumulate(_ acc: inout Vec16, _ w: Chunk, _ x: Phases) {
+        var part = w.0.0 * x.0
+        part.addProduct(w.0.1, x.1)
+        part.addProduct(w.0.2, x.2)
+        part.addProduct(w.0.3, x.3)
+        acc.addProduct(part, Vec16(repeating: w.1))
+    }
 }
+
+/// FP8 activations are packed times 2^64 and block scales folded times 2^56 (see FP8Decoder): 2^64 · 2^56 · 2^-120 = 1.
+let fp8ActivationScale: Float = 0x1p64
+let fp8ScaleFold: Float = 0x1p56
 
 // MARK: - micro-kernels (all follow the same per-(t, o) accumulation sequence)
 
 @inline(__always)
-func fmaChunk(_ acc: inout Vec16, _ w: (Vec16, Vec16, Vec16, Vec16), _ x: UnsafePointer<Float>) {
-    let p = UnsafeRawPointer(x)
-    acc.addProduct(w.0, p.loadUnaligned(as: Vec16.self))
-    acc.addProduct(w.1, p.loadUnaligned(fromByteOffset: 64, as: Vec16.self))
-    acc.addProduct(w.2, p.loadUnaligned(fromByteOffset: 128, as: Vec16.self))
-    acc.addProduct(w.3, p.loadUnaligned(fromByteOffset: 192, as: Vec16.self))
-}
-
-@inline(__always)
-func fmaChunk(_ acc: inout Vec16, _ w: (Vec16, Vec16, Vec16, Vec16), _ x: (Vec16, Vec16, Vec16, Vec16)) {
+func fmaChunk(_ acc: inout Vec16, _ w: Phases, _ x: Phases) {
     acc.addProduct(w.0, x.0)
     acc.addProduct(w.1, x.1)
     acc.addProduct(w.2, x.2)
@@ -176,7 +192,7 @@ func fmaChunk(_ acc: inout Vec16, _ w: (Vec16, Vec16, Vec16, Vec16), _ x: (Vec16
 }
 
 @inline(__always)
-func loadChunk(_ x: UnsafePointer<Float>) -> (Vec16, Vec16, Vec16, Vec16) {
+func loadChunk(_ x: UnsafePointer<Float>) -> Phases {
     let p = UnsafeRawPointer(x)
     return (p.loadUnaligned(as: Vec16.self), p.loadUnaligned(fromByteOffset: 64, as: Vec16.self),
             p.loadUnaligned(fromByteOffset: 128, as: Vec16.self), p.loadUnaligned(fromByteOffset: 192, as: Vec16.self))
@@ -191,10 +207,10 @@ struct LinearShape {
 @inline(__always)
 func kernel1x1<D: ChunkDecoder>(_ d: D, _ s: LinearShape, row: Int, x: UnsafePointer<Float>) -> Float {
     var a = Vec16()
-    for c in 0..<s.fullChunks { fmaChunk(&a, d.decode(row: row, chunk: c), x + c * linearChunk) }
+    for c in 0..<s.fullChunks { D.accumulate(&a, d.decode(row: row, chunk: c), loadChunk(x + c * linearChunk)) }
     if s.tailValid > 0 {
         let c = s.fullChunks
-        fmaChunk(&a, d.decodeTail(row: row, chunk: c, valid: s.tailValid), x + c * linearChunk)
+        D.accumulate(&a, d.decodeTail(row: row, chunk: c, valid: s.tailValid), loadChunk(x + c * linearChunk))
     }
     return a.sum()
 }
@@ -206,18 +222,18 @@ func kernel4x1<D: ChunkDecoder>(_ d: D, _ s: LinearShape, row r: Int, x: UnsafeP
     var a0 = Vec16(), a1 = Vec16(), a2 = Vec16(), a3 = Vec16()
     for c in 0..<s.fullChunks {
         let xv = loadChunk(x + c * linearChunk)
-        fmaChunk(&a0, d.decode(row: r, chunk: c), xv)
-        fmaChunk(&a1, d.decode(row: r + 1, chunk: c), xv)
-        fmaChunk(&a2, d.decode(row: r + 2, chunk: c), xv)
-        fmaChunk(&a3, d.decode(row: r + 3, chunk: c), xv)
+        D.accumulate(&a0, d.decode(row: r, chunk: c), xv)
+        D.accumulate(&a1, d.decode(row: r + 1, chunk: c), xv)
+        D.accumulate(&a2, d.decode(row: r + 2, chunk: c), xv)
+        D.accumulate(&a3, d.decode(row: r + 3, chunk: c), xv)
     }
     if s.tailValid > 0 {
         let c = s.fullChunks
         let xv = loadChunk(x + c * linearChunk)
-        fmaChunk(&a0, d.decodeTail(row: r, chunk: c, valid: s.tailValid), xv)
-        fmaChunk(&a1, d.decodeTail(row: r + 1, chunk: c, valid: s.tailValid), xv)
-        fmaChunk(&a2, d.decodeTail(row: r + 2, chunk: c, valid: s.tailValid), xv)
-        fmaChunk(&a3, d.decodeTail(row: r + 3, chunk: c, valid: s.tailValid), xv)
+        D.accumulate(&a0, d.decodeTail(row: r, chunk: c, valid: s.tailValid), xv)
+        D.accumulate(&a1, d.decodeTail(row: r + 1, chunk: c, valid: s.tailValid), xv)
+        D.accumulate(&a2, d.decodeTail(row: r + 2, chunk: c, valid: s.tailValid), xv)
+        D.accumulate(&a3, d.decodeTail(row: r + 3, chunk: c, valid: s.tailValid), xv)
     }
     out[0] = a0.sum(); out[1] = a1.sum(); out[2] = a2.sum(); out[3] = a3.sum()
 }
@@ -231,12 +247,12 @@ func kernel4x4<D: ChunkDecoder>(_ d: D, _ s: LinearShape, row r: Int, x: UnsafeP
     var a10 = Vec16(), a11 = Vec16(), a12 = Vec16(), a13 = Vec16()
     var a20 = Vec16(), a21 = Vec16(), a22 = Vec16(), a23 = Vec16()
     var a30 = Vec16(), a31 = Vec16(), a32 = Vec16(), a33 = Vec16()
-    @inline(__always) func step(_ w0: (Vec16, Vec16, Vec16, Vec16), _ w1: (Vec16, Vec16, Vec16, Vec16),
-                                _ w2: (Vec16, Vec16, Vec16, Vec16), _ w3: (Vec16, Vec16, Vec16, Vec16), _ o: Int) {
-        fmaChunk(&a00, w0, x0 + o); fmaChunk(&a01, w0, x1 + o); fmaChunk(&a02, w0, x2 + o); fmaChunk(&a03, w0, x3 + o)
-        fmaChunk(&a10, w1, x0 + o); fmaChunk(&a11, w1, x1 + o); fmaChunk(&a12, w1, x2 + o); fmaChunk(&a13, w1, x3 + o)
-        fmaChunk(&a20, w2, x0 + o); fmaChunk(&a21, w2, x1 + o); fmaChunk(&a22, w2, x2 + o); fmaChunk(&a23, w2, x3 + o)
-        fmaChunk(&a30, w3, x0 + o); fmaChunk(&a31, w3, x1 + o); fmaChunk(&a32, w3, x2 + o); fmaChunk(&a33, w3, x3 + o)
+    @inline(__always) func step(_ w0: D.Chunk, _ w1: D.Chunk, _ w2: D.Chunk, _ w3: D.Chunk, _ o: Int) {
+        let v0 = loadChunk(x0 + o), v1 = loadChunk(x1 + o), v2 = loadChunk(x2 + o), v3 = loadChunk(x3 + o)
+        D.accumulate(&a00, w0, v0); D.accumulate(&a01, w0, v1); D.accumulate(&a02, w0, v2); D.accumulate(&a03, w0, v3)
+        D.accumulate(&a10, w1, v0); D.accumulate(&a11, w1, v1); D.accumulate(&a12, w1, v2); D.accumulate(&a13, w1, v3)
+        D.accumulate(&a20, w2, v0); D.accumulate(&a21, w2, v1); D.accumulate(&a22, w2, v2); D.accumulate(&a23, w2, v3)
+        D.accumulate(&a30, w3, v0); D.accumulate(&a31, w3, v1); D.accumulate(&a32, w3, v2); D.accumulate(&a33, w3, v3)
     }
     for c in 0..<s.fullChunks {
         step(d.decode(row: r, chunk: c), d.decode(row: r + 1, chunk: c),
@@ -284,19 +300,24 @@ func packActivations<D: ChunkDecoder>(_: D.Type, x: UnsafePointer<Float>, tokens
         }
         if D.self == FP8Decoder.self {
             while c < n {
-                let v = UnsafeRawPointer(x + c).loadUnaligned(as: SIMD64<Float>.self)
-                let even = v.evenHalf, odd = v.oddHalf
+                // Phase k = columns 4j + k, from two 32-column halves with 16- and 8-lane shuffles (SIMD64 shuffles and
+                // multiplies compile to scalar code: they took 12-27% of an FP8 decode step).
+                let a = UnsafeRawPointer(x + c).loadUnaligned(as: SIMD32<Float>.self)
+                let b = UnsafeRawPointer(x + c + 32).loadUnaligned(as: SIMD32<Float>.self)
+                let ae = a.evenHalf, ao = a.oddHalf, be = b.evenHalf, bo = b.oddHalf
+                let f = Vec16(repeating: fp8ActivationScale)
                 let d = UnsafeMutableRawPointer(dst + c)
-                d.storeBytes(of: even.evenHalf, as: Vec16.self)
-                d.storeBytes(of: odd.evenHalf, toByteOffset: 64, as: Vec16.self)
-                d.storeBytes(of: even.oddHalf, toByteOffset: 128, as: Vec16.self)
-                d.storeBytes(of: odd.oddHalf, toByteOffset: 192, as: Vec16.self)
+                d.storeBytes(of: Vec16(lowHalf: ae.evenHalf, highHalf: be.evenHalf) * f, as: Vec16.self)
+                d.storeBytes(of: Vec16(lowHalf: ao.evenHalf, highHalf: bo.evenHalf) * f, toByteOffset: 64, as: Vec16.self)
+                d.storeBytes(of: Vec16(lowHalf: ae.oddHalf, highHalf: be.oddHalf) * f, toByteOffset: 128, as: Vec16.self)
+                d.storeBytes(of: Vec16(lowHalf: ao.oddHalf, highHalf: bo.oddHalf) * f, toByteOffset: 192, as: Vec16.self)
                 c += linearChunk
             }
             return
         }
     }
     let chunks = stride / linearChunk
+    let factor: Float = D.self == FP8Decoder.self ? fp8ActivationScale : 1
     for t in 0..<tokens {
         let src = x + t * cols
         let d = dst + t * stride
@@ -304,7 +325,7 @@ func packActivations<D: ChunkDecoder>(_: D.Type, x: UnsafePointer<Float>, tokens
             for k in 0..<4 {
                 for j in 0..<16 {
                     let col = c * linearChunk + D.column(phase: k, lane: j)
-                    d[c * linearChunk + k * 16 + j] = col < cols ? src[col] : 0
+                    d[c * linearChunk + k * 16 + j] = col < cols ? src[col] * factor : 0
                 }
             }
         }

@@ -23,11 +23,17 @@ public enum ModelPreset: String, CaseIterable, Sendable {
         }
     }
 
-    /// Published headline figures (total parameters without MTP, active parameters per token).
-    public var publishedFigures: (total: Double, active: Double) {
+    /// Published parameter counts (main model, MTP excluded) from the model's own documents, most precise last.
+    /// The rounded headlines disagree with each other by more than the rounding (K2: "1T" on the model card,
+    /// "1.04T" in the report), so every statement is listed and compared, none adjusted.
+    public var publishedFigures: [PublishedFigure] {
         switch self {
-        case .deepseekV3: return (671e9, 37e9)
-        case .kimiK2: return (1.04e12, 32e9)
+        case .deepseekV3:
+            return [PublishedFigure(source: "deepseek-ai/DeepSeek-V3 README and paper (headline, rounded)", totalParameters: 671e9, activeParameters: 37e9),
+                    PublishedFigure(source: "deepseek-ai/DeepSeek-V3 README_WEIGHTS.md (active incl. the 0.9B output head)", totalParameters: 671e9, activeParameters: 36.6e9)]
+        case .kimiK2:
+            return [PublishedFigure(source: "moonshotai/Kimi-K2-Instruct model card (headline)", totalParameters: 1e12, activeParameters: 32e9),
+                    PublishedFigure(source: "Kimi K2 technical report, arXiv 2507.20534", totalParameters: 1.04e12, activeParameters: 32e9)]
         }
     }
 
@@ -48,4 +54,11 @@ public enum ModelPreset: String, CaseIterable, Sendable {
         throw ConfigError(.unknownPreset, field: "--preset", "unknown preset '\(name)'",
                           hint: "known presets: \(allCases.map(\.rawValue).joined(separator: ", "))")
     }
+}
+
+/// One published statement of a model's size.
+public struct PublishedFigure: Sendable {
+    public let source: String
+    public let totalParameters: Double
+    public let activeParameters: Double
 }

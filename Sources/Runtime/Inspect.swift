@@ -38,7 +38,7 @@ public struct InspectReport: Codable, Sendable {
     public let source: String
     public let config: ModelConfig
     public let summary: ModelSummary
-    public let published: PublishedComparison?
+    public let published: [PublishedComparison]
     public let checkpoint: CheckpointFigures?
 }
 
@@ -69,11 +69,11 @@ public enum Inspector {
         let decoded = try preset.decoded()
         try decoded.config.validate()
         let summary = ModelSummary(config: decoded.config)
-        let (t, a) = preset.publishedFigures
-        let published = PublishedComparison(
-            source: preset.hubRepository, totalParameters: t, activeParameters: a,
-            totalDeviation: (Double(summary.totalParameters) - t) / t,
-            activeDeviation: (Double(summary.activeParameters) - a) / a)
+        let published = preset.publishedFigures.map { f in
+            PublishedComparison(source: f.source, totalParameters: f.totalParameters, activeParameters: f.activeParameters,
+                                totalDeviation: (Double(summary.totalParameters) - f.totalParameters) / f.totalParameters,
+                                activeDeviation: (Double(summary.activeParameters) - f.activeParameters) / f.activeParameters)
+        }
         return InspectReport(source: "preset \(preset.rawValue)", config: decoded.config, summary: summary,
                              published: published, checkpoint: nil)
     }
@@ -107,17 +107,17 @@ public enum Inspector {
                                         bytesOnDisk: shards.reduce(0) { $0 + $1.bytes }, accounting: accounting,
                                         unknownConfigKeys: decoded.unknownKeys, ignoredConfigKeys: decoded.ignoredKeys)
         return InspectReport(source: directory, config: decoded.config, summary: ModelSummary(config: decoded.config),
-                             published: nil, checkpoint: figures)
+                             published: [], checkpoint: figures)
     }
 
     /// Human-readable report.
     public static func render(_ r: InspectReport) -> String {
         var out = ["source          \(r.source)", r.summary.render()]
-        if let p = r.published {
-            out.append("")
+        if !r.published.isEmpty { out.append("") }
+        for p in r.published {
             let pct = { (x: Double) in String(format: "%+.2f%%", x * 100) }
             out.append("published       \(ModelSummary.count(Int(p.totalParameters))) total, \(ModelSummary.count(Int(p.activeParameters))) active"
-                       + " (\(p.source)): computed \(pct(p.totalDeviation)) total, \(pct(p.activeDeviation)) active")
+                       + ": computed \(pct(p.totalDeviation)) total, \(pct(p.activeDeviation)) active (\(p.source))")
         }
         if let c = r.checkpoint {
             let a = c.accounting

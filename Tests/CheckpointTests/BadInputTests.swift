@@ -104,7 +104,7 @@ private func fp8Dir(scales: [Float], scaleShape: [Int] = [2, 1], scaleDType: DTy
 }
 
 @Test func badBlockScalesAreNamed() throws {
-    for (scales, what) in [([1, Float.nan], "nan"), ([Float.infinity, 1], "inf"), ([1, 0], "zero")] {
+    for (scales, what) in [([1, Float.nan], "nan"), ([Float.infinity, 1], "inf"), ([1, 0], "zero"), ([1, 0x1p70], "huge")] {
         let dir = try fp8Dir(scales: scales); defer { removeDir(dir) }
         let e = checkpointError { _ = try CheckpointDirectory(directory: dir).weight("x.weight") }
         #expect(e?.code == .badScale && e?.tensor == "x.weight_scale_inv" && e?.file == "model.safetensors", "\(what)")

@@ -17,7 +17,8 @@ void mr_linear_bf16(const uint16_t *w, ptrdiff_t cols, ptrdiff_t chunks, const f
 void mr_linear_f32(const float *w, ptrdiff_t cols, ptrdiff_t chunks, const float *xp, ptrdiff_t stride,
                    ptrdiff_t tokens, float *out, ptrdiff_t outStride, ptrdiff_t r0, ptrdiff_t r1);
 
-/// The same for FP8 e4m3 codes with 128x128 block scales `[ceil(rows/128), scaleCols]` (x in the byte-phase layout).
+/// The same for FP8 e4m3 codes with 128x128 block scales `[ceil(rows/128), scaleCols]` (each < 2^64); x in the
+/// byte-phase layout and multiplied by 2^64 (the kernel folds 2^56 into each scale; see FP8Decoder in Linear.swift).
 void mr_linear_fp8(const uint8_t *w, const float *scales, ptrdiff_t scaleCols, ptrdiff_t cols, ptrdiff_t chunks,
                    const float *xp, ptrdiff_t stride, ptrdiff_t tokens, float *out, ptrdiff_t outStride,
                    ptrdiff_t r0, ptrdiff_t r1);
