@@ -38,8 +38,7 @@ public enum MachineProbe {
 }
 
 /// A read-bandwidth probe that keeps its buffer (touched once, from the threads that read it), so it can be
-/// measured repeatedly, e.g. between the repetitions of a benchmark: this VM's bandwidth drifts by up to 2x
-/// within minutes, and a ratio is only meaningful against the limit measured at the same moment.
+/// measured repeatedly without paying the page faults again.
 public final class ReadProbe {
     let bytes: Int
     let pool: ComputePool

@@ -58,8 +58,6 @@ public struct BenchReport: Sendable, Codable {
     /// Weight bytes a batch-1 decode step streams (all ranks), and the rate achieved at batch 1.
     public var weightBytesPerDecodeStep: Int
     public var decodeStreamingGBps: Double
-    /// Median of the `threads`-thread read probe taken before each batch-1 decode repetition (0: not measured).
-    public var decodeProbeGBps: Double
     /// Weight FLOPs per token (2 x active parameters).
     public var weightFLOPsPerToken: Double
 }
@@ -77,9 +75,8 @@ public enum Bench {
         let vocab = config.vocabSize
         var rows: [BenchRow] = []
 
-        /// `between`: run on rank 0 before every measured untraced repetition (the read probe of the batch-1 decode).
         func measure(kind: String, size: Int, microBatches: Int?, requests: [GenerationRequest], tokens: Int,
-                     decode: Bool, between: (() -> Void)? = nil) throws -> BenchRow {
+                     decode: Bool) throws -> BenchRow {
             engine.setMicroBatches(microBatches)
             // Untraced and traced repetitions alternate, so the tracing overhead is measured under the same
             // conditions; phase shares come from the traced ones.
@@ -87,7 +84,6 @@ public enum Bench {
             engine.tracer.clear()
             for rep in 0..<(options.warmup + 2 * options.repetitions) {
                 let tracing = rep >= options.warmup && (rep - options.warmup) % 2 == 1
-                if rep >= options.warmup && !tracing && world.rank == 0 { between?() }
                 engine.tracer.isEnabled = tracing
                 _ = try engine.generate(world.rank == 0 ? requests : [], eosTokens: [])
                 engine.tracer.isEnabled = false
@@ -142,16 +138,11 @@ public enum Bench {
                 rows.append(try measure(kind: "prefill*\(count)", size: length, microBatches: mb, requests: requests, tokens: count * length, decode: false))
             }
         }
-        let threads = engine.options.threads
-        var decodeProbes: [Double] = []
         for batch in options.batchSizes {
             let requests = (0..<batch).map { GenerationRequest(prompt: prompt(length: 4, seed: 1000 + $0, vocab: vocab), maxNewTokens: options.decodeTokens) }
             let tokens = batch * (options.decodeTokens - 1)
-            progress("bench: decode batch \(batch)\(batch == 1 && world.rank == 0 ? " (read probe between repetitions)" : "")")
-            // Batch 1 is compared with the read bandwidth: probe it right before each repetition (same moment).
-            let probe = batch == 1 && world.rank == 0 ? ReadProbe(bytes: options.bandwidthProbeBytes, threads: threads) : nil
-            rows.append(try measure(kind: "decode", size: batch, microBatches: nil, requests: requests, tokens: tokens, decode: true,
-                                    between: probe.map { p in { decodeProbes.append(p.measure(passes: 3)) } }))
+            progress("bench: decode batch \(batch)")
+            rows.append(try measure(kind: "decode", size: batch, microBatches: nil, requests: requests, tokens: tokens, decode: true))
             if options.compareMicroBatches && engine.plan.pp > 1 {
                 progress("bench: decode batch \(batch), 1 micro-batch")
                 rows.append(try measure(kind: "decode", size: batch, microBatches: 1, requests: requests, tokens: tokens, decode: true))
@@ -184,6 +175,7 @@ public enum Bench {
         }
         guard world.rank == 0 else { return nil }
         progress("bench: machine probes (read bandwidth, fp32 FMA and bf16 dot-product peaks)")
+        let threads = engine.options.threads
         let bandwidth1 = MachineProbe.readBandwidth(bytes: options.bandwidthProbeBytes, threads: 1)
         let bandwidthN = threads == 1 ? bandwidth1 : MachineProbe.readBandwidth(bytes: options.bandwidthProbeBytes, threads: threads)
         let batch1 = rows.first { $0.kind == "decode" && $0.size == 1 && $0.microBatches == engine.plan.pp }
@@ -193,7 +185,6 @@ public enum Bench {
                            bf16PeakGFLOPs: MachineProbe.bf16DotPeak(threads: threads),
                            weightBytesPerDecodeStep: Int(perStep),
                            decodeStreamingGBps: (batch1?.tokensPerSecond ?? 0) * perStep / 1e9,
-                           decodeProbeGBps: decodeProbes.isEmpty ? 0 : decodeProbes.sorted()[decodeProbes.count / 2],
                            weightFLOPsPerToken: flopsPerToken)
     }
 
@@ -214,16 +205,9 @@ public enum Bench {
         lines.append(String(format: "  machine (probes, this run): read %.1f GB/s at 1 thread, %.1f GB/s at %d; fp32 FMA peak %.0f GFLOP/s, bf16 dot peak %.0f GFLOP/s at %d thread%@",
                             r.bandwidthGBps, r.bandwidthThreadsGBps, r.threads, r.fp32PeakGFLOPs, r.bf16PeakGFLOPs, r.threads,
                             r.threads == 1 ? "" : "s"))
-        if r.decodeProbeGBps > 0 {
-            lines.append(String(format: "  decode batch 1: %.1f MB of weights per step, %.2f GB/s = %@ of the %d-thread read probe taken between its repetitions (median %.1f GB/s; %@ of the end-of-run probe)",
-                                Double(r.weightBytesPerDecodeStep) / 1e6, r.decodeStreamingGBps,
-                                pct(r.decodeStreamingGBps, r.decodeProbeGBps) as NSString, r.threads, r.decodeProbeGBps,
-                                pct(r.decodeStreamingGBps, r.bandwidthThreadsGBps) as NSString))
-        } else {
-            lines.append(String(format: "  decode batch 1: %.1f MB of weights per step, %.2f GB/s = %@ of the %d-thread read probe",
-                                Double(r.weightBytesPerDecodeStep) / 1e6, r.decodeStreamingGBps,
-                                pct(r.decodeStreamingGBps, r.bandwidthThreadsGBps) as NSString, r.threads))
-        }
+        lines.append(String(format: "  decode batch 1: %.1f MB of weights per step, %.2f GB/s = %@ of the %d-thread read probe",
+                            Double(r.weightBytesPerDecodeStep) / 1e6, r.decodeStreamingGBps,
+                            pct(r.decodeStreamingGBps, r.bandwidthThreadsGBps) as NSString, r.threads))
         if let p = r.rows.filter({ $0.kind == "prefill" }).max(by: { $0.size < $1.size }) {
             lines.append(String(format: "  prefill %d: %.1f GFLOP/s = %@ of fp32 FMA peak, %@ of bf16 dot peak (%.2f GFLOP weights per token; ~ = estimated distinct experts)",
                                 p.size, p.gflops, pct(p.gflops, r.fp32PeakGFLOPs) as NSString, pct(p.gflops, r.bf16PeakGFLOPs) as NSString,

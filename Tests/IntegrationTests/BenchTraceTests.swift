@@ -25,8 +25,6 @@ import TestSupport
         let shares = decode["phaseShare"] as! [String: Double]
         #expect(shares["dispatch"] != nil && shares["combine"] != nil)
         #expect((decode["allToAllBytesPerToken"] as! Double) > 0)
-        // Batch 1 is compared with a read probe taken between its repetitions, and with the end-of-run one.
-        #expect((report["decodeProbeGBps"] as! Double) > 0 && (report["bandwidthThreadsGBps"] as! Double) > 0)
 
         let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: trace))) as! [String: Any]
         let events = object["traceEvents"] as! [[String: Any]]
