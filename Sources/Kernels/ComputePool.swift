@@ -130,14 +130,13 @@ final class SpinWorkers: @unchecked Sendable {
                     // spurious wake-up, which loops back here).
                     sleepers.add(1, ordering: .sequentiallyConsistent)
                     // Timed: a full-suite run once hung with both workers parked and a job pending (a lost wake-up
-                    // not yet explained); re-checking every 2 ms bounds the cost of such a miss.
-                    // After a timeout, park again at once: re-spinning every 2 ms cost an idle pool ~5% of a core
-                    // (taken from whatever else runs there: another rank, the read probe's pool).
-                    var timedOut = false
-                    if generation.load(ordering: .sequentiallyConsistent) == seen {
-                        timedOut = wake.wait(timeout: .now() + .milliseconds(2)) == .timedOut
+                    // not yet explained); re-checking every 2 ms bounds the cost of such a miss. A timeout keeps
+                    // waiting under the same registration: re-spinning (and re-registering) every 2 ms cost an
+                    // idle pool ~5% of a core, taken from whatever else runs there (another rank, a probe).
+                    while generation.load(ordering: .sequentiallyConsistent) == seen {
+                        if wake.wait(timeout: .now() + .milliseconds(2)) == .success { break }
                     }
-                    spins = timedOut ? spinLimit - 1 : 0
+                    spins = 0
                 } else {
                     spinHint()
                 }

@@ -299,13 +299,13 @@ func packActivations<D: ChunkDecoder>(_: D.Type, x: UnsafePointer<Float>, tokens
             return
         }
         if D.self == FP8Decoder.self {
+            let f = Vec16(repeating: fp8ActivationScale)
             while c < n {
                 // Phase k = columns 4j + k, from two 32-column halves with 16- and 8-lane shuffles (SIMD64 shuffles and
                 // multiplies compile to scalar code: they took 12-27% of an FP8 decode step).
                 let a = UnsafeRawPointer(x + c).loadUnaligned(as: SIMD32<Float>.self)
                 let b = UnsafeRawPointer(x + c + 32).loadUnaligned(as: SIMD32<Float>.self)
                 let ae = a.evenHalf, ao = a.oddHalf, be = b.evenHalf, bo = b.oddHalf
-                let f = Vec16(repeating: fp8ActivationScale)
                 let d = UnsafeMutableRawPointer(dst + c)
                 d.storeBytes(of: Vec16(lowHalf: ae.evenHalf, highHalf: be.evenHalf) * f, as: Vec16.self)
                 d.storeBytes(of: Vec16(lowHalf: ao.evenHalf, highHalf: bo.evenHalf) * f, toByteOffset: 64, as: Vec16.self)

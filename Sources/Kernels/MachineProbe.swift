@@ -14,7 +14,25 @@ public enum MachineProbe {
     /// Read bandwidth in GB/s of `threads` threads streaming disjoint slices of a `bytes` buffer (larger than the
     /// caches); median of 5 passes.
     public static func readBandwidth(bytes: Int = 512 << 20, threads: Int) -> Double {
-        ReadProbe(bytes: bytes, threads: threads).measure(passes: 5)
+        let pool = ComputePool(threads: threads)
+        let block = HeapBlock(byteCount: bytes, alignment: 4096)
+        let words = block.raw.bindMemory(to: UInt32.self, capacity: bytes / 4)
+        // Touch every page from the threads that will read it (first-touch placement), with float-sized values.
+        let slices = 256
+        let base = UnsafeTransfer(words)
+        pool.parallelFor(count: slices) { range in
+            for s in range { for i in (s * bytes / 4 / slices)..<((s + 1) * bytes / 4 / slices) { base.value[i] = 0x3F80_0000 } }
+        }
+        var times: [Double] = []
+        for _ in 0..<5 {
+            times.append(seconds {
+                pool.parallelFor(count: slices) { range in
+                    let lo = range.lowerBound * (bytes / slices), hi = range.upperBound * (bytes / slices)
+                    _ = mr_stream_read(UnsafeRawPointer(base.value) + lo, hi - lo)
+                }
+            })
+        }
+        return Double(bytes) / times.sorted()[2] / 1e9
     }
 
     /// Peak GFLOP/s of `threads` threads running register-only fp32 FMAs (0 without AVX-512).
@@ -37,37 +55,3 @@ public enum MachineProbe {
     }
 }
 
-/// A read-bandwidth probe that keeps its buffer (touched once, from the threads that read it), so it can be
-/// measured repeatedly without paying the page faults again.
-public final class ReadProbe {
-    let bytes: Int
-    let pool: ComputePool
-    let block: HeapBlock
-    static let slices = 256
-
-    public init(bytes: Int = 512 << 20, threads: Int) {
-        self.bytes = bytes / Self.slices / 256 * Self.slices * 256
-        pool = ComputePool(threads: threads)
-        block = HeapBlock(byteCount: self.bytes, alignment: 4096)
-        let words = block.raw.bindMemory(to: UInt32.self, capacity: self.bytes / 4)
-        // First touch from the threads that will read each slice (page placement), with float-sized values.
-        let base = UnsafeTransfer(words), perSlice = self.bytes / 4 / Self.slices
-        pool.parallelFor(count: Self.slices) { range in
-            for s in range { for i in (s * perSlice)..<((s + 1) * perSlice) { base.value[i] = 0x3F80_0000 } }
-        }
-    }
-
-    /// Median GB/s of `passes` full passes over the buffer.
-    public func measure(passes: Int = 3) -> Double {
-        let raw = UnsafeTransfer(UnsafeRawPointer(block.raw)), perSlice = bytes / Self.slices
-        var times: [Double] = []
-        for _ in 0..<max(passes, 1) {
-            times.append(MachineProbe.seconds {
-                pool.parallelFor(count: Self.slices) { range in
-                    _ = mr_stream_read(raw.value + range.lowerBound * perSlice, range.count * perSlice)
-                }
-            })
-        }
-        return Double(bytes) / times.sorted()[times.count / 2] / 1e9
-    }
-}

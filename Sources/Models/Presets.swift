@@ -15,14 +15,6 @@ public enum ModelPreset: String, CaseIterable, Sendable {
         }
     }
 
-    /// Hub repository the values come from.
-    public var hubRepository: String {
-        switch self {
-        case .deepseekV3: return "deepseek-ai/DeepSeek-V3"
-        case .kimiK2: return "moonshotai/Kimi-K2-Instruct"
-        }
-    }
-
     /// Published parameter counts (main model, MTP excluded) from the model's own documents, most precise last.
     /// The rounded headlines disagree with each other by more than the rounding (K2: "1T" on the model card,
     /// "1.04T" in the report), so every statement is listed and compared, none adjusted.

@@ -301,12 +301,9 @@ func nativeLinearMatchesSwiftBitwise(kind: StorageKind) {
     }
 }
 
-@Test func readProbeMeasuresRepeatedlyFromOneBuffer() {
-    // The bench probes between decode repetitions with one touched buffer: every pass is a finite positive rate.
-    let probe = ReadProbe(bytes: 8 << 20, threads: 2)
-    for _ in 0..<3 {
-        let gbs = probe.measure(passes: 3)
-        #expect(gbs.isFinite && gbs > 0.1, "\(gbs) GB/s")
+@Test func readBandwidthProbeGivesAFiniteRate() {
+    for threads in [1, 2] {
+        let gbs = MachineProbe.readBandwidth(bytes: 8 << 20, threads: threads)
+        #expect(gbs.isFinite && gbs > 0.1, "\(threads) threads: \(gbs) GB/s")
     }
-    #expect(MachineProbe.readBandwidth(bytes: 8 << 20, threads: 1) > 0.1)
 }
