@@ -14,25 +14,8 @@ public enum MachineProbe {
     /// Read bandwidth in GB/s of `threads` threads streaming disjoint slices of a `bytes` buffer (larger than the
     /// caches); median of 5 passes.
     public static func readBandwidth(bytes: Int = 512 << 20, threads: Int) -> Double {
-        let pool = ComputePool(threads: threads)
-        let block = HeapBlock(byteCount: bytes, alignment: 4096)
-        let words = block.raw.bindMemory(to: UInt32.self, capacity: bytes / 4)
-        // Touch every page from the threads that will read it (first-touch placement), with float-sized values.
-        let slices = 256
-        let base = UnsafeTransfer(words)
-        pool.parallelFor(count: slices) { range in
-            for s in range { for i in (s * bytes / 4 / slices)..<((s + 1) * bytes / 4 / slices) { base.value[i] = 0x3F80_0000 } }
-        }
-        var times: [Double] = []
-        for _ in 0..<5 {
-            times.append(seconds {
-                pool.parallelFor(count: slices) { range in
-                    let lo = range.lowerBound * (bytes / slices), hi = range.upperBound * (bytes / slices)
-                    _ = mr_stream_read(UnsafeRawPointer(base.value) + lo, hi - lo)
-                }
-            })
-        }
-        return Double(bytes) / times.sorted()[2] / 1e9
+        let probe = ReadProbe(bytes: bytes, pool: ComputePool(threads: threads))
+        return Double(bytes) / probe.seconds(passes: 5) / 1e9
     }
 
     /// Peak GFLOP/s of `threads` threads running register-only fp32 FMAs (0 without AVX-512).
@@ -55,3 +38,41 @@ public enum MachineProbe {
     }
 }
 
+
+/// A read-bandwidth probe that keeps its buffer (touched once, from the threads that read it) and runs on a given
+/// pool, so it can be taken right before and after each repetition of a benchmark with the benchmark's own threads:
+/// on a shared VM the bandwidth changes within seconds (measured here: 33 <-> 55 GB/s on 2 threads), and a ratio is
+/// only meaningful against the limit measured at the same moment.
+public final class ReadProbe {
+    public let bytes: Int
+    let pool: ComputePool
+    let block: HeapBlock
+    /// Slices handed out to the pool's threads (contiguous runs of them per thread).
+    static let slices = 256
+
+    public init(bytes: Int = 512 << 20, pool: ComputePool) {
+        self.bytes = bytes / ReadProbe.slices * ReadProbe.slices
+        self.pool = pool
+        block = HeapBlock(byteCount: self.bytes, alignment: 4096)
+        let words = UnsafeTransfer(block.raw.bindMemory(to: UInt32.self, capacity: self.bytes / 4))
+        let perSlice = self.bytes / 4 / ReadProbe.slices
+        // First touch from the threads that will read each slice, with float-sized values.
+        pool.parallelFor(count: ReadProbe.slices) { range in
+            for s in range { for i in (s * perSlice)..<((s + 1) * perSlice) { words.value[i] = 0x3F80_0000 } }
+        }
+    }
+
+    /// Median seconds of `passes` passes over the whole buffer (every thread reading its run of slices).
+    public func seconds(passes: Int) -> Double {
+        let base = UnsafeTransfer(UnsafeRawPointer(block.raw)), slice = bytes / ReadProbe.slices
+        var times: [Double] = []
+        for _ in 0..<max(passes, 1) {
+            times.append(MachineProbe.seconds {
+                pool.parallelFor(count: ReadProbe.slices) { range in
+                    _ = mr_stream_read(base.value + range.lowerBound * slice, range.count * slice)
+                }
+            })
+        }
+        return times.sorted()[times.count / 2]
+    }
+}

@@ -18,6 +18,8 @@ public struct BenchOptions: Sendable {
     /// Also run decode with a single micro-batch, to show what pipelining buys (pp > 1 only).
     public var compareMicroBatches = true
     public var bandwidthProbeBytes = 512 << 20
+    /// Take a read probe right before and after each batch-1 decode repetition.
+    public var bracketProbe = true
     public init() {}
 }
 
@@ -41,6 +43,10 @@ public struct BenchRow: Sendable, Codable {
     public var gflops: Double = 0
     /// Weight bytes streamed per second (decode; batch > 1 estimates the distinct experts touched, uniform routing).
     public var weightGBps: Double = 0
+    /// Untraced repetitions in the order they ran (seconds), and the read probe (GB/s, all ranks) taken right
+    /// before and after each, averaged; empty where no probe brackets the repetitions (all but batch-1 decode).
+    public var repetitionSeconds: [Double] = []
+    public var repetitionProbeGBps: [Double] = []
 }
 
 public struct BenchReport: Sendable, Codable {
@@ -58,6 +64,10 @@ public struct BenchReport: Sendable, Codable {
     /// Weight bytes a batch-1 decode step streams (all ranks), and the rate achieved at batch 1.
     public var weightBytesPerDecodeStep: Int
     public var decodeStreamingGBps: Double
+    /// Batch-1 decode against the read probe bracketing each repetition: median probe (GB/s) and median over the
+    /// repetitions of (weight GB/s of the repetition / its probe); 0 when not measured.
+    public var decodeProbeGBps: Double = 0
+    public var decodeProbeRatio: Double = 0
     /// Weight FLOPs per token (2 x active parameters).
     public var weightFLOPsPerToken: Double
 }
@@ -75,17 +85,28 @@ public enum Bench {
         let vocab = config.vocabSize
         var rows: [BenchRow] = []
 
+        /// Read bandwidth of every rank's probe run at once (GB/s): all ranks' bytes over the slowest rank's time.
+        func probeAll(_ probe: ReadProbe) throws -> Double {
+            try world.barrier()
+            let slowest = try world.allReduce(probe.seconds(passes: 3), op: .max)
+            return Double(probe.bytes * world.size) / slowest / 1e9
+        }
+
+        /// `probe`: taken right before and after every untraced measured repetition (the same moment as it ran).
         func measure(kind: String, size: Int, microBatches: Int?, requests: [GenerationRequest], tokens: Int,
-                     decode: Bool) throws -> BenchRow {
+                     decode: Bool, probe: ReadProbe? = nil) throws -> BenchRow {
             engine.setMicroBatches(microBatches)
             // Untraced and traced repetitions alternate, so the tracing overhead is measured under the same
             // conditions; phase shares come from the traced ones.
-            var plain: [Double] = [], traced: [Double] = [], tracedFull = 0.0
+            var plain: [Double] = [], traced: [Double] = [], tracedFull = 0.0, probes: [Double] = []
             engine.tracer.clear()
             for rep in 0..<(options.warmup + 2 * options.repetitions) {
                 let tracing = rep >= options.warmup && (rep - options.warmup) % 2 == 1
+                let bracketed = rep >= options.warmup && !tracing ? probe : nil
+                let before = try bracketed.map(probeAll)
                 engine.tracer.isEnabled = tracing
                 _ = try engine.generate(world.rank == 0 ? requests : [], eosTokens: [])
+                if let before, let bracketed { probes.append((before + (try probeAll(bracketed))) / 2) }
                 engine.tracer.isEnabled = false
                 let s = engine.lastStats
                 let t = decode ? s.seconds - s.firstTokenSeconds : s.seconds
@@ -120,7 +141,8 @@ public enum Bench {
                             medianSeconds: median, minSeconds: times.first!, maxSeconds: times.last!,
                             tokensPerSecond: Double(tokens) / median, tokensPerSecondPerRequest: Double(tokens) / median / Double(requests.count),
                             phaseShare: share, allToAllBytesPerToken: Double(a2aBytes) / Double(max(processed, 1)),
-                            tracingOverhead: tracedMedian / median - 1)
+                            tracingOverhead: tracedMedian / median - 1,
+                            repetitionSeconds: Array(shared.prefix(plain.count)), repetitionProbeGBps: probes)
         }
 
         for length in options.promptLengths {
@@ -141,8 +163,12 @@ public enum Bench {
         for batch in options.batchSizes {
             let requests = (0..<batch).map { GenerationRequest(prompt: prompt(length: 4, seed: 1000 + $0, vocab: vocab), maxNewTokens: options.decodeTokens) }
             let tokens = batch * (options.decodeTokens - 1)
-            progress("bench: decode batch \(batch)")
-            rows.append(try measure(kind: "decode", size: batch, microBatches: nil, requests: requests, tokens: tokens, decode: true))
+            // Batch 1 is compared with the read bandwidth: probe it on the engine's own threads right before and
+            // after each repetition. Ranks sharing a node split the probe size (each buffer still exceeds the L3).
+            let probe = batch == 1 && options.bracketProbe
+                ? ReadProbe(bytes: max(128 << 20, options.bandwidthProbeBytes / ThreadPolicy.localRanks()), pool: engine.model.pool) : nil
+            progress("bench: decode batch \(batch)\(probe == nil ? "" : " (read probe before and after each repetition)")")
+            rows.append(try measure(kind: "decode", size: batch, microBatches: nil, requests: requests, tokens: tokens, decode: true, probe: probe))
             if options.compareMicroBatches && engine.plan.pp > 1 {
                 progress("bench: decode batch \(batch), 1 micro-batch")
                 rows.append(try measure(kind: "decode", size: batch, microBatches: 1, requests: requests, tokens: tokens, decode: true))
@@ -179,12 +205,17 @@ public enum Bench {
         let bandwidth1 = MachineProbe.readBandwidth(bytes: options.bandwidthProbeBytes, threads: 1)
         let bandwidthN = threads == 1 ? bandwidth1 : MachineProbe.readBandwidth(bytes: options.bandwidthProbeBytes, threads: threads)
         let batch1 = rows.first { $0.kind == "decode" && $0.size == 1 && $0.microBatches == engine.plan.pp }
+        // Per repetition: the weight GB/s it streamed over the probe taken around it.
+        let paired = batch1.map { row in zip(row.repetitionSeconds, row.repetitionProbeGBps).map { perStep * Double(options.decodeTokens - 1) / $0.0 / 1e9 / $0.1 } } ?? []
+        let probes = batch1?.repetitionProbeGBps.sorted() ?? []
         return BenchReport(ranks: world.size, plan: "pp=\(engine.plan.pp),ep=\(engine.plan.ep)", threads: threads,
                            precision: engine.options.matmulPrecision.rawValue, rows: rows, bandwidthGBps: bandwidth1, bandwidthThreadsGBps: bandwidthN,
                            fp32PeakGFLOPs: MachineProbe.fp32FMAPeak(threads: threads),
                            bf16PeakGFLOPs: MachineProbe.bf16DotPeak(threads: threads),
                            weightBytesPerDecodeStep: Int(perStep),
                            decodeStreamingGBps: (batch1?.tokensPerSecond ?? 0) * perStep / 1e9,
+                           decodeProbeGBps: probes.isEmpty ? 0 : probes[probes.count / 2],
+                           decodeProbeRatio: paired.isEmpty ? 0 : paired.sorted()[paired.count / 2],
                            weightFLOPsPerToken: flopsPerToken)
     }
 
@@ -205,9 +236,13 @@ public enum Bench {
         lines.append(String(format: "  machine (probes, this run): read %.1f GB/s at 1 thread, %.1f GB/s at %d; fp32 FMA peak %.0f GFLOP/s, bf16 dot peak %.0f GFLOP/s at %d thread%@",
                             r.bandwidthGBps, r.bandwidthThreadsGBps, r.threads, r.fp32PeakGFLOPs, r.bf16PeakGFLOPs, r.threads,
                             r.threads == 1 ? "" : "s"))
-        lines.append(String(format: "  decode batch 1: %.1f MB of weights per step, %.2f GB/s = %@ of the %d-thread read probe",
+        lines.append(String(format: "  decode batch 1: %.1f MB of weights per step, %.2f GB/s = %@ of the %d-thread read probe at the end of the run",
                             Double(r.weightBytesPerDecodeStep) / 1e6, r.decodeStreamingGBps,
                             pct(r.decodeStreamingGBps, r.bandwidthThreadsGBps) as NSString, r.threads))
+        if r.decodeProbeRatio > 0 {
+            lines.append(String(format: "  decode batch 1 vs the read probe taken right before and after each repetition (same threads, same moment): %.0f%% (median over repetitions; probes median %.1f GB/s)",
+                                r.decodeProbeRatio * 100, r.decodeProbeGBps))
+        }
         if let p = r.rows.filter({ $0.kind == "prefill" }).max(by: { $0.size < $1.size }) {
             lines.append(String(format: "  prefill %d: %.1f GFLOP/s = %@ of fp32 FMA peak, %@ of bf16 dot peak (%.2f GFLOP weights per token; ~ = estimated distinct experts)",
                                 p.size, p.gflops, pct(p.gflops, r.fp32PeakGFLOPs) as NSString, pct(p.gflops, r.bf16PeakGFLOPs) as NSString,

@@ -72,7 +72,10 @@ struct BenchCommand: ParsableCommand {
             options.matmulPrecision = MatmulPrecision(rawValue: matmulPrecision) ?? .fp32
             options.maxSequencesPerLane = 1 << 16
             let engine = try startEngine(world, opened: opened, plan: parallelPlan, options: options, preload: !noPreload)
-            parallelPlan.summary.forEach(say)
+            // With --json, stdout carries only the report (the plan summary goes to stderr).
+            parallelPlan.summary.forEach { line in
+                if json { if world.rank == 0 { FileHandle.standardError.write((line + "\n").data(using: .utf8)!) } } else { say(line) }
+            }
             var bench = BenchOptions()
             bench.promptLengths = try list(promptLengths, "--prompt-lengths")
             bench.batchSizes = try list(batchSizes, "--batch-sizes")

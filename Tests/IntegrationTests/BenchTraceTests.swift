@@ -25,6 +25,10 @@ import TestSupport
         let shares = decode["phaseShare"] as! [String: Double]
         #expect(shares["dispatch"] != nil && shares["combine"] != nil)
         #expect((decode["allToAllBytesPerToken"] as! Double) > 0)
+        // Batch 1 is bracketed by a read probe on every rank (one per measured repetition), compared in the report.
+        let batch1 = rows.first { $0["kind"] as! String == "decode" && $0["size"] as! Int == 1 && $0["microBatches"] as! Int == 2 }!
+        #expect((batch1["repetitionProbeGBps"] as! [Double]).count == 1 && (batch1["repetitionSeconds"] as! [Double]).count == 1)
+        #expect((report["decodeProbeGBps"] as! Double) > 0 && (report["decodeProbeRatio"] as! Double) > 0)
 
         let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: trace))) as! [String: Any]
         let events = object["traceEvents"] as! [[String: Any]]
