@@ -38,7 +38,6 @@ public enum MachineProbe {
     }
 }
 
-
 /// A read-bandwidth probe that keeps its buffer (touched once, from the threads that read it) and runs on a given
 /// pool, so it can be taken right before and after each repetition of a benchmark with the benchmark's own threads:
 /// on a shared VM the bandwidth changes within seconds (measured here: 33 <-> 55 GB/s on 2 threads), and a ratio is

@@ -18,8 +18,6 @@ public struct BenchOptions: Sendable {
     /// Also run decode with a single micro-batch, to show what pipelining buys (pp > 1 only).
     public var compareMicroBatches = true
     public var bandwidthProbeBytes = 512 << 20
-    /// Take a read probe right before and after each batch-1 decode repetition.
-    public var bracketProbe = true
     public init() {}
 }
 
@@ -165,7 +163,7 @@ public enum Bench {
             let tokens = batch * (options.decodeTokens - 1)
             // Batch 1 is compared with the read bandwidth: probe it on the engine's own threads right before and
             // after each repetition. Ranks sharing a node split the probe size (each buffer still exceeds the L3).
-            let probe = batch == 1 && options.bracketProbe
+            let probe = batch == 1
                 ? ReadProbe(bytes: max(128 << 20, options.bandwidthProbeBytes / ThreadPolicy.localRanks()), pool: engine.model.pool) : nil
             progress("bench: decode batch \(batch)\(probe == nil ? "" : " (read probe before and after each repetition)")")
             rows.append(try measure(kind: "decode", size: batch, microBatches: nil, requests: requests, tokens: tokens, decode: true, probe: probe))
