@@ -42,16 +42,16 @@ extension ChunkDecoder where Chunk == Phases {
 protocol HalfPairDecoder: ChunkDecoder {
     var base: UnsafePointer<UInt16> { get }
     var cols: Int { get }
-    static func split(_ p: UnsafeRawPointer) -> (Vec16, Vec16, Vec16, Vec16)
+    static func split(_ p: UnsafeRawPointer) -> Phases
 }
 
 extension HalfPairDecoder {
     @inline(__always)
-    func decode(row: Int, chunk: Int) -> (Vec16, Vec16, Vec16, Vec16) {
+    func decode(row: Int, chunk: Int) -> Phases {
         Self.split(UnsafeRawPointer(base + row * cols + chunk * linearChunk))
     }
     @inline(__always)
-    func decodeTail(row: Int, chunk: Int, valid: Int) -> (Vec16, Vec16, Vec16, Vec16) {
+    func decodeTail(row: Int, chunk: Int, valid: Int) -> Phases {
         var tmp = (SIMD16<UInt32>(), SIMD16<UInt32>())
         let src = base + row * cols + chunk * linearChunk
         return withUnsafeMutableBytes(of: &tmp) { raw in
@@ -72,13 +72,13 @@ struct F32Decoder: ChunkDecoder {
     let base: UnsafePointer<Float>
     let cols: Int
     @inline(__always)
-    func decode(row: Int, chunk: Int) -> (Vec16, Vec16, Vec16, Vec16) {
+    func decode(row: Int, chunk: Int) -> Phases {
         let p = UnsafeRawPointer(base + row * cols + chunk * linearChunk)
         return (p.loadUnaligned(as: Vec16.self), p.loadUnaligned(fromByteOffset: 64, as: Vec16.self),
                 p.loadUnaligned(fromByteOffset: 128, as: Vec16.self), p.loadUnaligned(fromByteOffset: 192, as: Vec16.self))
     }
     @inline(__always)
-    func decodeTail(row: Int, chunk: Int, valid: Int) -> (Vec16, Vec16, Vec16, Vec16) {
+    func decodeTail(row: Int, chunk: Int, valid: Int) -> Phases {
         var tmp = (Vec16(), Vec16(), Vec16(), Vec16())
         let src = base + row * cols + chunk * linearChunk
         withUnsafeMutableBytes(of: &tmp) { raw in
@@ -96,7 +96,7 @@ struct BF16Decoder: HalfPairDecoder {
     let base: UnsafePointer<UInt16>
     let cols: Int
     @inline(__always)
-    static func split(_ p: UnsafeRawPointer) -> (Vec16, Vec16, Vec16, Vec16) {
+    static func split(_ p: UnsafeRawPointer) -> Phases {
         let w0 = p.loadUnaligned(as: SIMD16<UInt32>.self)
         let w1 = p.loadUnaligned(fromByteOffset: 64, as: SIMD16<UInt32>.self)
         return (asFloat(w0 &<< 16), asFloat(w0 & 0xFFFF_0000), asFloat(w1 &<< 16), asFloat(w1 & 0xFFFF_0000))
@@ -116,7 +116,7 @@ struct F16Decoder: HalfPairDecoder {
         return asFloat(bits | sign)
     }
     @inline(__always)
-    static func split(_ p: UnsafeRawPointer) -> (Vec16, Vec16, Vec16, Vec16) {
+    static func split(_ p: UnsafeRawPointer) -> Phases {
         let w0 = p.loadUnaligned(as: SIMD16<UInt32>.self)
         let w1 = p.loadUnaligned(fromByteOffset: 64, as: SIMD16<UInt32>.self)
         return (convert(w0 & 0xFFFF), convert(w0 &>> 16), convert(w1 & 0xFFFF), convert(w1 &>> 16))
