@@ -167,9 +167,10 @@ DEFINE_ALL(2, f32)
 /// read probe, 2048x256 62 -> 69%, 1536x384 75 -> 77%; 4 KB and 2 KB rows keep their 16 rows.
 enum { TOKEN_BLOCK = 24, PREFETCH_BYTES = 16384, TILE_BYTES = 196608 };
 
+/// Rows r0..<r1; prefetches stay below `pfEnd` (the end of the caller's row range: an L2 tile's next tile is useful).
 static void drive(const block_fn *fns, const void *w, const float *s, ptrdiff_t sc, ptrdiff_t cols, ptrdiff_t chunks,
                   const float *xp, ptrdiff_t stride, ptrdiff_t tokens, float *out, ptrdiff_t os, ptrdiff_t r0,
-                  ptrdiff_t r1, ptrdiff_t esize) {
+                  ptrdiff_t r1, ptrdiff_t pfEnd, ptrdiff_t esize) {
     ptrdiff_t rowBytes = cols * esize;
     ptrdiff_t PREFETCH_ROWS = (PREFETCH_BYTES + rowBytes - 1) / rowBytes;
     PREFETCH_ROWS = PREFETCH_ROWS < 16 ? 16 : (PREFETCH_ROWS + 3) / 4 * 4;
@@ -180,10 +181,14 @@ static void drive(const block_fn *fns, const void *w, const float *s, ptrdiff_t 
         tile = tile < 4 ? 4 : tile / 4 * 4;
         if (r1 - r0 > tile) {
             for (ptrdiff_t t0 = r0; t0 < r1; t0 += tile)
-                drive(fns, w, s, sc, cols, chunks, xp, stride, tokens, out, os, t0, t0 + tile < r1 ? t0 + tile : r1, esize);
+                drive(fns, w, s, sc, cols, chunks, xp, stride, tokens, out, os, t0, t0 + tile < r1 ? t0 + tile : r1, pfEnd, esize);
             return;
         }
     }
+    // Prefetch distance of an R-row block at r: none where it would reach past pfEnd (those rows were prefetched by
+    // earlier blocks; reaching past streamed up to 64 KB of another thread's or another matrix's rows per range:
+    // a decode step's 361 BF16 matrices, 1 thread, 72-74 -> 77-78% of the read probe).
+#define PF(r, R) ((r) + (R) + PREFETCH_ROWS <= pfEnd ? PREFETCH_ROWS : 0)
     for (ptrdiff_t tb = 0; tb < tokens; tb += TOKEN_BLOCK) {
         ptrdiff_t te = tokens < tb + TOKEN_BLOCK ? tokens : tb + TOKEN_BLOCK;
         ptrdiff_t r = r0;
@@ -192,34 +197,35 @@ static void drive(const block_fn *fns, const void *w, const float *s, ptrdiff_t 
         // 768-col rows 10.6 -> 20 GB/s with 16; 4 KB rows lose with 16).
         if (te - tb == 1) {
             if (rowBytes <= 2048)
-                for (; r + 16 <= r1; r += 16) fns[8](w, s, sc, cols, chunks, r, xp + tb * stride, stride, out + tb * os, os, PREFETCH_ROWS);
-            for (; r + 8 <= r1; r += 8) fns[7](w, s, sc, cols, chunks, r, xp + tb * stride, stride, out + tb * os, os, PREFETCH_ROWS);
+                for (; r + 16 <= r1; r += 16) fns[8](w, s, sc, cols, chunks, r, xp + tb * stride, stride, out + tb * os, os, PF(r, 16));
+            for (; r + 8 <= r1; r += 8) fns[7](w, s, sc, cols, chunks, r, xp + tb * stride, stride, out + tb * os, os, PF(r, 8));
         }
         for (; r + 4 <= r1; r += 4) {
             ptrdiff_t t = tb;
             // 4 x 4 blocks: with 6 tokens the decoded weight phases and 24 accumulators spill (50 vs 104 GFLOP/s).
-            for (; t + 4 <= te; t += 4) fns[4](w, s, sc, cols, chunks, r, xp + t * stride, stride, out + t * os, os, PREFETCH_ROWS);
-            if (t < te) fns[te - t](w, s, sc, cols, chunks, r, xp + t * stride, stride, out + t * os, os, PREFETCH_ROWS);
+            for (; t + 4 <= te; t += 4) fns[4](w, s, sc, cols, chunks, r, xp + t * stride, stride, out + t * os, os, PF(r, 4));
+            if (t < te) fns[te - t](w, s, sc, cols, chunks, r, xp + t * stride, stride, out + t * os, os, PF(r, 4));
         }
         for (; r < r1; r++)
-            for (ptrdiff_t t = tb; t < te; t++) fns[0](w, s, sc, cols, chunks, r, xp + t * stride, stride, out + t * os, os, 1);
+            for (ptrdiff_t t = tb; t < te; t++) fns[0](w, s, sc, cols, chunks, r, xp + t * stride, stride, out + t * os, os, 0);
     }
+#undef PF
 }
 
 void mr_linear_bf16(const uint16_t *w, ptrdiff_t cols, ptrdiff_t chunks, const float *xp, ptrdiff_t stride,
                     ptrdiff_t tokens, float *out, ptrdiff_t outStride, ptrdiff_t r0, ptrdiff_t r1) {
-    drive(bf16_blocks, w, 0, 0, cols, chunks, xp, stride, tokens, out, outStride, r0, r1, 2);
+    drive(bf16_blocks, w, 0, 0, cols, chunks, xp, stride, tokens, out, outStride, r0, r1, r1, 2);
 }
 
 void mr_linear_f32(const float *w, ptrdiff_t cols, ptrdiff_t chunks, const float *xp, ptrdiff_t stride,
                    ptrdiff_t tokens, float *out, ptrdiff_t outStride, ptrdiff_t r0, ptrdiff_t r1) {
-    drive(f32_blocks, w, 0, 0, cols, chunks, xp, stride, tokens, out, outStride, r0, r1, 4);
+    drive(f32_blocks, w, 0, 0, cols, chunks, xp, stride, tokens, out, outStride, r0, r1, r1, 4);
 }
 
 void mr_linear_fp8(const uint8_t *w, const float *scales, ptrdiff_t scaleCols, ptrdiff_t cols, ptrdiff_t chunks,
                    const float *xp, ptrdiff_t stride, ptrdiff_t tokens, float *out, ptrdiff_t outStride,
                    ptrdiff_t r0, ptrdiff_t r1) {
-    drive(fp8_blocks, w, scales, scaleCols, cols, chunks, xp, stride, tokens, out, outStride, r0, r1, 1);
+    drive(fp8_blocks, w, scales, scaleCols, cols, chunks, xp, stride, tokens, out, outStride, r0, r1, r1, 1);
 }
 
 // MARK: - peak probes (register-only loops: 12 independent accumulators hide the instruction latency)
