@@ -352,22 +352,25 @@ void mr_linear_bf16dot(const uint16_t *w, ptrdiff_t cols, ptrdiff_t chunks, cons
     ptrdiff_t rowBytes = cols * 2;
     ptrdiff_t pfRows = (PREFETCH_BYTES + rowBytes - 1) / rowBytes;
     pfRows = pfRows < 16 ? 16 : (pfRows + 3) / 4 * 4;
+    // Same prefetch bound as `drive`: nothing past r1.
+#define PF(r, R) ((r) + (R) + pfRows <= r1 ? pfRows : 0)
     for (ptrdiff_t tb = 0; tb < tokens; tb += TOKEN_BLOCK) {
         ptrdiff_t te = tokens < tb + TOKEN_BLOCK ? tokens : tb + TOKEN_BLOCK;
         ptrdiff_t r = r0;
         if (te - tb == 1) {
             if (rowBytes <= 1024)
-                for (; r + 16 <= r1; r += 16) dblocks[8](w, cols, chunks, r, xb + tb * stride, stride, out + tb * os, os, pfRows);
-            for (; r + 8 <= r1; r += 8) dblocks[7](w, cols, chunks, r, xb + tb * stride, stride, out + tb * os, os, pfRows);
+                for (; r + 16 <= r1; r += 16) dblocks[8](w, cols, chunks, r, xb + tb * stride, stride, out + tb * os, os, PF(r, 16));
+            for (; r + 8 <= r1; r += 8) dblocks[7](w, cols, chunks, r, xb + tb * stride, stride, out + tb * os, os, PF(r, 8));
         }
         for (; r + 4 <= r1; r += 4) {
             ptrdiff_t t = tb;
-            for (; t + 6 <= te; t += 6) dblocks[6](w, cols, chunks, r, xb + t * stride, stride, out + t * os, os, pfRows);
-            if (t < te) dblocks[te - t](w, cols, chunks, r, xb + t * stride, stride, out + t * os, os, pfRows);
+            for (; t + 6 <= te; t += 6) dblocks[6](w, cols, chunks, r, xb + t * stride, stride, out + t * os, os, PF(r, 4));
+            if (t < te) dblocks[te - t](w, cols, chunks, r, xb + t * stride, stride, out + t * os, os, PF(r, 4));
         }
         for (; r < r1; r++)
-            for (ptrdiff_t t = tb; t < te; t++) dblocks[0](w, cols, chunks, r, xb + t * stride, stride, out + t * os, os, 1);
+            for (ptrdiff_t t = tb; t < te; t++) dblocks[0](w, cols, chunks, r, xb + t * stride, stride, out + t * os, os, 0);
     }
+#undef PF
 }
 
 /// glibc: large buffers stay on the heap (mmap threshold at its 32 MB maximum) and freed memory is kept, so the
