@@ -187,7 +187,7 @@ static void drive(const block_fn *fns, const void *w, const float *s, ptrdiff_t 
     }
     // Prefetch distance of an R-row block at r: none where it would reach past pfEnd (those rows were prefetched by
     // earlier blocks; reaching past streamed up to 64 KB of another thread's or another matrix's rows per range:
-    // a decode step's 361 BF16 matrices, 1 thread, 72-74 -> 77-78% of the read probe).
+    // one decode step's 361 BF16 matrices replayed by a C harness, 1 thread: 72-74 -> 77-78% of the read probe).
 #define PF(r, R) ((r) + (R) + PREFETCH_ROWS <= pfEnd ? PREFETCH_ROWS : 0)
     for (ptrdiff_t tb = 0; tb < tokens; tb += TOKEN_BLOCK) {
         ptrdiff_t te = tokens < tb + TOKEN_BLOCK ? tokens : tb + TOKEN_BLOCK;
