@@ -67,14 +67,14 @@ struct BenchCommand: ParsableCommand {
             guard let (opened, parallelPlan) = openModelAndPlan(world, model: model, plan: plan) else { return 2 }
             var options = EngineOptions()
             let policy = ThreadPolicy.resolve(requested: threads)
-            if let warning = policy.warning, world.rank == 0 { FileHandle.standardError.write((warning + "\n").data(using: .utf8)!) }
+            if let warning = policy.warning, world.rank == 0 { printError(warning) }
             options.threads = policy.threads
             options.matmulPrecision = MatmulPrecision(rawValue: matmulPrecision) ?? .fp32
             options.maxSequencesPerLane = 1 << 16
             let engine = try startEngine(world, opened: opened, plan: parallelPlan, options: options, preload: !noPreload)
             // With --json, stdout carries only the report (the plan summary goes to stderr).
             parallelPlan.summary.forEach { line in
-                if json { if world.rank == 0 { FileHandle.standardError.write((line + "\n").data(using: .utf8)!) } } else { say(line) }
+                if json { if world.rank == 0 { printError(line) } } else { say(line) }
             }
             var bench = BenchOptions()
             bench.promptLengths = try list(promptLengths, "--prompt-lengths")
@@ -83,7 +83,7 @@ struct BenchCommand: ParsableCommand {
             bench.repetitions = repetitions
             bench.warmup = warmup
             let progress: (String) -> Void = { line in
-                if world.rank == 0 && !json { FileHandle.standardError.write((line + "\n").data(using: .utf8)!) }
+                if world.rank == 0 && !json { printError(line) }
             }
             let report = try Bench.run(engine: engine, world: world, options: bench, progress: progress)
             if let trace {

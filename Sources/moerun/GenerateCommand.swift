@@ -110,7 +110,7 @@ struct GenerateCommand: ParsableCommand {
             options.maxSequencesPerLane = maxBatch
             options.microBatches = microBatches
             let policy = ThreadPolicy.resolve(requested: threads)
-            if let warning = policy.warning, world.rank == 0 { FileHandle.standardError.write((warning + "\n").data(using: .utf8)!) }
+            if let warning = policy.warning, world.rank == 0 { printError(warning) }
             options.threads = policy.threads
             options.matmulPrecision = MatmulPrecision(rawValue: matmulPrecision) ?? .fp32
             options.trace = trace != nil
