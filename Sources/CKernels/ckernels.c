@@ -41,6 +41,21 @@ INLINE TGT __m512 fp8_phase(__m512i w, int p) {
     return _mm512_castsi512_ps(_mm512_and_si512(_mm512_srai_epi32(top, 4), _mm512_set1_epi32((int)0x87F00000u)));
 }
 
+/// Prefetches (into L2) `lines` consecutive cache lines from `q`, none at or past `limit`.
+INLINE TGT void prefetch_lines(const char *q, int lines, const char *limit) {
+    if (q + lines * 64 <= limit) {
+#pragma clang loop unroll(full)
+        for (int k = 0; k < lines; k++) _mm_prefetch(q + k * 64, _MM_HINT_T1);
+    } else {
+        for (int k = 0; k < lines && q + k * 64 < limit; k++) _mm_prefetch(q + k * 64, _MM_HINT_T1);
+    }
+}
+
+/// Prefetches (into L2) every cache line of [a, e).
+INLINE void prefetch_range(const char *a, const char *e) {
+    for (a = (const char *)((uintptr_t)a & ~(uintptr_t)63); a < e; a += 64) _mm_prefetch(a, _MM_HINT_T1);
+}
+
 /// FP8 chunk `c` for R rows x NT tokens: per (row, token) the four phase products summed (multiply, then three
 /// fused multiply-adds), then one fused multiply-add of that sum by the folded scale `sc[i]` into the accumulator.
 /// Row by row, so only the accumulators stay live (16-row decode blocks fit the registers); no per-element scale
@@ -98,13 +113,15 @@ INLINE TGT void chunk_phases(int R, int NT, int fp32, const char *w0, ptrdiff_t 
     }
 }
 
-/// R rows x NT tokens. `fp8` selects the decoder (0 BF16, 1 FP8 blocks, 2 F32). While it works, the same chunk of the rows `pfRows` ahead is
-/// prefetched into L2 (`prefetcht1`): streaming from DRAM with several rows in flight needs more memory-level
-/// parallelism than the hardware prefetcher gives (measured: ~15 -> ~22 GB/s on one Zen 4 core; into L1 it did
-/// not help).
+/// R rows x NT tokens. `fp8` selects the decoder (0 BF16, 1 FP8 blocks, 2 F32). While it works it prefetches into
+/// L2 (`prefetcht1`): streaming from DRAM with several rows in flight needs more memory-level parallelism than the
+/// hardware prefetcher gives (measured: ~15 -> ~22 GB/s on one Zen 4 core; into L1 it did not help). `pf` > 0:
+/// decode blocks (one token, R >= 8) prefetch linearly, per chunk as many lines as the chunk reads, `pf` bytes past
+/// the block's start plus what the block has read so far; 4-row blocks prefetch the same chunk of the rows `pf`
+/// ahead. Nothing at or past `pfLimit`.
 INLINE TGT void block(int R, int NT, int fp8, const void *wbase, const float *scales, ptrdiff_t scaleCols,
                       ptrdiff_t cols, ptrdiff_t chunks, ptrdiff_t r, const float *x, ptrdiff_t stride,
-                      float *out, ptrdiff_t outStride, ptrdiff_t pfRows) {
+                      float *out, ptrdiff_t outStride, ptrdiff_t pf, const char *pfLimit) {
     __m512 acc[16][6];
 #pragma clang loop unroll(full)
     for (int i = 0; i < 16; i++)
@@ -112,7 +129,8 @@ INLINE TGT void block(int R, int NT, int fp8, const void *wbase, const float *sc
         for (int t = 0; t < 6; t++) acc[i][t] = _mm512_setzero_ps();
     const ptrdiff_t esize = fp8 == 1 ? 1 : fp8 == 2 ? 4 : 2;
     const char *w0 = (const char *)wbase + r * cols * esize;
-    const char *pf = w0 + pfRows * cols * esize;
+    const int linear = NT == 1 && R >= 8;
+    const char *pfRow = w0 + (linear ? 0 : pf * cols * esize);
     // FP8: each row's line of block scales, found once (row / 128 is fixed for the whole row).
     const float *srow[16];
     if (fp8 == 1) {
@@ -120,14 +138,17 @@ INLINE TGT void block(int R, int NT, int fp8, const void *wbase, const float *sc
         for (int i = 0; i < R; i++) srow[i] = scales + ((r + i) / 128) * scaleCols;
     }
     for (ptrdiff_t c = 0; c < chunks; c++) {
+        if (linear) {
+            if (pf) prefetch_lines(w0 + pf + c * R * 64 * esize, R * (int)esize, pfLimit);
+        } else if (pf) {
 #pragma clang loop unroll(full)
-        for (int i = 0; i < R; i++) {
-            const char *q = pf + (i * cols + c * 64) * esize;
-            _mm_prefetch(q, _MM_HINT_T1);
-            // Second line of a BF16 row chunk: left to the adjacent-line prefetcher in 8-row blocks (4 KB rows:
-            // 23.5 -> 25.5 GB/s measured), needed in 16-row blocks (1 KB rows: 12 GB/s without it).
-            if (fp8 == 0 && R != 8) _mm_prefetch(q + 64, _MM_HINT_T1);
-            if (fp8 == 2) { _mm_prefetch(q + 64, _MM_HINT_T1); _mm_prefetch(q + 128, _MM_HINT_T1); _mm_prefetch(q + 192, _MM_HINT_T1); }
+            for (int i = 0; i < R; i++) {
+                const char *q = pfRow + (i * cols + c * 64) * esize;
+                if (q >= pfLimit) break;
+                _mm_prefetch(q, _MM_HINT_T1);
+                if (fp8 == 0) _mm_prefetch(q + 64, _MM_HINT_T1);
+                if (fp8 == 2) { _mm_prefetch(q + 64, _MM_HINT_T1); _mm_prefetch(q + 128, _MM_HINT_T1); _mm_prefetch(q + 192, _MM_HINT_T1); }
+            }
         }
         if (fp8 == 1) {
             float sc[16];
@@ -147,11 +168,11 @@ INLINE TGT void block(int R, int NT, int fp8, const void *wbase, const float *sc
 #define DEFINE_BLOCK(NAME, R, NT, FP8)                                                                              \
     static TGT __attribute__((noinline)) void NAME(const void *w, const float *s, ptrdiff_t sc, ptrdiff_t cols,       \
                                                    ptrdiff_t chunks, ptrdiff_t r, const float *x, ptrdiff_t stride,  \
-                                                   float *out, ptrdiff_t os, ptrdiff_t pf) {                         \
-        block(R, NT, FP8, w, s, sc, cols, chunks, r, x, stride, out, os, pf);                                        \
+                                                   float *out, ptrdiff_t os, ptrdiff_t pf, const char *pl) {         \
+        block(R, NT, FP8, w, s, sc, cols, chunks, r, x, stride, out, os, pf, pl);                                    \
     }
 typedef void (*block_fn)(const void *, const float *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, const float *,
-                         ptrdiff_t, float *, ptrdiff_t, ptrdiff_t);
+                         ptrdiff_t, float *, ptrdiff_t, ptrdiff_t, const char *);
 #define DEFINE_ALL(FP8, P)                                                                                           \
     DEFINE_BLOCK(P##_4x1, 4, 1, FP8) DEFINE_BLOCK(P##_4x2, 4, 2, FP8) DEFINE_BLOCK(P##_4x3, 4, 3, FP8)              \
     DEFINE_BLOCK(P##_4x4, 4, 4, FP8) DEFINE_BLOCK(P##_4x5, 4, 5, FP8) DEFINE_BLOCK(P##_4x6, 4, 6, FP8)              \
@@ -162,10 +183,25 @@ DEFINE_ALL(1, fp8)
 DEFINE_ALL(2, f32)
 
 /// Tokens per outer block: bounds the activation panel re-read for every 4-row block (L2-resident; 24 measured best).
-/// Prefetch distance: at least 16 rows and PREFETCH_BYTES ahead. 16 KB instead of 32 KB for rows < 2 KB (expert
-/// down, q_b, kv_b): in the VM's fast-bandwidth mode (2 threads ~50 GB/s) 2048x512 products went 79 -> 83% of the
-/// read probe, 2048x256 62 -> 69%, 1536x384 75 -> 77%; 4 KB and 2 KB rows keep their 16 rows.
+/// Prefetch distance of 4-row blocks: at least 16 rows and PREFETCH_BYTES ahead. 16 KB instead of 32 KB for rows
+/// < 2 KB (expert down, q_b, kv_b): in the VM's fast-bandwidth mode (2 threads ~50 GB/s) 2048x512 products went
+/// 79 -> 83% of the read probe, 2048x256 62 -> 69%, 1536x384 75 -> 77%; 4 KB and 2 KB rows keep their 16 rows.
+/// Decode blocks prefetch linearly PREFETCH_BYTES past their own end (see `drive`).
 enum { TOKEN_BLOCK = 24, PREFETCH_BYTES = 16384, TILE_BYTES = 196608 };
+
+/// Decode blocks of R rows from row r prefetch linearly one block + PREFETCH_BYTES ahead (returned); that much of
+/// the range is prefetched here, up front, since no earlier block did. One decode step's 361 BF16 matrices replayed
+/// by a C harness (rows split over threads like `Ops.linear`): 1 thread 69-78 -> 79-86% of the read probe, 2 threads
+/// 88-93 -> 92-96%; in that harness the linear pattern alone or the up-front range alone gained nothing.
+static ptrdiff_t decode_prefetch_start(const void *w, ptrdiff_t r, ptrdiff_t r1, ptrdiff_t R, ptrdiff_t rowBytes,
+                                       const char *limit) {
+    ptrdiff_t lead = R * rowBytes + PREFETCH_BYTES;
+    if (r + R <= r1) {
+        const char *a = (const char *)w + r * rowBytes;
+        prefetch_range(a, a + lead < limit ? a + lead : limit);
+    }
+    return lead;
+}
 
 /// Rows r0..<r1; prefetches stay below `pfEnd` (the end of the caller's row range: an L2 tile's next tile is useful).
 static void drive(const block_fn *fns, const void *w, const float *s, ptrdiff_t sc, ptrdiff_t cols, ptrdiff_t chunks,
@@ -189,6 +225,7 @@ static void drive(const block_fn *fns, const void *w, const float *s, ptrdiff_t 
     // earlier blocks; reaching past streamed up to 64 KB of another thread's or another matrix's rows per range:
     // one decode step's 361 BF16 matrices replayed by a C harness, 1 thread: 72-74 -> 77-78% of the read probe).
 #define PF(r, R) ((r) + (R) + PREFETCH_ROWS <= pfEnd ? PREFETCH_ROWS : 0)
+    const char *limit = (const char *)w + pfEnd * rowBytes;
     for (ptrdiff_t tb = 0; tb < tokens; tb += TOKEN_BLOCK) {
         ptrdiff_t te = tokens < tb + TOKEN_BLOCK ? tokens : tb + TOKEN_BLOCK;
         ptrdiff_t r = r0;
@@ -196,18 +233,19 @@ static void drive(const block_fn *fns, const void *w, const float *s, ptrdiff_t 
         // (measured on Zen 4: 2048-col BF16 rows 20 -> 23 GB/s with 8 rows; 512-col rows 17 -> 21.7 GB/s with 16;
         // 768-col rows 10.6 -> 20 GB/s with 16; 4 KB rows lose with 16).
         if (te - tb == 1) {
-            if (rowBytes <= 2048)
-                for (; r + 16 <= r1; r += 16) fns[8](w, s, sc, cols, chunks, r, xp + tb * stride, stride, out + tb * os, os, PF(r, 16));
-            for (; r + 8 <= r1; r += 8) fns[7](w, s, sc, cols, chunks, r, xp + tb * stride, stride, out + tb * os, os, PF(r, 8));
+            ptrdiff_t R = rowBytes <= 2048 ? 16 : 8, lead = decode_prefetch_start(w, r, r1, R, rowBytes, limit);
+            if (R == 16)
+                for (; r + 16 <= r1; r += 16) fns[8](w, s, sc, cols, chunks, r, xp + tb * stride, stride, out + tb * os, os, lead, limit);
+            for (; r + 8 <= r1; r += 8) fns[7](w, s, sc, cols, chunks, r, xp + tb * stride, stride, out + tb * os, os, 8 * rowBytes + PREFETCH_BYTES, limit);
         }
         for (; r + 4 <= r1; r += 4) {
             ptrdiff_t t = tb;
             // 4 x 4 blocks: with 6 tokens the decoded weight phases and 24 accumulators spill (50 vs 104 GFLOP/s).
-            for (; t + 4 <= te; t += 4) fns[4](w, s, sc, cols, chunks, r, xp + t * stride, stride, out + t * os, os, PF(r, 4));
-            if (t < te) fns[te - t](w, s, sc, cols, chunks, r, xp + t * stride, stride, out + t * os, os, PF(r, 4));
+            for (; t + 4 <= te; t += 4) fns[4](w, s, sc, cols, chunks, r, xp + t * stride, stride, out + t * os, os, PF(r, 4), limit);
+            if (t < te) fns[te - t](w, s, sc, cols, chunks, r, xp + t * stride, stride, out + t * os, os, PF(r, 4), limit);
         }
         for (; r < r1; r++)
-            for (ptrdiff_t t = tb; t < te; t++) fns[0](w, s, sc, cols, chunks, r, xp + t * stride, stride, out + t * os, os, 0);
+            for (ptrdiff_t t = tb; t < te; t++) fns[0](w, s, sc, cols, chunks, r, xp + t * stride, stride, out + t * os, os, 0, limit);
     }
 #undef PF
 }
@@ -300,20 +338,27 @@ float mr_stream_read(const void *p, size_t bytes) {
 /// R rows x NT tokens with `vdpbf16ps`: per 64-column chunk two instructions (columns 0..31, then 32..63), each
 /// adding the pair products (2j, 2j+1) into lane j. Weights need no decoding (BF16 pairs are the native layout).
 INLINE TGT_BF16 void dblock(int R, int NT, const uint16_t *w, ptrdiff_t cols, ptrdiff_t chunks, ptrdiff_t r,
-                            const uint16_t *x, ptrdiff_t stride, float *out, ptrdiff_t outStride, ptrdiff_t pfRows) {
+                            const uint16_t *x, ptrdiff_t stride, float *out, ptrdiff_t outStride, ptrdiff_t pf,
+                            const char *pfLimit) {
     __m512 acc[16][6];
 #pragma clang loop unroll(full)
     for (int i = 0; i < 16; i++)
 #pragma clang loop unroll(full)
         for (int t = 0; t < 6; t++) acc[i][t] = _mm512_setzero_ps();
     const uint16_t *w0 = w + r * cols;
-    const uint16_t *pf = w0 + pfRows * cols;
+    // Same prefetch scheme as `block` (BF16: two lines per row chunk).
+    const int linear = NT == 1 && R >= 8;
     for (ptrdiff_t c = 0; c < chunks; c++) {
+        if (linear) {
+            if (pf) prefetch_lines((const char *)w0 + pf + c * R * 128, R * 2, pfLimit);
+        } else if (pf) {
 #pragma clang loop unroll(full)
-        for (int i = 0; i < R; i++) {
-            const char *q = (const char *)(pf + i * cols + c * 64);
-            _mm_prefetch(q, _MM_HINT_T1);
-            if (R != 8) _mm_prefetch(q + 64, _MM_HINT_T1);
+            for (int i = 0; i < R; i++) {
+                const char *q = (const char *)(w0 + (pf + i) * cols + c * 64);
+                if (q >= pfLimit) break;
+                _mm_prefetch(q, _MM_HINT_T1);
+                _mm_prefetch(q + 64, _MM_HINT_T1);
+            }
         }
 #pragma clang loop unroll(full)
         for (int h = 0; h < 2; h++) {
@@ -335,12 +380,12 @@ INLINE TGT_BF16 void dblock(int R, int NT, const uint16_t *w, ptrdiff_t cols, pt
 }
 
 typedef void (*dblock_fn)(const uint16_t *, ptrdiff_t, ptrdiff_t, ptrdiff_t, const uint16_t *, ptrdiff_t, float *,
-                          ptrdiff_t, ptrdiff_t);
+                          ptrdiff_t, ptrdiff_t, const char *);
 #define DEFINE_DBLOCK(NAME, R, NT)                                                                                  \
     static TGT_BF16 __attribute__((noinline)) void NAME(const uint16_t *w, ptrdiff_t cols, ptrdiff_t chunks,         \
                                                         ptrdiff_t r, const uint16_t *x, ptrdiff_t stride, float *out, \
-                                                        ptrdiff_t os, ptrdiff_t pf) {                                 \
-        dblock(R, NT, w, cols, chunks, r, x, stride, out, os, pf);                                                    \
+                                                        ptrdiff_t os, ptrdiff_t pf, const char *pl) {                 \
+        dblock(R, NT, w, cols, chunks, r, x, stride, out, os, pf, pl);                                                \
     }
 DEFINE_DBLOCK(d1x1, 1, 1) DEFINE_DBLOCK(d4x1, 4, 1) DEFINE_DBLOCK(d4x2, 4, 2) DEFINE_DBLOCK(d4x3, 4, 3)
 DEFINE_DBLOCK(d4x4, 4, 4) DEFINE_DBLOCK(d4x5, 4, 5) DEFINE_DBLOCK(d4x6, 4, 6) DEFINE_DBLOCK(d8x1, 8, 1)
@@ -354,21 +399,23 @@ void mr_linear_bf16dot(const uint16_t *w, ptrdiff_t cols, ptrdiff_t chunks, cons
     pfRows = pfRows < 16 ? 16 : (pfRows + 3) / 4 * 4;
     // Same prefetch bound as `drive`: nothing past r1.
 #define PF(r, R) ((r) + (R) + pfRows <= r1 ? pfRows : 0)
+    const char *limit = (const char *)(w + r1 * cols);
     for (ptrdiff_t tb = 0; tb < tokens; tb += TOKEN_BLOCK) {
         ptrdiff_t te = tokens < tb + TOKEN_BLOCK ? tokens : tb + TOKEN_BLOCK;
         ptrdiff_t r = r0;
         if (te - tb == 1) {
-            if (rowBytes <= 1024)
-                for (; r + 16 <= r1; r += 16) dblocks[8](w, cols, chunks, r, xb + tb * stride, stride, out + tb * os, os, PF(r, 16));
-            for (; r + 8 <= r1; r += 8) dblocks[7](w, cols, chunks, r, xb + tb * stride, stride, out + tb * os, os, PF(r, 8));
+            ptrdiff_t R = rowBytes <= 1024 ? 16 : 8, lead = decode_prefetch_start(w, r, r1, R, rowBytes, limit);
+            if (R == 16)
+                for (; r + 16 <= r1; r += 16) dblocks[8](w, cols, chunks, r, xb + tb * stride, stride, out + tb * os, os, lead, limit);
+            for (; r + 8 <= r1; r += 8) dblocks[7](w, cols, chunks, r, xb + tb * stride, stride, out + tb * os, os, 8 * rowBytes + PREFETCH_BYTES, limit);
         }
         for (; r + 4 <= r1; r += 4) {
             ptrdiff_t t = tb;
-            for (; t + 6 <= te; t += 6) dblocks[6](w, cols, chunks, r, xb + t * stride, stride, out + t * os, os, PF(r, 4));
-            if (t < te) dblocks[te - t](w, cols, chunks, r, xb + t * stride, stride, out + t * os, os, PF(r, 4));
+            for (; t + 6 <= te; t += 6) dblocks[6](w, cols, chunks, r, xb + t * stride, stride, out + t * os, os, PF(r, 4), limit);
+            if (t < te) dblocks[te - t](w, cols, chunks, r, xb + t * stride, stride, out + t * os, os, PF(r, 4), limit);
         }
         for (; r < r1; r++)
-            for (ptrdiff_t t = tb; t < te; t++) dblocks[0](w, cols, chunks, r, xb + t * stride, stride, out + t * os, os, 0);
+            for (ptrdiff_t t = tb; t < te; t++) dblocks[0](w, cols, chunks, r, xb + t * stride, stride, out + t * os, os, 0, limit);
     }
 #undef PF
 }
