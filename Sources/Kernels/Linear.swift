@@ -463,8 +463,10 @@ extension Ops {
     /// (q_nope · W_UK, softmax(P) · V, P · c_kv). Every element accumulates over `i` ascending, one fused
     /// multiply-add per term, starting from +0: batch invariant, thread-count invariant, and unchanged by extra
     /// trailing rows whose x is zero (a causal mask's zero probabilities). F32 weights (activation views) use a
-    /// register-blocked loop; other dtypes dequantize one row at a time (same bits).
-    public static func linearTransposed(_ x: Matrix, _ w: Weight, pool: ComputePool = .serial) -> Matrix {
+    /// register-blocked loop, BF16 / FP8 a C kernel (AVX-512, widths in multiples of 16); otherwise one row is
+    /// dequantized at a time (same bits on every path).
+    public static func linearTransposed(_ x: Matrix, _ w: Weight, pool: ComputePool = .serial,
+                                        backend: LinearBackend = .automatic) -> Matrix {
         precondition(x.cols == w.rows, "linearTransposed: input width \(x.cols) != weight rows \(w.rows)")
         let n = w.cols, tokens = x.rows, k = w.rows
         var out = Matrix(rows: tokens, cols: n)
@@ -477,6 +479,25 @@ extension Ops {
                         for t in range { transposedRowF32(xb + t * k, wp, k, n, ob.value + t * n) }
                     }
                     return
+                }
+                // BF16 / FP8 views (absorbed attention's W_UK per head, every decode step): the C kernel keeps 64
+                // columns in registers instead of dequantizing and re-reading `out` once per row (same bits).
+                if backend == .automatic, CPUFeatures.avx512, n % 16 == 0 {
+                    switch w.storage {
+                    case .bf16(let wp):
+                        pool.parallelFor(count: tokens) { r in
+                            mr_linear_transposed_bf16(wp, k, n, xb + r.lowerBound * k, r.count, ob.value + r.lowerBound * n)
+                        }
+                        return
+                    case .fp8e4m3(let wp, let scales):
+                        let scaleCols = w.scaleCols
+                        pool.parallelFor(count: tokens) { r in
+                            mr_linear_transposed_fp8(wp, scales, scaleCols, k, n, xb + r.lowerBound * k, r.count,
+                                                     ob.value + r.lowerBound * n)
+                        }
+                        return
+                    default: break
+                    }
                 }
                 pool.parallelFor(count: tokens) { range in
                     let rowBuf = UnsafeMutablePointer<Float>.allocate(capacity: n)

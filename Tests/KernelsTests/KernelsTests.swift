@@ -142,6 +142,23 @@ func linearTransposedMatchesReference(kind: StorageKind) {
     }
 }
 
+/// The C transposed kernel (BF16 / FP8 views) against the portable dequantize-and-axpy loop: same bits, including
+/// FP8 views whose rows and columns cross 128-element scale blocks, widths that are not multiples of 64, and a row slice.
+@Test(arguments: [StorageKind.bf16, .fp8])
+func linearTransposedKernelMatchesPortableBitwise(kind: StorageKind) {
+    for (k, n) in [(64, 256), (150, 144), (300, 80), (7, 16), (40, 528)] {
+        let w = makeWeight(kind, rows: k, cols: n, seed: UInt64(k * n))
+        let x = randomMatrix(3, k, seed: 21, scale: 2)
+        let fast = Ops.linearTransposed(x, w)
+        #expect(fast.bitwiseEqual(Ops.linearTransposed(x, w, backend: .portable)), "\(kind) \(k)x\(n)")
+        #expect(relErr(fast, Reference.linearTransposed(x, w)) < 2e-6)
+    }
+    let big = makeWeight(kind, rows: 256, cols: 128, seed: 5)
+    let view = big.rows(128..<192)  // FP8: starts on a 128-row scale block, as real W_UK heads do
+    let x = randomMatrix(2, 64, seed: 6)
+    #expect(Ops.linearTransposed(x, view).bitwiseEqual(Ops.linearTransposed(x, view, backend: .portable)))
+}
+
 @Test func linearTransposedPathsAgreeBitwise() {
     // BF16-representable values stored as F32 (register-blocked path) and as BF16 (row-dequant path): same bits.
     var rng = SeededRandom(8)

@@ -29,6 +29,13 @@ void mr_linear_fp8(const uint8_t *w, const float *scales, ptrdiff_t scaleCols, p
 void mr_linear_bf16dot(const uint16_t *w, ptrdiff_t cols, ptrdiff_t chunks, const uint16_t *xb, ptrdiff_t stride,
                        ptrdiff_t tokens, float *out, ptrdiff_t outStride, ptrdiff_t r0, ptrdiff_t r1);
 
+/// out[t * n + c] = Σ_i x[t * k + i] · W[i, c] for c in [0, n), t in [0, tokens); n a multiple of 16. Per output
+/// one fused multiply-add per row i ascending from +0, on the weights as `Ops.dequantizeRow` gives them (BF16 exact;
+/// FP8: fl(e4m3 · scale), scales `[ceil(k/128), scaleCols]`): the bits of the row-by-row axpy path.
+void mr_linear_transposed_bf16(const uint16_t *w, ptrdiff_t k, ptrdiff_t n, const float *x, ptrdiff_t tokens, float *out);
+void mr_linear_transposed_fp8(const uint8_t *w, const float *scales, ptrdiff_t scaleCols, ptrdiff_t k, ptrdiff_t n,
+                              const float *x, ptrdiff_t tokens, float *out);
+
 /// Peak-rate probes for the bench: run a register-only loop of bf16 dot products (fp32 FMAs) and return the
 /// FLOPs executed (the caller times the call); 0 when the instruction set is missing.
 double mr_probe_bf16_dot_flops(long iterations);
