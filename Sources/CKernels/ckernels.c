@@ -146,7 +146,7 @@ INLINE TGT void block(int R, int NT, int fp8, const void *wbase, const float *sc
                 const char *q = pfRow + (i * cols + c * 64) * esize;
                 if (q >= pfLimit) break;
                 _mm_prefetch(q, _MM_HINT_T1);
-                if (fp8 == 0) _mm_prefetch(q + 64, _MM_HINT_T1);
+                if (fp8 == 0) _mm_prefetch(q + 64, _MM_HINT_T1);  // both lines of a BF16 row chunk (4-row blocks)
                 if (fp8 == 2) { _mm_prefetch(q + 64, _MM_HINT_T1); _mm_prefetch(q + 128, _MM_HINT_T1); _mm_prefetch(q + 192, _MM_HINT_T1); }
             }
         }
