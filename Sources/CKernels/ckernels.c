@@ -186,16 +186,19 @@ DEFINE_ALL(2, f32)
 /// Prefetch distance of 4-row blocks: at least 16 rows and PREFETCH_BYTES ahead. 16 KB instead of 32 KB for rows
 /// < 2 KB (expert down, q_b, kv_b): in the VM's fast-bandwidth mode (2 threads ~50 GB/s) 2048x512 products went
 /// 79 -> 83% of the read probe, 2048x256 62 -> 69%, 1536x384 75 -> 77%; 4 KB and 2 KB rows keep their 16 rows.
-/// Decode blocks prefetch linearly PREFETCH_BYTES past their own end (see `drive`).
+/// Decode blocks prefetch linearly PREFETCH_BYTES past their own end (see `decode_lead`).
 enum { TOKEN_BLOCK = 24, PREFETCH_BYTES = 16384, TILE_BYTES = 196608 };
 
-/// Decode blocks of R rows from row r prefetch linearly one block + PREFETCH_BYTES ahead (returned); that much of
-/// the range is prefetched here, up front, since no earlier block did. One decode step's 361 BF16 matrices replayed
-/// by a C harness (rows split over threads like `Ops.linear`): 1 thread 69-78 -> 79-86% of the read probe, 2 threads
-/// 88-93 -> 92-96%; in that harness the linear pattern alone or the up-front range alone gained nothing.
+/// Decode blocks of R rows prefetch linearly one block + PREFETCH_BYTES ahead (`decode_lead`); that much of the range
+/// from row r is prefetched by `decode_prefetch_start`, up front, since no earlier block did. One decode step's 361
+/// BF16 matrices replayed by a C harness (rows split over threads like `Ops.linear`): 1 thread 69-78 -> 79-86% of the
+/// read probe, 2 threads 88-93 -> 92-96%; in that harness the linear pattern alone or the up-front range alone gained
+/// nothing.
+INLINE ptrdiff_t decode_lead(ptrdiff_t R, ptrdiff_t rowBytes) { return R * rowBytes + PREFETCH_BYTES; }
+
 static ptrdiff_t decode_prefetch_start(const void *w, ptrdiff_t r, ptrdiff_t r1, ptrdiff_t R, ptrdiff_t rowBytes,
                                        const char *limit) {
-    ptrdiff_t lead = R * rowBytes + PREFETCH_BYTES;
+    ptrdiff_t lead = decode_lead(R, rowBytes);
     if (r + R <= r1) {
         const char *a = (const char *)w + r * rowBytes;
         prefetch_range(a, a + lead < limit ? a + lead : limit);
@@ -236,7 +239,7 @@ static void drive(const block_fn *fns, const void *w, const float *s, ptrdiff_t 
             ptrdiff_t R = rowBytes <= 2048 ? 16 : 8, lead = decode_prefetch_start(w, r, r1, R, rowBytes, limit);
             if (R == 16)
                 for (; r + 16 <= r1; r += 16) fns[8](w, s, sc, cols, chunks, r, xp + tb * stride, stride, out + tb * os, os, lead, limit);
-            for (; r + 8 <= r1; r += 8) fns[7](w, s, sc, cols, chunks, r, xp + tb * stride, stride, out + tb * os, os, 8 * rowBytes + PREFETCH_BYTES, limit);
+            for (; r + 8 <= r1; r += 8) fns[7](w, s, sc, cols, chunks, r, xp + tb * stride, stride, out + tb * os, os, decode_lead(8, rowBytes), limit);
         }
         for (; r + 4 <= r1; r += 4) {
             ptrdiff_t t = tb;
@@ -407,7 +410,7 @@ void mr_linear_bf16dot(const uint16_t *w, ptrdiff_t cols, ptrdiff_t chunks, cons
             ptrdiff_t R = rowBytes <= 1024 ? 16 : 8, lead = decode_prefetch_start(w, r, r1, R, rowBytes, limit);
             if (R == 16)
                 for (; r + 16 <= r1; r += 16) dblocks[8](w, cols, chunks, r, xb + tb * stride, stride, out + tb * os, os, lead, limit);
-            for (; r + 8 <= r1; r += 8) dblocks[7](w, cols, chunks, r, xb + tb * stride, stride, out + tb * os, os, 8 * rowBytes + PREFETCH_BYTES, limit);
+            for (; r + 8 <= r1; r += 8) dblocks[7](w, cols, chunks, r, xb + tb * stride, stride, out + tb * os, os, decode_lead(8, rowBytes), limit);
         }
         for (; r + 4 <= r1; r += 4) {
             ptrdiff_t t = tb;
@@ -470,20 +473,7 @@ static TGT void transposed(int fp8, const void *w, const float *scales, ptrdiff_
 #pragma clang loop unroll(full)
             for (int v = 0; v < 16; v++) _mm512_storeu_ps(ot + c + 16 * v, a[v]);
         }
-        for (; c + 64 <= n; c += 64) {
-            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            for (ptrdiff_t i = 0; i < k; i++) {
-                __m512 xi = _mm512_set1_ps(xt[i]);
-                a0 = _mm512_fmadd_ps(xi, trow16(fp8, w, scales, scaleCols, n, i, c), a0);
-                a1 = _mm512_fmadd_ps(xi, trow16(fp8, w, scales, scaleCols, n, i, c + 16), a1);
-                a2 = _mm512_fmadd_ps(xi, trow16(fp8, w, scales, scaleCols, n, i, c + 32), a2);
-                a3 = _mm512_fmadd_ps(xi, trow16(fp8, w, scales, scaleCols, n, i, c + 48), a3);
-            }
-            _mm512_storeu_ps(ot + c, a0);
-            _mm512_storeu_ps(ot + c + 16, a1);
-            _mm512_storeu_ps(ot + c + 32, a2);
-            _mm512_storeu_ps(ot + c + 48, a3);
-        }
+        // Widths that are not a multiple of 256 (not MLA's kv_lora_rank of 512): the rest 16 columns at a time.
         for (; c + 16 <= n; c += 16) {
             __m512 a = _mm512_setzero_ps();
             for (ptrdiff_t i = 0; i < k; i++) a = _mm512_fmadd_ps(_mm512_set1_ps(xt[i]), trow16(fp8, w, scales, scaleCols, n, i, c), a);
