@@ -320,6 +320,11 @@ final class OwnerPair: @unchecked Sendable {
     }
 }
 
+extension OwnerPair: PageReleasing {
+    /// The weight bytes live in `first` (the scales' mapping is `second`).
+    func releasePages(_ p: UnsafeRawPointer, _ bytes: Int) { (first as? PageReleasing)?.releasePages(p, bytes) }
+}
+
 /// Process memory figures from /proc/self/status (Linux).
 public enum ProcessMemory {
     /// Current resident set size in bytes (VmRSS), nil where unavailable.

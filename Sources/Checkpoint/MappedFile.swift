@@ -32,7 +32,21 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     deinit { munmap(UnsafeMutableRawPointer(mutating: base), max(size, 1)) }
+}
 
+extension MappedFile: PageReleasing {
+    /// MADV_DONTNEED on a read-only file mapping only unmaps pages (the page cache keeps them; a later read faults
+    /// them back in), so it is safe even if another view still reads these bytes.
+    public func releasePages(_ p: UnsafeRawPointer, _ bytes: Int) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (Int(bitPattern: p) + page - 1) / page * page, end = (Int(bitPattern: p) + bytes) / page * page
+        let lo = Int(bitPattern: base), hi = lo + size
+        guard end > start, start >= lo, end <= hi else { return }
+        _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_DONTNEED)
+    }
+}
+
+extension MappedFile {
     /// Bytes of this mapping resident in this process's page tables (the `Rss:` of its /proc/self/smaps entry).
     /// Unlike mincore, this ignores page-cache pages the process never touched (e.g. just written by synth).
     public func residentBytes() -> Int {

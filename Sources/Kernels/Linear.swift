@@ -18,6 +18,21 @@ public typealias Vec16 = SIMD16<Float>
 /// Columns per decode chunk (a multiple of 16 that divides the FP8 block edge 128).
 public let linearChunk = 64
 
+/// Where row `row`'s chunk `chunk` starts in a weight's storage (elements): row-major or interleaved groups
+/// (`Weight.offset`).
+struct RowLayout {
+    let cols: Int, group: Int, packedRows: Int
+    init(_ w: Weight) { cols = w.cols; group = w.group; packedRows = w.packedRows }
+    @inline(__always)
+    func chunkStart(row: Int, chunk: Int) -> Int {
+        if row < packedRows {
+            let j = row % group
+            return (row - j) * cols + (chunk * group + j) * linearChunk
+        }
+        return row * cols + chunk * linearChunk
+    }
+}
+
 /// Four 16-lane vectors: a decoded 64-column chunk of one row, or the matching activations.
 typealias Phases = (Vec16, Vec16, Vec16, Vec16)
 
@@ -41,19 +56,19 @@ extension ChunkDecoder where Chunk == Phases {
 /// 16-bit formats (BF16, F16) read as pairs in 32-bit words: only `split` (64 halves -> four vectors) differs.
 protocol HalfPairDecoder: ChunkDecoder {
     var base: UnsafePointer<UInt16> { get }
-    var cols: Int { get }
+    var layout: RowLayout { get }
     static func split(_ p: UnsafeRawPointer) -> Phases
 }
 
 extension HalfPairDecoder {
     @inline(__always)
     func decode(row: Int, chunk: Int) -> Phases {
-        Self.split(UnsafeRawPointer(base + row * cols + chunk * linearChunk))
+        Self.split(UnsafeRawPointer(base + layout.chunkStart(row: row, chunk: chunk)))
     }
     @inline(__always)
     func decodeTail(row: Int, chunk: Int, valid: Int) -> Phases {
         var tmp = (SIMD16<UInt32>(), SIMD16<UInt32>())
-        let src = base + row * cols + chunk * linearChunk
+        let src = base + layout.chunkStart(row: row, chunk: chunk)
         return withUnsafeMutableBytes(of: &tmp) { raw in
             let dst = raw.baseAddress!.assumingMemoryBound(to: UInt16.self)
             for i in 0..<valid { dst[i] = src[i] }
@@ -70,17 +85,17 @@ func asBits(_ v: Vec16) -> SIMD16<UInt32> { unsafeBitCast(v, to: SIMD16<UInt32>.
 
 struct F32Decoder: ChunkDecoder {
     let base: UnsafePointer<Float>
-    let cols: Int
+    let layout: RowLayout
     @inline(__always)
     func decode(row: Int, chunk: Int) -> Phases {
-        let p = UnsafeRawPointer(base + row * cols + chunk * linearChunk)
+        let p = UnsafeRawPointer(base + layout.chunkStart(row: row, chunk: chunk))
         return (p.loadUnaligned(as: Vec16.self), p.loadUnaligned(fromByteOffset: 64, as: Vec16.self),
                 p.loadUnaligned(fromByteOffset: 128, as: Vec16.self), p.loadUnaligned(fromByteOffset: 192, as: Vec16.self))
     }
     @inline(__always)
     func decodeTail(row: Int, chunk: Int, valid: Int) -> Phases {
         var tmp = (Vec16(), Vec16(), Vec16(), Vec16())
-        let src = base + row * cols + chunk * linearChunk
+        let src = base + layout.chunkStart(row: row, chunk: chunk)
         withUnsafeMutableBytes(of: &tmp) { raw in
             let dst = raw.baseAddress!.assumingMemoryBound(to: Float.self)
             for i in 0..<valid { dst[i] = src[i] }
@@ -94,7 +109,7 @@ struct F32Decoder: ChunkDecoder {
 /// `& 0xFFFF0000` the odd one. Phases: even(0..31), odd(0..31), even(32..63), odd(32..63).
 struct BF16Decoder: HalfPairDecoder {
     let base: UnsafePointer<UInt16>
-    let cols: Int
+    let layout: RowLayout
     @inline(__always)
     static func split(_ p: UnsafeRawPointer) -> Phases {
         let w0 = p.loadUnaligned(as: SIMD16<UInt32>.self)
@@ -106,7 +121,7 @@ struct BF16Decoder: HalfPairDecoder {
 /// F16: same pair layout as BF16; each half converted exactly with the rebias-by-multiply trick.
 struct F16Decoder: HalfPairDecoder {
     let base: UnsafePointer<UInt16>
-    let cols: Int
+    let layout: RowLayout
     @inline(__always)
     static func convert(_ h: SIMD16<UInt32>) -> Vec16 {
         let sign = (h & 0x8000) &<< 16
@@ -136,7 +151,7 @@ struct F16Decoder: HalfPairDecoder {
 struct FP8Decoder: ChunkDecoder {
     let base: UnsafePointer<UInt8>
     let scales: UnsafePointer<Float>
-    let cols: Int
+    let layout: RowLayout
     let scaleCols: Int
     /// Decoded magnitudes of the four phases and the chunk's folded scale s'.
     typealias Chunk = (Phases, Float)
@@ -154,12 +169,12 @@ struct FP8Decoder: ChunkDecoder {
     }
     @inline(__always)
     func decode(row: Int, chunk: Int) -> Chunk {
-        split(UnsafeRawPointer(base + row * cols + chunk * linearChunk), row: row, chunk: chunk)
+        split(UnsafeRawPointer(base + layout.chunkStart(row: row, chunk: chunk)), row: row, chunk: chunk)
     }
     @inline(__always)
     func decodeTail(row: Int, chunk: Int, valid: Int) -> Chunk {
         var tmp = SIMD16<UInt32>()
-        let src = base + row * cols + chunk * linearChunk
+        let src = base + layout.chunkStart(row: row, chunk: chunk)
         return withUnsafeMutableBytes(of: &tmp) { raw in
             let dst = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
             for i in 0..<valid { dst[i] = src[i] }
@@ -401,18 +416,18 @@ extension Ops {
         // The C kernels (AVX-512, whole chunks; bf16 dot products when the pool asks for them): one prepared job.
         if backend == .automatic, let job = FusedJob(LinearJob(x: x, tokens: tokens, weight: w, out: out), precision: pool.precision) {
             defer { job.release() }
-            pool.parallelFor(count: rows, granule: 4) { range in job.run(rows: range) }
+            pool.parallelFor(count: rows, granule: max(4, w.group)) { range in job.run(rows: range) }
             return
         }
         switch w.storage {
         case .f32(let p):
-            linearDriver(F32Decoder(base: p, cols: cols), x: x, tokens: tokens, rows: rows, cols: cols, out: out, pool: pool)
+            linearDriver(F32Decoder(base: p, layout: RowLayout(w)), x: x, tokens: tokens, rows: rows, cols: cols, out: out, pool: pool)
         case .bf16(let p):
-            linearDriver(BF16Decoder(base: p, cols: cols), x: x, tokens: tokens, rows: rows, cols: cols, out: out, pool: pool)
+            linearDriver(BF16Decoder(base: p, layout: RowLayout(w)), x: x, tokens: tokens, rows: rows, cols: cols, out: out, pool: pool)
         case .f16(let p):
-            linearDriver(F16Decoder(base: p, cols: cols), x: x, tokens: tokens, rows: rows, cols: cols, out: out, pool: pool)
+            linearDriver(F16Decoder(base: p, layout: RowLayout(w)), x: x, tokens: tokens, rows: rows, cols: cols, out: out, pool: pool)
         case .fp8e4m3(let p, let scales):
-            linearDriver(FP8Decoder(base: p, scales: scales, cols: cols, scaleCols: w.scaleCols),
+            linearDriver(FP8Decoder(base: p, scales: scales, layout: RowLayout(w), scaleCols: w.scaleCols),
                          x: x, tokens: tokens, rows: rows, cols: cols, out: out, pool: pool)
         }
     }
@@ -433,6 +448,10 @@ extension Ops {
     /// Dequantize row `row` of `w` into `out` (`w.cols` floats), exactly (`Weight.element` semantics).
     public static func dequantizeRow(_ w: Weight, _ row: Int, into out: UnsafeMutablePointer<Float>) {
         let n = w.cols
+        if w.group > 0 && row < w.packedRows {
+            for c in 0..<n { out[c] = w.element(row, c) }  // interleaved groups: not on a hot path
+            return
+        }
         switch w.storage {
         case .f32(let p):
             out.update(from: p + row * n, count: n)
@@ -482,7 +501,7 @@ extension Ops {
                 }
                 // BF16 / FP8 views (absorbed attention's W_UK per head, every decode step): the C kernel keeps 64
                 // columns in registers instead of dequantizing and re-reading `out` once per row (same bits).
-                if backend == .automatic, CPUFeatures.avx512, n % 16 == 0 {
+                if backend == .automatic, CPUFeatures.avx512, n % 16 == 0, w.group == 0 {
                     switch w.storage {
                     case .bf16(let wp):
                         pool.parallelFor(count: tokens) { r in

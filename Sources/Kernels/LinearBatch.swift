@@ -24,7 +24,8 @@ public struct LinearJob {
 
 extension Ops {
     /// Runs every job (bit-identical to `linear(x:tokens:weight:out:pool:)` per job). Work is split over the pool's
-    /// threads as contiguous runs of 4-row groups across the concatenated jobs, balanced by estimated cost.
+    /// threads as contiguous runs of row units (4 rows, or an interleaved weight's group) across the concatenated
+    /// jobs, balanced by estimated cost.
     public static func linearBatch(_ jobs: [LinearJob], pool: ComputePool) {
         let live = jobs.filter { $0.tokens > 0 && $0.weight.rows > 0 }
         if live.isEmpty { return }
@@ -41,10 +42,10 @@ extension Ops {
         }
         if fused.isEmpty { return }
         defer { for f in fused { f.release() } }
-        // Cost of one 4-row group: weight bytes streamed (memory-bound decode) plus multiply-adds (compute-bound
+        // Cost of one row unit: weight bytes streamed (memory-bound decode) plus multiply-adds (compute-bound
         // prefill), in comparable units (~3 bytes of streaming per multiply-add of one token on this CPU class).
-        let groupCost = fused.map { Double($0.cols) * (3 * Double($0.elementBytes) + Double($0.tokens)) }
-        let groups = fused.map { ceilDiv($0.rows, 4) }
+        let groupCost = fused.map { Double($0.unit * $0.cols) * (3 * Double($0.elementBytes) + Double($0.tokens)) }
+        let groups = fused.map { ceilDiv($0.rows, $0.unit) }
         let total = zip(groupCost, groups).reduce(0.0) { $0 + $1.0 * Double($1.1) }
         let parts = pool.threads
         // Cut points: part p starts at the first group whose cumulative cost reaches p/parts of the total.
@@ -63,7 +64,8 @@ extension Ops {
                 let end = cuts[part + 1]
                 while j < fused.count && (j < end.job || (j == end.job && g < end.group)) {
                     let stop = j == end.job ? end.group : groups[j]
-                    if stop > g { fused[j].run(rows: (g * 4)..<min(fused[j].rows, stop * 4)) }
+                    let u = fused[j].unit
+                    if stop > g { fused[j].run(rows: (g * u)..<min(fused[j].rows, stop * u)) }
                     j += 1
                     g = 0
                 }
@@ -76,16 +78,20 @@ extension Ops {
 /// Also `Ops.linear`'s native path: the one place that picks the C kernel and activation layout per dtype.
 struct FusedJob {
     let rows: Int, cols: Int, tokens: Int, elementBytes: Int
+    /// Rows per work unit when splitting over threads: 4, or the weight's interleaved group (whole groups per thread).
+    let unit: Int
     private let prepared: UnsafeMutableRawPointer
     private let kernel: (UnsafeRawPointer, Range<Int>) -> Void
 
     init?(_ j: LinearJob, precision: MatmulPrecision) {
         let w = j.weight, cols = w.cols
         guard CPUFeatures.avx512, cols % linearChunk == 0 else { return nil }
+        if case .f32 = w.storage, w.group > 0 { return nil }  // the F32 kernel reads row-major only
         rows = w.rows
         self.cols = cols
         tokens = j.tokens
-        let chunks = cols / linearChunk, tokens = j.tokens, rows = w.rows
+        unit = max(4, w.group)
+        let chunks = cols / linearChunk, tokens = j.tokens, rows = w.rows, group = w.group, packedEnd = w.packedRows
         let out = UnsafeTransfer(j.out)
         if case .bf16(let p) = w.storage, precision == .bf16, CPUFeatures.avx512bf16 {
             let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: tokens * cols)
@@ -94,7 +100,7 @@ struct FusedJob {
             elementBytes = 2
             kernel = { xp, r in
                 mr_linear_bf16dot(p, cols, chunks, xp.assumingMemoryBound(to: UInt16.self), cols, tokens, out.value, rows,
-                                  r.lowerBound, r.upperBound)
+                                  r.lowerBound, r.upperBound, group, packedEnd)
             }
             return
         }
@@ -113,7 +119,7 @@ struct FusedJob {
             elementBytes = 2
             kernel = { xp, r in
                 mr_linear_bf16(p, cols, chunks, xp.assumingMemoryBound(to: Float.self), stride, tokens, out.value, rows,
-                               r.lowerBound, r.upperBound)
+                               r.lowerBound, r.upperBound, group, packedEnd)
             }
         case .fp8e4m3(let p, let scales):
             packActivations(FP8Decoder.self, x: j.x, tokens: tokens, cols: cols, stride: stride, into: packed)
@@ -121,7 +127,7 @@ struct FusedJob {
             let scaleCols = w.scaleCols
             kernel = { xp, r in
                 mr_linear_fp8(p, scales, scaleCols, cols, chunks, xp.assumingMemoryBound(to: Float.self), stride, tokens,
-                              out.value, rows, r.lowerBound, r.upperBound)
+                              out.value, rows, r.lowerBound, r.upperBound, group, packedEnd)
             }
         case .f16:
             packed.deallocate()
@@ -132,4 +138,15 @@ struct FusedJob {
 
     func run(rows r: Range<Int>) { kernel(UnsafeRawPointer(prepared), r) }
     func release() { prepared.deallocate() }
+}
+
+extension Weight {
+    /// This weight in the decode kernels' interleaved layout (groups of the rows one decode block reads: 16 for rows
+    /// of <= 2 KB, else 8), or self where it does not pay: no AVX-512 kernels, partial chunks, and every dtype but
+    /// BF16 (engine decode, synth medium, 1 thread: BF16 ~21.5 -> ~24 GB/s; FP8 ~17 GB/s either way, its kernel
+    /// is bound by decoding, not by the read order, so the copy would cost memory for nothing).
+    public func interleavedForDecode() -> Weight {
+        guard CPUFeatures.avx512, case .bf16 = storage else { return self }
+        return interleaved(group: Int(mr_interleave_group(cols * dtype.byteWidth))) { mr_interleave($0, $1, $2, $3, $4, $5) }
+    }
 }

@@ -155,9 +155,12 @@ public final class DeepSeekModel: @unchecked Sendable {
     /// - layers: decoder layers to hold (default: all `num_hidden_layers`).
     /// - experts: routed experts to hold (default: all).
     /// - includeEmbedding / includeHead: default true for the first / last stage.
+    /// - weightLayout: `.interleaved` copies the projection weights into the decode kernels' read order (same
+    ///   results, faster batch-1 decode; the embedding and kv_b_proj, read by row or transposed, stay as mapped).
     public init(config: ModelConfig, source: any TensorSource, layers: Range<Int>? = nil, experts: Set<Int>? = nil,
                 includeEmbedding: Bool? = nil, includeHead: Bool? = nil,
-                dispatcher: (any ExpertDispatcher)? = nil, pool: ComputePool = .serial) throws {
+                dispatcher: (any ExpertDispatcher)? = nil, pool: ComputePool = .serial,
+                weightLayout: WeightLayout = .checkpoint) throws {
         let range = layers ?? 0..<config.numHiddenLayers
         guard range.lowerBound >= 0, range.upperBound <= config.numHiddenLayers else {
             throw ModelError(.badInput, "layer range \(range) outside 0..<\(config.numHiddenLayers)", subject: "layers")
@@ -183,7 +186,7 @@ public final class DeepSeekModel: @unchecked Sendable {
         self.dispatcher = dispatcher ?? LocalDispatcher(experts: localExperts)
         (self.rope, self.softmaxScale) = try DeepSeekModel.ropeSetup(config)
 
-        let loader = WeightLoader(source: source)
+        let loader = WeightLoader(source: source, layout: weightLayout)
         let d = config.hiddenSize
         if includeEmbedding ?? (range.lowerBound == 0) {
             embedTokens = try loader.weight("model.embed_tokens.weight", rows: config.vocabSize, cols: d)
@@ -192,7 +195,7 @@ public final class DeepSeekModel: @unchecked Sendable {
         }
         if includeHead ?? (range.upperBound == config.numHiddenLayers) {
             finalNorm = try loader.vector("model.norm.weight", count: d)
-            lmHead = try loader.weight("lm_head.weight", rows: config.vocabSize, cols: d)
+            lmHead = try loader.product("lm_head.weight", rows: config.vocabSize, cols: d)
         } else {
             finalNorm = nil
             lmHead = nil
@@ -235,19 +238,19 @@ public final class DeepSeekModel: @unchecked Sendable {
         let qk = c.qkHeadDim, dn = c.qkNopeHeadDim, dv = c.vHeadDim, kvr = c.kvLoraRank
         var qA: Weight? = nil, qANorm: [Float]? = nil, qB: Weight? = nil, q: Weight? = nil
         if let rq = c.qLoraRank {
-            qA = try loader.weight(p + "self_attn.q_a_proj.weight", rows: rq, cols: d)
+            qA = try loader.product(p + "self_attn.q_a_proj.weight", rows: rq, cols: d)
             qANorm = try loader.vector(p + "self_attn.q_a_layernorm.weight", count: rq)
-            qB = try loader.weight(p + "self_attn.q_b_proj.weight", rows: h * qk, cols: rq)
+            qB = try loader.product(p + "self_attn.q_b_proj.weight", rows: h * qk, cols: rq)
         } else {
-            q = try loader.weight(p + "self_attn.q_proj.weight", rows: h * qk, cols: d)
+            q = try loader.product(p + "self_attn.q_proj.weight", rows: h * qk, cols: d)
         }
         let kvB = try loader.weight(p + "self_attn.kv_b_proj.weight", rows: h * (dn + dv), cols: kvr)
         let attention = AttentionWeights(
             qAProj: qA, qALayernorm: qANorm, qBProj: qB, qProj: q,
-            kvAProjWithMqa: try loader.weight(p + "self_attn.kv_a_proj_with_mqa.weight", rows: kvr + c.qkRopeHeadDim, cols: d),
+            kvAProjWithMqa: try loader.product(p + "self_attn.kv_a_proj_with_mqa.weight", rows: kvr + c.qkRopeHeadDim, cols: d),
             kvALayernorm: try loader.vector(p + "self_attn.kv_a_layernorm.weight", count: kvr),
             kvBProj: kvB,
-            oProj: try loader.weight(p + "self_attn.o_proj.weight", rows: d, cols: h * dv),
+            oProj: try loader.product(p + "self_attn.o_proj.weight", rows: d, cols: h * dv),
             wUK: (0..<h).map { sliceRows(kvB, ($0 * (dn + dv))..<($0 * (dn + dv) + dn)) },
             wUV: (0..<h).map { sliceRows(kvB, ($0 * (dn + dv) + dn)..<(($0 + 1) * (dn + dv))) })
         let mlp: MLPWeights
@@ -259,24 +262,24 @@ public final class DeepSeekModel: @unchecked Sendable {
             var routed: [Int: FeedForward] = [:]
             for id in experts.sorted() {
                 let ep = p + "mlp.experts.\(id)."
-                routed[id] = FeedForward(gate: try loader.weight(ep + "gate_proj.weight", rows: mi, cols: d),
-                                         up: try loader.weight(ep + "up_proj.weight", rows: mi, cols: d),
-                                         down: try loader.weight(ep + "down_proj.weight", rows: d, cols: mi))
+                routed[id] = FeedForward(gate: try loader.product(ep + "gate_proj.weight", rows: mi, cols: d),
+                                         up: try loader.product(ep + "up_proj.weight", rows: mi, cols: d),
+                                         down: try loader.product(ep + "down_proj.weight", rows: d, cols: mi))
             }
             var shared: FeedForward? = nil
             if c.nSharedExperts > 0 {
                 let si = mi * c.nSharedExperts, sp = p + "mlp.shared_experts."
-                shared = FeedForward(gate: try loader.weight(sp + "gate_proj.weight", rows: si, cols: d),
-                                     up: try loader.weight(sp + "up_proj.weight", rows: si, cols: d),
-                                     down: try loader.weight(sp + "down_proj.weight", rows: d, cols: si))
+                shared = FeedForward(gate: try loader.product(sp + "gate_proj.weight", rows: si, cols: d),
+                                     up: try loader.product(sp + "up_proj.weight", rows: si, cols: d),
+                                     down: try loader.product(sp + "down_proj.weight", rows: d, cols: si))
             }
             mlp = .moe(router: Router(gate: gate, bias: bias, parameters: RouterParameters(config: c)),
                        experts: routed, shared: shared)
         } else {
             let i = c.intermediateSize
-            mlp = .dense(FeedForward(gate: try loader.weight(p + "mlp.gate_proj.weight", rows: i, cols: d),
-                                     up: try loader.weight(p + "mlp.up_proj.weight", rows: i, cols: d),
-                                     down: try loader.weight(p + "mlp.down_proj.weight", rows: d, cols: i)))
+            mlp = .dense(FeedForward(gate: try loader.product(p + "mlp.gate_proj.weight", rows: i, cols: d),
+                                     up: try loader.product(p + "mlp.up_proj.weight", rows: i, cols: d),
+                                     down: try loader.product(p + "mlp.down_proj.weight", rows: d, cols: i)))
         }
         return DecoderLayerWeights(index: l,
                                    inputLayernorm: try loader.vector(p + "input_layernorm.weight", count: d),
@@ -438,6 +441,13 @@ func sliceRows(_ w: Weight, _ range: Range<Int>) -> Weight {
 /// Fetches tensors by name and checks their shapes.
 struct WeightLoader {
     let source: any TensorSource
+    let layout: WeightLayout
+
+    /// A weight only `Ops.linear` reads: in the requested layout.
+    func product(_ name: String, rows: Int, cols: Int) throws -> Weight {
+        let w = try weight(name, rows: rows, cols: cols)
+        return layout == .interleaved ? w.interleavedForDecode() : w
+    }
 
     func weight(_ name: String, rows: Int, cols: Int) throws -> Weight {
         guard source.contains(name) else {

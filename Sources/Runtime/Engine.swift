@@ -12,6 +12,7 @@ import Tensors
 
 /// Re-exported for the CLI (which imports Runtime, not Kernels).
 public typealias MatmulPrecision = Kernels.MatmulPrecision
+public typealias WeightLayout = Tensors.WeightLayout
 
 public struct EngineOptions: Sendable {
     /// Whether this CPU runs `MatmulPrecision.bf16` (AVX-512 BF16).
@@ -26,6 +27,9 @@ public struct EngineOptions: Sendable {
     public var threads = 1
     /// Activation precision of products with BF16 weights (`.bf16` needs AVX-512 BF16; see `MatmulPrecision`).
     public var matmulPrecision: MatmulPrecision = .fp32
+    /// Projection weights as mapped from the checkpoint, or copied into the decode kernels' interleaved row groups
+    /// (default where the AVX-512 kernels run: batch-1 decode streams one ascending run per block; same results).
+    public var weightLayout: WeightLayout = CPUFeatures.avx512 ? .interleaved : .checkpoint
     public var trace = false
     public var attention: AttentionMode?
     /// Test-only fault: this rank kills itself (SIGKILL) at this tick.
@@ -119,7 +123,8 @@ public final class Engine {
         let loadStart = tracer.begin()
         model = try DeepSeekModel(config: config, source: source, layers: layers, experts: Set(plan.laneExperts[lane]),
                                   includeEmbedding: stage == 0, includeHead: stage == plan.pp - 1,
-                                  dispatcher: dispatcher, pool: ComputePool(threads: options.threads, precision: options.matmulPrecision))
+                                  dispatcher: dispatcher, pool: ComputePool(threads: options.threads, precision: options.matmulPrecision),
+                                  weightLayout: options.weightLayout)
         model.phaseObserver = tracer  // records only while tracer.isEnabled
         if let mode = options.attention {
             model.prefillMode = mode

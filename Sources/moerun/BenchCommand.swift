@@ -33,6 +33,8 @@ struct BenchCommand: ParsableCommand {
     var threads: Int?
     @Option(help: "Activations in products with BF16 weights: fp32 (default, exact to transformers' FP32) or bf16 (rounded, bf16 dot-product instructions, ~2x prefill; needs AVX-512 BF16).")
     var matmulPrecision = "fp32"
+    @Option(help: "Projection weights in memory: interleaved (default with the AVX-512 kernels: copied into the decode kernels' read order, faster batch-1 decode, same results) or checkpoint (mapped as stored, no copy).")
+    var weightLayout: String?
     @Flag(help: "Print the report as JSON.")
     var json = false
     @Option(help: "Also run the whole benchmark traced and write a Chrome trace (open in Perfetto) here.")
@@ -50,6 +52,9 @@ struct BenchCommand: ParsableCommand {
     func validate() throws {
         guard let precision = MatmulPrecision(rawValue: matmulPrecision) else {
             throw ValidationError("--matmul-precision must be fp32 or bf16")
+        }
+        if let weightLayout, WeightLayout(rawValue: weightLayout) == nil {
+            throw ValidationError("--weight-layout must be interleaved or checkpoint")
         }
         if precision == .bf16 && !EngineOptions.bf16DotAvailable {
             throw ValidationError("--matmul-precision bf16 needs a CPU with AVX-512 BF16 (vdpbf16ps); this one has none")
@@ -70,6 +75,7 @@ struct BenchCommand: ParsableCommand {
             if let warning = policy.warning, world.rank == 0 { printError(warning) }
             options.threads = policy.threads
             options.matmulPrecision = MatmulPrecision(rawValue: matmulPrecision) ?? .fp32
+            if let layout = weightLayout.flatMap({ WeightLayout(rawValue: $0) }) { options.weightLayout = layout }
             options.maxSequencesPerLane = 1 << 16
             let engine = try startEngine(world, opened: opened, plan: parallelPlan, options: options, preload: !noPreload)
             // With --json, stdout carries only the report (the plan summary goes to stderr).

@@ -44,6 +44,8 @@ struct GenerateCommand: ParsableCommand {
     var threads: Int?
     @Option(help: "Activations in products with BF16 weights: fp32 (default, exact to transformers' FP32) or bf16 (rounded, bf16 dot-product instructions, ~2x prefill; needs AVX-512 BF16).")
     var matmulPrecision = "fp32"
+    @Option(help: "Projection weights in memory: interleaved (default with the AVX-512 kernels: copied into the decode kernels' read order, faster batch-1 decode, same results) or checkpoint (mapped as stored, no copy).")
+    var weightLayout: String?
     @Option(help: ArgumentHelp("Force one MLA form: naive or absorbed (default: naive prefill, absorbed decode).", visibility: .hidden))
     var attention: String?
     @Option(help: "Write a Chrome trace (open in Perfetto) of every rank's phases to this file.")
@@ -66,6 +68,9 @@ struct GenerateCommand: ParsableCommand {
     func validate() throws {
         guard let precision = MatmulPrecision(rawValue: matmulPrecision) else {
             throw ValidationError("--matmul-precision must be fp32 or bf16")
+        }
+        if let weightLayout, WeightLayout(rawValue: weightLayout) == nil {
+            throw ValidationError("--weight-layout must be interleaved or checkpoint")
         }
         if precision == .bf16 && !EngineOptions.bf16DotAvailable {
             throw ValidationError("--matmul-precision bf16 needs a CPU with AVX-512 BF16 (vdpbf16ps); this one has none")
@@ -113,6 +118,7 @@ struct GenerateCommand: ParsableCommand {
             if let warning = policy.warning, world.rank == 0 { printError(warning) }
             options.threads = policy.threads
             options.matmulPrecision = MatmulPrecision(rawValue: matmulPrecision) ?? .fp32
+            if let layout = weightLayout.flatMap({ WeightLayout(rawValue: $0) }) { options.weightLayout = layout }
             options.trace = trace != nil
             options.attention = attention.flatMap(AttentionMode.init(rawValue:))
             options.killAt = killAt

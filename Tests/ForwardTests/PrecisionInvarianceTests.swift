@@ -44,3 +44,26 @@ func chunkyModelIsBatchAndThreadInvariant(precision: MatmulPrecision) throws {
     #expect(!rounded.bitwiseEqual(exact))
     #expect(relErr(rounded, exact) < 3e-2, "bf16 activations: \(relErr(rounded, exact))")
 }
+
+/// The interleaved weight layout (the engine's default with AVX-512; BF16 weights only) changes where weights sit,
+/// not the math: prefill and decode logits equal the checkpoint layout's bit for bit, with 1 or 2 threads (FP8
+/// weights stay row-major there; their interleaved kernels are compared in InterleavedLayoutTests).
+@Test(arguments: [WeightFormat.bf16, .fp8])
+func interleavedLayoutGivesCheckpointLayoutBits(format: WeightFormat) throws {
+    let c = try chunkyConfig()
+    let source = randomSource(c, format: format)
+    let tokens = randomTokens(6, vocab: c.vocabSize, seed: 54)
+    let plain = try DeepSeekModel(config: c, source: source)
+    let cp = KVCache(config: c)
+    let expectedPrefill = try plain.forward(tokens: tokens, positions: Array(0..<6), cache: cp)
+    let expectedDecode = try plain.forward(tokens: [5], positions: [6], cache: cp)
+    for threads in [1, 2] {
+        let packed = try DeepSeekModel(config: c, source: source, pool: ComputePool(threads: threads), weightLayout: .interleaved)
+        if CPUFeatures.avx512, format == .bf16, case .moe(_, let experts, _) = packed.layers.last!.mlp {
+            #expect(experts.values.first!.down.group > 0, "expert weights were not interleaved")
+        }
+        let cache = KVCache(config: c)
+        #expect(try packed.forward(tokens: tokens, positions: Array(0..<6), cache: cache).bitwiseEqual(expectedPrefill), "\(format) prefill, \(threads) threads")
+        #expect(try packed.forward(tokens: [5], positions: [6], cache: cache).bitwiseEqual(expectedDecode), "\(format) decode, \(threads) threads")
+    }
+}

@@ -66,7 +66,7 @@ public func tinyConfig(_ edit: (inout [String: Any]) -> Void = { _ in }) throws 
     return try JSONDecoder().decode(ModelConfig.self, from: data)
 }
 
-public enum WeightFormat { case f32, bf16 }
+public enum WeightFormat: Sendable { case f32, bf16, fp8 }
 
 /// Random weights for every tensor the config names (HF checkpoint names).
 public func randomSource(_ c: ModelConfig, seed: UInt64 = 1, format: WeightFormat = .f32) -> InMemoryTensorSource {
@@ -75,7 +75,11 @@ public func randomSource(_ c: ModelConfig, seed: UInt64 = 1, format: WeightForma
     func w(_ name: String, _ rows: Int, _ cols: Int, scale: Float? = nil) {
         let s = scale ?? 1 / Float(cols).squareRoot()
         let values = rng.floats(rows * cols, s * 1.7)
-        source.weights[name] = format == .f32 ? .f32(rows: rows, cols: cols, values) : .bf16(rows: rows, cols: cols, values)
+        switch format {
+        case .f32: source.weights[name] = .f32(rows: rows, cols: cols, values)
+        case .bf16: source.weights[name] = .bf16(rows: rows, cols: cols, values)
+        case .fp8: source.weights[name] = .fp8(rows: rows, cols: cols, values)
+        }
     }
     func norm(_ name: String, _ n: Int) { source.vectors[name] = (0..<n).map { _ in 1 + rng.float(0.2) } }
     let d = c.hiddenSize, h = c.numAttentionHeads
