@@ -25,11 +25,7 @@ struct RowLayout {
     init(_ w: Weight) { cols = w.cols; group = w.group; packedRows = w.packedRows }
     @inline(__always)
     func chunkStart(row: Int, chunk: Int) -> Int {
-        if row < packedRows {
-            let j = row % group
-            return (row - j) * cols + (chunk * group + j) * linearChunk
-        }
-        return row * cols + chunk * linearChunk
+        Weight.offset(row: row, col: chunk * linearChunk, cols: cols, group: group, packedRows: packedRows)
     }
 }
 

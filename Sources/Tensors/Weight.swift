@@ -64,7 +64,13 @@ public struct Weight: @unchecked Sendable {
     /// Element index of (row, col) in the storage.
     @inlinable
     public func offset(_ row: Int, _ col: Int) -> Int {
-        if group > 0 && row < rows / group * group {
+        Weight.offset(row: row, col: col, cols: cols, group: group, packedRows: packedRows)
+    }
+
+    /// `offset` from the layout fields alone (kernels keep them instead of the weight).
+    @inlinable @inline(__always)
+    public static func offset(row: Int, col: Int, cols: Int, group: Int, packedRows: Int) -> Int {
+        if row < packedRows {
             let j = row % group
             return (row - j) * cols + ((col / interleaveChunk) * group + j) * interleaveChunk + col % interleaveChunk
         }
