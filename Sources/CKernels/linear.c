@@ -1,0 +1,260 @@
+// AVX-512 linear kernels: BF16 / FP8-block / F32 weights dequantized in registers, FP32 accumulation.
+// Summation order per output (t, o), identical to Kernels/Linear.swift: one 16-lane accumulator walks 64-column
+// chunks ascending; per chunk four fused multiply-adds in phase order 0..3 (FP8: the four phase products summed, then
+// one fused multiply-add by the chunk's folded scale); then lanes 0..15 are added in order
+// starting from -0 (Swift's SIMD `sum()`). Blocking over rows/tokens and threads never changes that sequence.
+#include "kernel_common.h"
+#include <string.h>
+
+/// BF16 phase p of a 64-column chunk at `c`: pairs of BF16 as 32-bit words; `<< 16` = even column, mask = odd.
+INLINE TGT __m512 bf16_phase(const uint16_t *c, int p) {
+    __m512i w = _mm512_loadu_si512((const void *)(c + (p >> 1) * 32));
+    __m512i v = (p & 1) ? _mm512_and_si512(w, _mm512_set1_epi32((int)0xFFFF0000u)) : _mm512_slli_epi32(w, 16);
+    return _mm512_castsi512_ps(v);
+}
+
+/// FP8 phase p: byte p of each 32-bit word, moved to the top, arithmetic shift by 4, mask sign + 7 magnitude bits:
+/// exactly the e4m3 value times 2^-120 (see FP8Decoder in Linear.swift).
+INLINE TGT __m512 fp8_phase(__m512i w, int p) {
+    __m512i top = p == 3 ? w : _mm512_slli_epi32(w, 24 - 8 * p);
+    return _mm512_castsi512_ps(_mm512_and_si512(_mm512_srai_epi32(top, 4), _mm512_set1_epi32((int)0x87F00000u)));
+}
+
+/// FP8 chunk `c` for R rows x NT tokens (row i's chunk at w0 + i * rs + c * cs): per (row, token) the four phase
+/// products summed (multiply, then three fused multiply-adds), then one fused multiply-add of that sum by the folded
+/// scale `sc[i]` into the accumulator. Row by row, so only the accumulators stay live (16-row decode blocks fit the
+/// registers); no per-element scale multiply (the FP8 kernel was bound by vector ops, not memory: 12 -> ~24 GB/s
+/// per core from L2).
+INLINE TGT void chunk_fp8(int R, int NT, int ordered, const char *w0, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t c,
+                          const float *sc, const float *x, ptrdiff_t stride, __m512 acc[16][6]) {
+    if (NT == 1) {
+        const float *xc = x + c * 64;
+        __m512 x0 = _mm512_loadu_ps(xc), x1 = _mm512_loadu_ps(xc + 16), x2 = _mm512_loadu_ps(xc + 32), x3 = _mm512_loadu_ps(xc + 48);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < R; i++) {
+            __m512i w = _mm512_loadu_si512((const void *)(w0 + i * rs + c * cs));
+            if (ordered) ORDERED(w);
+            __m512 part = _mm512_mul_ps(fp8_phase(w, 0), x0);
+            part = _mm512_fmadd_ps(fp8_phase(w, 1), x1, part);
+            part = _mm512_fmadd_ps(fp8_phase(w, 2), x2, part);
+            part = _mm512_fmadd_ps(fp8_phase(w, 3), x3, part);
+            acc[i][0] = _mm512_fmadd_ps(part, _mm512_set1_ps(sc[i]), acc[i][0]);
+        }
+        return;
+    }
+#pragma clang loop unroll(full)
+    for (int i = 0; i < R; i++) {
+        __m512i w = _mm512_loadu_si512((const void *)(w0 + i * rs + c * cs));
+        __m512 m0 = fp8_phase(w, 0), m1 = fp8_phase(w, 1), m2 = fp8_phase(w, 2), m3 = fp8_phase(w, 3);
+#pragma clang loop unroll(full)
+        for (int t = 0; t < NT; t++) {
+            const float *xt = x + t * stride + c * 64;
+            __m512 part = _mm512_mul_ps(m0, _mm512_loadu_ps(xt));
+            part = _mm512_fmadd_ps(m1, _mm512_loadu_ps(xt + 16), part);
+            part = _mm512_fmadd_ps(m2, _mm512_loadu_ps(xt + 32), part);
+            part = _mm512_fmadd_ps(m3, _mm512_loadu_ps(xt + 48), part);
+            acc[i][t] = _mm512_fmadd_ps(part, _mm512_set1_ps(sc[i]), acc[i][t]);
+        }
+    }
+}
+
+/// The four phases of chunk `c` for R rows x NT tokens of BF16 (fp32 = 0) or F32 (fp32 = 1) weights
+/// (the fixed per-accumulator order: phases 0..3). `ordered` (one BF16 token): each row chunk's two lines are loaded
+/// once, in ascending address order, and decoded from registers.
+INLINE TGT void chunk_phases(int R, int NT, int fp32, int ordered, const char *w0, ptrdiff_t rs, ptrdiff_t cs,
+                             ptrdiff_t c, const float *x, ptrdiff_t stride, __m512 acc[16][6]) {
+    if (ordered && NT == 1 && !fp32) {
+        const float *xc = x + c * 64;
+        __m512 x0 = _mm512_loadu_ps(xc), x1 = _mm512_loadu_ps(xc + 16), x2 = _mm512_loadu_ps(xc + 32), x3 = _mm512_loadu_ps(xc + 48);
+        const __m512i odd = _mm512_set1_epi32((int)0xFFFF0000u);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < R; i++) {
+            const char *q = w0 + i * rs + c * cs;
+            __m512i a = _mm512_loadu_si512((const void *)q);
+            ORDERED(a);
+            __m512i b = _mm512_loadu_si512((const void *)(q + 64));
+            ORDERED(b);
+            acc[i][0] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(a, 16)), x0, acc[i][0]);
+            acc[i][0] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(a, odd)), x1, acc[i][0]);
+            acc[i][0] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(b, 16)), x2, acc[i][0]);
+            acc[i][0] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(b, odd)), x3, acc[i][0]);
+        }
+        return;
+    }
+#pragma clang loop unroll(full)
+    for (int p = 0; p < 4; p++) {
+        __m512 wv[16];
+#pragma clang loop unroll(full)
+        for (int i = 0; i < R; i++) {
+            const char *rowc = w0 + i * rs + c * cs;
+            wv[i] = fp32 ? _mm512_loadu_ps((const float *)rowc + p * 16) : bf16_phase((const uint16_t *)rowc, p);
+        }
+#pragma clang loop unroll(full)
+        for (int t = 0; t < NT; t++) {
+            __m512 xv = _mm512_loadu_ps(x + t * stride + c * 64 + p * 16);
+#pragma clang loop unroll(full)
+            for (int i = 0; i < R; i++) acc[i][t] = _mm512_fmadd_ps(wv[i], xv, acc[i][t]);
+        }
+    }
+}
+
+/// R rows x NT tokens at `a` (logical rows r..r+R-1: output index and FP8 scale row). `fp8` selects the decoder
+/// (0 BF16, 1 FP8 blocks, 2 F32). While it works it may prefetch into L2 (`prefetcht1`): streaming row-major weights
+/// from DRAM with several rows in flight needs more memory-level parallelism than the hardware prefetcher gives
+/// (measured: ~15 -> ~22 GB/s on one Zen 4 core; into L1 it did not help). `pf` > 0: row-major decode blocks (one
+/// token, R >= 8) prefetch linearly, per chunk as many lines as the chunk reads, `pf` bytes past the block's start
+/// plus what the block has read so far; 4-row blocks prefetch the same chunk of the rows `pf` bytes ahead. Nothing at
+/// or past `pfLimit`. Interleaved decode blocks (`ordered`) read one ascending run and prefetch nothing.
+INLINE TGT void block(int R, int NT, int fp8, rows_at a, const float *scales, ptrdiff_t scaleCols, ptrdiff_t chunks,
+                      ptrdiff_t r, const float *x, ptrdiff_t stride, float *out, ptrdiff_t outStride, ptrdiff_t pf,
+                      const char *pfLimit) {
+    __m512 acc[16][6];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < 16; i++)
+#pragma clang loop unroll(full)
+        for (int t = 0; t < 6; t++) acc[i][t] = _mm512_setzero_ps();
+    const ptrdiff_t esize = fp8 == 1 ? 1 : fp8 == 2 ? 4 : 2;
+    const int linear = NT == 1 && R >= 8, ordered = a.rs < a.cs;
+    // FP8: each row's line of block scales, found once (row / 128 is fixed for the whole row).
+    const float *srow[16];
+    if (fp8 == 1) {
+#pragma clang loop unroll(full)
+        for (int i = 0; i < R; i++) srow[i] = scales + ((r + i) / 128) * scaleCols;
+    }
+    for (ptrdiff_t c = 0; c < chunks; c++) {
+        if (linear) {
+            if (pf) prefetch_lines(a.w0 + pf + c * R * 64 * esize, R * (int)esize, pfLimit);
+        } else if (pf) {
+#pragma clang loop unroll(full)
+            for (int i = 0; i < R; i++) {
+                const char *q = a.w0 + pf + i * a.rs + c * a.cs;
+                if (q >= pfLimit) break;
+                _mm_prefetch(q, _MM_HINT_T1);
+                if (fp8 == 0) _mm_prefetch(q + 64, _MM_HINT_T1);  // both lines of a BF16 row chunk (4-row blocks)
+                if (fp8 == 2) { _mm_prefetch(q + 64, _MM_HINT_T1); _mm_prefetch(q + 128, _MM_HINT_T1); _mm_prefetch(q + 192, _MM_HINT_T1); }
+            }
+        }
+        if (fp8 == 1) {
+            float sc[16];
+#pragma clang loop unroll(full)
+            for (int i = 0; i < R; i++) sc[i] = srow[i][c >> 1] * 0x1p56f;  // chunk c lies in scale column c*64/128
+            chunk_fp8(R, NT, ordered && linear, a.w0, a.rs, a.cs, c, sc, x, stride, acc);
+        } else {
+            chunk_phases(R, NT, fp8 == 2, ordered && linear, a.w0, a.rs, a.cs, c, x, stride, acc);
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int t = 0; t < NT; t++)
+#pragma clang loop unroll(full)
+        for (int i = 0; i < R; i++) out[t * outStride + r + i] = lane_sum(acc[i][t]);
+}
+
+#define DEFINE_BLOCK(NAME, R, NT, FP8)                                                                              \
+    static TGT __attribute__((noinline)) void NAME(rows_at a, const float *s, ptrdiff_t sc, ptrdiff_t chunks,        \
+                                                   ptrdiff_t r, const float *x, ptrdiff_t stride, float *out,        \
+                                                   ptrdiff_t os, ptrdiff_t pf, const char *pl) {                     \
+        block(R, NT, FP8, a, s, sc, chunks, r, x, stride, out, os, pf, pl);                                          \
+    }
+typedef void (*block_fn)(rows_at, const float *, ptrdiff_t, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t, float *,
+                         ptrdiff_t, ptrdiff_t, const char *);
+#define DEFINE_ALL(FP8, P)                                                                                           \
+    DEFINE_BLOCK(P##_4x1, 4, 1, FP8) DEFINE_BLOCK(P##_4x2, 4, 2, FP8) DEFINE_BLOCK(P##_4x3, 4, 3, FP8)              \
+    DEFINE_BLOCK(P##_4x4, 4, 4, FP8) DEFINE_BLOCK(P##_4x5, 4, 5, FP8) DEFINE_BLOCK(P##_4x6, 4, 6, FP8)              \
+    DEFINE_BLOCK(P##_1x1, 1, 1, FP8) DEFINE_BLOCK(P##_8x1, 8, 1, FP8) DEFINE_BLOCK(P##_16x1, 16, 1, FP8)            \
+    static const block_fn P##_blocks[9] = {P##_1x1, P##_4x1, P##_4x2, P##_4x3, P##_4x4, P##_4x5, P##_4x6, P##_8x1, P##_16x1};
+DEFINE_ALL(0, bf16)
+DEFINE_ALL(1, fp8)
+DEFINE_ALL(2, f32)
+
+int mr_interleave_group(ptrdiff_t rowBytes) { return rowBytes <= 2048 ? 16 : 8; }
+
+void mr_interleave(void *dst, const void *src, ptrdiff_t rows, ptrdiff_t rowBytes, ptrdiff_t chunkBytes, ptrdiff_t G) {
+    ptrdiff_t packed = rows / G * G, chunks = rowBytes / chunkBytes;
+    char *d = (char *)dst;
+    for (ptrdiff_t r0 = 0; r0 < packed; r0 += G) {
+        const char *g = (const char *)src + r0 * rowBytes;
+        for (ptrdiff_t c = 0; c < chunks; c++)
+            for (ptrdiff_t j = 0; j < G; j++, d += chunkBytes) memcpy(d, g + j * rowBytes + c * chunkBytes, (size_t)chunkBytes);
+    }
+    memcpy(d, (const char *)src + packed * rowBytes, (size_t)((rows - packed) * rowBytes));
+}
+
+/// Rows r0..<r1 of a weight with rows [0, packedEnd) in interleaved groups of G (0: row-major, see `rows_from`);
+/// prefetches stay below `pfEnd` (the end of the caller's row range: an L2 tile's next tile is useful).
+static void drive(const block_fn *fns, const void *w, const float *s, ptrdiff_t sc, ptrdiff_t cols, ptrdiff_t chunks,
+                  const float *xp, ptrdiff_t stride, ptrdiff_t tokens, float *out, ptrdiff_t os, ptrdiff_t r0,
+                  ptrdiff_t r1, ptrdiff_t pfEnd, ptrdiff_t esize, ptrdiff_t G, ptrdiff_t packedEnd) {
+    ptrdiff_t rowBytes = cols * esize, cb = 64 * esize, unit = G > 4 ? G : 4;
+    // 4-row blocks prefetch whole groups ahead, so the rows there sit at the same place in their group.
+    ptrdiff_t PREFETCH_ROWS = (PREFETCH_BYTES + rowBytes - 1) / rowBytes;
+    PREFETCH_ROWS = PREFETCH_ROWS < 16 ? 16 : (PREFETCH_ROWS + unit - 1) / unit * unit;
+    // More than one token block re-reads the rows once per block: walk the rows in L2-sized tiles so the re-reads
+    // hit L2 instead of DRAM (same per-element sequence, so the same bits).
+    if (tokens > TOKEN_BLOCK) {
+        ptrdiff_t tile = TILE_BYTES / rowBytes;
+        tile = tile < unit ? unit : tile / unit * unit;
+        if (r1 - r0 > tile) {
+            for (ptrdiff_t t0 = r0; t0 < r1; t0 += tile)
+                drive(fns, w, s, sc, cols, chunks, xp, stride, tokens, out, os, t0, t0 + tile < r1 ? t0 + tile : r1,
+                      pfEnd, esize, G, packedEnd);
+            return;
+        }
+    }
+    // Prefetch distance of an R-row block at r: none where it would reach past pfEnd (those rows were prefetched by
+    // earlier blocks; reaching past streamed up to 64 KB of another thread's or another matrix's rows per range:
+    // one decode step's 361 BF16 matrices replayed by a C harness, 1 thread: 72-74 -> 77-78% of the read probe).
+#define PF(r, R) ((r) + (R) + PREFETCH_ROWS <= pfEnd ? PREFETCH_ROWS * rowBytes : 0)
+#define AT(r) rows_from(w, r, rowBytes, cb, G, packedEnd)
+    const char *limit = (const char *)w + pfEnd * rowBytes;
+    for (ptrdiff_t tb = 0; tb < tokens; tb += TOKEN_BLOCK) {
+        ptrdiff_t te = tokens < tb + TOKEN_BLOCK ? tokens : tb + TOKEN_BLOCK;
+        const float *xt = xp + tb * stride;
+        float *ot = out + tb * os;
+        ptrdiff_t r = r0;
+        if (te - tb == 1 && G) {
+            // Interleaved groups: each group is one ascending run read with ordered loads and no software prefetch
+            // (the hardware prefetcher follows it). One decode step's 361 BF16 matrices replayed by a C harness,
+            // 1 thread: row-major with prefetch 72-77%, interleaved 94% of the read probe (2 threads, ~33 GB/s mode:
+            // 83-91% -> 94-95%); an up-front or per-chunk software prefetch cost 7-8 points there.
+            for (; r % G && r + 4 <= r1; r += 4) fns[1](AT(r), s, sc, chunks, r, xt, stride, ot, os, 0, limit);
+            ptrdiff_t end = r1 < packedEnd ? r1 : packedEnd;
+            for (; r + G <= end; r += G) fns[G == 16 ? 8 : 7](AT(r), s, sc, chunks, r, xt, stride, ot, os, 0, limit);
+        }
+        // One token (decode), row-major: 8 rows per block (16 for rows of <= 2 KB) keeps more weight streams in flight
+        // (measured on Zen 4: 2048-col BF16 rows 20 -> 23 GB/s with 8 rows; 512-col rows 17 -> 21.7 GB/s with 16;
+        // 768-col rows 10.6 -> 20 GB/s with 16; 4 KB rows lose with 16).
+        if (te - tb == 1 && r >= packedEnd) {
+            ptrdiff_t R = mr_interleave_group(rowBytes), lead = decode_prefetch_start(w, r, r1, R, rowBytes, limit);
+            if (R == 16)
+                for (; r + 16 <= r1; r += 16) fns[8](AT(r), s, sc, chunks, r, xt, stride, ot, os, lead, limit);
+            for (; r + 8 <= r1; r += 8) fns[7](AT(r), s, sc, chunks, r, xt, stride, ot, os, decode_lead(8, rowBytes), limit);
+        }
+        for (; r + 4 <= r1; r += 4) {
+            ptrdiff_t t = tb;
+            // 4 x 4 blocks: with 6 tokens the decoded weight phases and 24 accumulators spill (50 vs 104 GFLOP/s).
+            for (; t + 4 <= te; t += 4) fns[4](AT(r), s, sc, chunks, r, xp + t * stride, stride, out + t * os, os, PF(r, 4), limit);
+            if (t < te) fns[te - t](AT(r), s, sc, chunks, r, xp + t * stride, stride, out + t * os, os, PF(r, 4), limit);
+        }
+        for (; r < r1; r++)
+            for (ptrdiff_t t = tb; t < te; t++) fns[0](AT(r), s, sc, chunks, r, xp + t * stride, stride, out + t * os, os, 0, limit);
+    }
+#undef AT
+#undef PF
+}
+
+void mr_linear_bf16(const uint16_t *w, ptrdiff_t cols, ptrdiff_t chunks, const float *xp, ptrdiff_t stride,
+                    ptrdiff_t tokens, float *out, ptrdiff_t outStride, ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t group,
+                    ptrdiff_t packedEnd) {
+    drive(bf16_blocks, w, 0, 0, cols, chunks, xp, stride, tokens, out, outStride, r0, r1, r1, 2, group, packedEnd);
+}
+
+void mr_linear_f32(const float *w, ptrdiff_t cols, ptrdiff_t chunks, const float *xp, ptrdiff_t stride,
+                   ptrdiff_t tokens, float *out, ptrdiff_t outStride, ptrdiff_t r0, ptrdiff_t r1) {
+    drive(f32_blocks, w, 0, 0, cols, chunks, xp, stride, tokens, out, outStride, r0, r1, r1, 4, 0, 0);
+}
+
+void mr_linear_fp8(const uint8_t *w, const float *scales, ptrdiff_t scaleCols, ptrdiff_t cols, ptrdiff_t chunks,
+                   const float *xp, ptrdiff_t stride, ptrdiff_t tokens, float *out, ptrdiff_t outStride,
+                   ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t group, ptrdiff_t packedEnd) {
+    drive(fp8_blocks, w, scales, scaleCols, cols, chunks, xp, stride, tokens, out, outStride, r0, r1, r1, 1, group, packedEnd);
+}

@@ -1,0 +1,144 @@
+// Row dequantization and transposed products (x · W for a weight view `[k, n]`, absorbed MLA attention): the
+// plain twins and the dispatch to the C transposed kernels; per output one fused multiply-add per row ascending.
+import CKernels
+import Foundation
+import Tensors
+
+extension Ops {
+    /// Dequantize row `row` of `w` into `out` (`w.cols` floats), exactly (`Weight.element` semantics).
+    public static func dequantizeRow(_ w: Weight, _ row: Int, into out: UnsafeMutablePointer<Float>) {
+        let n = w.cols
+        if w.group > 0 && row < w.packedRows {
+            for c in 0..<n { out[c] = w.element(row, c) }  // interleaved groups: not on a hot path
+            return
+        }
+        switch w.storage {
+        case .f32(let p):
+            out.update(from: p + row * n, count: n)
+        case .bf16(let p):
+            let src = p + row * n
+            for i in 0..<n { out[i] = Float(bitPattern: UInt32(src[i]) << 16) }
+        case .f16(let p):
+            let src = p + row * n
+            for i in 0..<n { out[i] = f16ToFloat(src[i]) }
+        case .fp8e4m3(let p, let scales):
+            let src = p + row * n
+            let srow = scales + (row / fp8BlockSize) * w.scaleCols
+            FP8Table.e4m3.withUnsafeBufferPointer { table in
+                for i in 0..<n { out[i] = table[Int(src[i])] * srow[i / fp8BlockSize] }
+            }
+        }
+    }
+
+    /// One dequantized row as an array.
+    public static func dequantizeRow(_ w: Weight, _ row: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: w.cols) { buf, n in
+            dequantizeRow(w, row, into: buf.baseAddress!)
+            n = w.cols
+        }
+    }
+
+    /// Transposed product `out[t, c] = Σ_i x[t, i] · W[i, c]` (`x` `[T, W.rows]` -> `[T, W.cols]`), used by MLA
+    /// (q_nope · W_UK, softmax(P) · V, P · c_kv). Every element accumulates over `i` ascending, one fused
+    /// multiply-add per term, starting from +0: batch invariant, thread-count invariant, and unchanged by extra
+    /// trailing rows whose x is zero (a causal mask's zero probabilities). F32 weights (activation views) use a
+    /// register-blocked loop, BF16 / FP8 a C kernel (AVX-512, widths in multiples of 16); otherwise one row is
+    /// dequantized at a time (same bits on every path).
+    public static func linearTransposed(_ x: Matrix, _ w: Weight, pool: ComputePool = .serial,
+                                        backend: LinearBackend = .automatic) -> Matrix {
+        precondition(x.cols == w.rows, "linearTransposed: input width \(x.cols) != weight rows \(w.rows)")
+        let n = w.cols, tokens = x.rows, k = w.rows
+        var out = Matrix(rows: tokens, cols: n)
+        if tokens == 0 || n == 0 { return out }
+        x.data.withUnsafeBufferPointer { xp in
+            out.data.withUnsafeMutableBufferPointer { op in
+                let xb = xp.baseAddress!, ob = UnsafeTransfer(op.baseAddress!)
+                if case .f32(let wp) = w.storage {
+                    pool.parallelFor(count: tokens) { range in
+                        for t in range { transposedRowF32(xb + t * k, wp, k, n, ob.value + t * n) }
+                    }
+                    return
+                }
+                // BF16 / FP8 views (absorbed attention's W_UK per head, every decode step): the C kernel keeps 64
+                // columns in registers instead of dequantizing and re-reading `out` once per row (same bits).
+                if backend == .automatic, CPUFeatures.avx512, n % 16 == 0, w.group == 0 {
+                    switch w.storage {
+                    case .bf16(let wp):
+                        pool.parallelFor(count: tokens) { r in
+                            mr_linear_transposed_bf16(wp, k, n, xb + r.lowerBound * k, r.count, ob.value + r.lowerBound * n)
+                        }
+                        return
+                    case .fp8e4m3(let wp, let scales):
+                        let scaleCols = w.scaleCols
+                        pool.parallelFor(count: tokens) { r in
+                            mr_linear_transposed_fp8(wp, scales, scaleCols, k, n, xb + r.lowerBound * k, r.count,
+                                                     ob.value + r.lowerBound * n)
+                        }
+                        return
+                    default: break
+                    }
+                }
+                pool.parallelFor(count: tokens) { range in
+                    let rowBuf = UnsafeMutablePointer<Float>.allocate(capacity: n)
+                    defer { rowBuf.deallocate() }
+                    for i in 0..<k {
+                        dequantizeRow(w, i, into: rowBuf)
+                        for t in range { axpy(xb[t * k + i], UnsafePointer(rowBuf), ob.value + t * n, n) }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// One output row of `linearTransposed` over an F32 matrix `[k, n]`: 64 columns held in registers while `i`
+    /// walks the rows (same per-element fma sequence as the axpy path).
+    @inline(__always)
+    static func transposedRowF32(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ k: Int, _ n: Int,
+                                 _ out: UnsafeMutablePointer<Float>) {
+        var c = 0
+        while c + 64 <= n {
+            var a0 = Vec16(), a1 = Vec16(), a2 = Vec16(), a3 = Vec16()
+            for i in 0..<k {
+                let xi = Vec16(repeating: x[i])
+                let p = UnsafeRawPointer(w + i * n + c)
+                a0.addProduct(xi, p.loadUnaligned(as: Vec16.self))
+                a1.addProduct(xi, p.loadUnaligned(fromByteOffset: 64, as: Vec16.self))
+                a2.addProduct(xi, p.loadUnaligned(fromByteOffset: 128, as: Vec16.self))
+                a3.addProduct(xi, p.loadUnaligned(fromByteOffset: 192, as: Vec16.self))
+            }
+            let o = UnsafeMutableRawPointer(out + c)
+            o.storeBytes(of: a0, as: Vec16.self)
+            o.storeBytes(of: a1, toByteOffset: 64, as: Vec16.self)
+            o.storeBytes(of: a2, toByteOffset: 128, as: Vec16.self)
+            o.storeBytes(of: a3, toByteOffset: 192, as: Vec16.self)
+            c += 64
+        }
+        while c + 16 <= n {
+            var a = Vec16()
+            for i in 0..<k { a.addProduct(Vec16(repeating: x[i]), UnsafeRawPointer(w + i * n + c).loadUnaligned(as: Vec16.self)) }
+            UnsafeMutableRawPointer(out + c).storeBytes(of: a, as: Vec16.self)
+            c += 16
+        }
+        while c < n {
+            var a: Float = 0
+            for i in 0..<k { a = a.addingProduct(x[i], w[i * n + c]) }
+            out[c] = a
+            c += 1
+        }
+    }
+
+    /// `y[j] = fma(a, x[j], y[j])` for j in 0..<n (elementwise, order-free).
+    @inline(__always)
+    public static func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        var j = 0
+        let av = Vec16(repeating: a)
+        while j + 16 <= n {
+            var acc = UnsafeRawPointer(y + j).loadUnaligned(as: Vec16.self)
+            acc.addProduct(av, UnsafeRawPointer(x + j).loadUnaligned(as: Vec16.self))
+            UnsafeMutableRawPointer(y + j).storeBytes(of: acc, as: Vec16.self)
+            j += 16
+        }
+        while j < n { y[j] = y[j].addingProduct(a, x[j]); j += 1 }
+    }
+}
