@@ -233,7 +233,7 @@ extension Ops {
         // The C kernels (AVX-512, whole chunks; bf16 dot products when the pool asks for them): one prepared job.
         if backend == .automatic, let job = FusedJob(LinearJob(x: x, tokens: tokens, weight: w, out: out), precision: pool.precision) {
             defer { job.release() }
-            pool.parallelFor(count: rows, granule: max(4, w.group)) { range in job.run(rows: range) }
+            runShares([job], pool: pool)
             return
         }
         switch w.storage {

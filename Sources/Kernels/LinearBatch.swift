@@ -42,33 +42,42 @@ extension Ops {
         }
         if fused.isEmpty { return }
         defer { for f in fused { f.release() } }
+        runShares(fused, pool: pool)
+    }
+
+    /// Runs prepared jobs as one parallel region: their row units (4 rows, or an interleaved weight's group) laid end
+    /// to end, cut into one share per thread by estimated cost, balanced at run time by `parallelShares`.
+    static func runShares(_ fused: [FusedJob], pool: ComputePool) {
         // Cost of one row unit: weight bytes streamed (memory-bound decode) plus multiply-adds (compute-bound
         // prefill), in comparable units (~3 bytes of streaming per multiply-add of one token on this CPU class).
         let groupCost = fused.map { Double($0.unit * $0.cols) * (3 * Double($0.elementBytes) + Double($0.tokens)) }
         let groups = fused.map { ceilDiv($0.rows, $0.unit) }
+        var firstUnit = [0]
+        for g in groups { firstUnit.append(firstUnit.last! + g) }
         let total = zip(groupCost, groups).reduce(0.0) { $0 + $1.0 * Double($1.1) }
         let parts = pool.threads
-        // Cut points: part p starts at the first group whose cumulative cost reaches p/parts of the total.
-        var cuts: [(job: Int, group: Int)] = [(0, 0)]
-        var acc = 0.0, p = 1
+        // Cut points: share p starts at the first unit whose cumulative cost reaches p/parts of the total.
+        var cuts = [0]
+        var acc = 0.0
         for (j, count) in groups.enumerated() {
             for g in 0..<count {
-                while p < parts && acc >= total * Double(p) / Double(parts) { cuts.append((j, g)); p += 1 }
+                while cuts.count < parts && acc >= total * Double(cuts.count) / Double(parts) { cuts.append(firstUnit[j] + g) }
                 acc += groupCost[j]
             }
         }
-        while cuts.count < parts + 1 { cuts.append((fused.count, 0)) }
-        pool.parallelFor(count: parts) { range in
-            for part in range {
-                var (j, g) = cuts[part]
-                let end = cuts[part + 1]
-                while j < fused.count && (j < end.job || (j == end.job && g < end.group)) {
-                    let stop = j == end.job ? end.group : groups[j]
-                    let u = fused[j].unit
-                    if stop > g { fused[j].run(rows: (g * u)..<min(fused[j].rows, stop * u)) }
-                    j += 1
-                    g = 0
-                }
+        while cuts.count < parts + 1 { cuts.append(firstUnit.last!) }
+        // Smallest claim ~64 KB of weights: a claim costs one kernel call (~0.1 µs), 64 KB streams in ~2 µs.
+        let bytes = zip(fused, groups).reduce(0) { $0 + $1.0.unit * $1.0.cols * $1.0.elementBytes * $1.1 }
+        let minClaim = max(1, firstUnit.last! * 65536 / max(bytes, 1))
+        pool.parallelShares(cuts: cuts, minClaim: minClaim) { range in
+            var j = 0
+            while firstUnit[j + 1] <= range.lowerBound { j += 1 }
+            var u = range.lowerBound
+            while u < range.upperBound {
+                let stop = min(range.upperBound, firstUnit[j + 1]), unit = fused[j].unit
+                fused[j].run(rows: ((u - firstUnit[j]) * unit)..<min(fused[j].rows, (stop - firstUnit[j]) * unit))
+                u = stop
+                j += 1
             }
         }
     }

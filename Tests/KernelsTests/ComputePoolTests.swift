@@ -1,0 +1,57 @@
+// ComputePool.parallelShares: every unit handed out exactly once for any cuts, claim size and thread count, and a
+// thread that finishes early takes work from a slower one.
+import Foundation
+import Synchronization
+import Testing
+import Kernels
+
+/// Counts how often each unit was handed out, and by which thread.
+final class UnitLedger: Sendable {
+    let counts: Mutex<[Int]>
+    let takenBy: Mutex<[pthread_t?]>
+    init(units: Int) {
+        counts = Mutex([Int](repeating: 0, count: units))
+        takenBy = Mutex([pthread_t?](repeating: nil, count: units))
+    }
+    func record(_ range: Range<Int>) {
+        let me = pthread_self()
+        counts.withLock { c in for u in range { c[u] += 1 } }
+        takenBy.withLock { t in for u in range { t[u] = me } }
+    }
+}
+
+@Test func parallelSharesHandOutEveryUnitOnce() {
+    var rng = SeededRandom(77)
+    for threads in 1...4 {
+        let pool = ComputePool(threads: threads)
+        for _ in 0..<40 {
+            let total = Int(rng.next() % 300)
+            var cuts = (0..<(threads - 1)).map { _ in total == 0 ? 0 : Int(rng.next() % UInt64(total + 1)) }.sorted()
+            cuts = [0] + cuts + [total]
+            let minClaim = 1 + Int(rng.next() % 9)
+            let ledger = UnitLedger(units: total)
+            pool.parallelShares(cuts: cuts, minClaim: minClaim) { range in
+                #expect(!range.isEmpty && range.lowerBound >= 0 && range.upperBound <= total)
+                ledger.record(range)
+            }
+            let counts = ledger.counts.withLock { $0 }
+            #expect(counts.allSatisfy { $0 == 1 }, "threads \(threads) cuts \(cuts) minClaim \(minClaim)")
+        }
+    }
+}
+
+@Test func parallelSharesMoveWorkFromASlowThread() {
+    // The caller's share is 190 of 200 units and each of its claims takes 5 ms: the worker, done with its 10 units
+    // at once, must take part of the caller's share.
+    let pool = ComputePool(threads: 2)
+    let ledger = UnitLedger(units: 200)
+    let caller = pthread_self()
+    pool.parallelShares(cuts: [0, 190, 200], minClaim: 1) { range in
+        if pthread_equal(pthread_self(), caller) != 0 { usleep(5000) }
+        ledger.record(range)
+    }
+    let takers = ledger.takenBy.withLock { $0 }
+    #expect(ledger.counts.withLock { $0 }.allSatisfy { $0 == 1 })
+    let movedToWorker = takers[0..<190].filter { $0 != nil && pthread_equal($0!, caller) == 0 }.count
+    #expect(movedToWorker > 0, "no unit of the slow caller's share was taken by the worker")
+}
