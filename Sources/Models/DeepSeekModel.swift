@@ -30,16 +30,19 @@ public struct FeedForward: Sendable {
     /// Average rows per expert up to which `batched` runs all experts in shared parallel regions.
     public static let batchedRowsPerExpert = 8
 
+    /// Whether `batched` runs these FFNs in shared parallel regions: several of them, several threads, and few rows
+    /// per FFN (decode). Many rows per expert (prefill): products are compute-bound and splitting each one over the
+    /// threads measured ~25% faster than giving each thread whole experts.
+    public static func sharesRegions(_ items: [(x: Matrix, ffn: FeedForward)], pool: ComputePool) -> Bool {
+        let rows = items.reduce(0) { $0 + $1.x.rows }
+        return items.count > 1 && pool.threads > 1 && rows <= batchedRowsPerExpert * items.count
+    }
+
     /// Several FFNs over their own rows (the routed experts of one layer) in two parallel regions: gate and up of
     /// all, then down of all (`Ops.linearBatch`). Bit-identical to calling each FFN on its rows.
     public static func batched(_ items: [(x: Matrix, ffn: FeedForward)], pool: ComputePool) -> [Matrix] {
         if items.isEmpty { return [] }
-        // Many rows per expert (prefill): products are compute-bound and splitting each one over the threads measured
-        // ~25% faster than giving each thread whole experts; the batched regions win for decode-sized batches.
-        let rows = items.reduce(0) { $0 + $1.x.rows }
-        if items.count == 1 || pool.threads == 1 || rows > batchedRowsPerExpert * items.count {
-            return items.map { $0.ffn($0.x, pool: pool) }
-        }
+        if !sharesRegions(items, pool: pool) { return items.map { $0.ffn($0.x, pool: pool) } }
         var xOff: [Int] = [], hOff: [Int] = [], yOff: [Int] = []
         var xn = 0, hn = 0, yn = 0
         for (x, f) in items {
@@ -393,8 +396,8 @@ public final class DeepSeekModel: @unchecked Sendable {
             let routing = router.route(x, pool: pool)
             phaseObserver?.end(routerStart, .router, layer: layer.index)
             observe?(.routing(layer: layer.index, routing))
-            var out = try runExperts(routing: routing, x: x, experts: experts, layer: layer.index)
-            if let shared {
+            var (out, sharedAdded) = try runExperts(routing: routing, x: x, experts: experts, shared: shared, layer: layer.index)
+            if let shared, !sharedAdded {
                 let sharedStart = phaseObserver?.begin() ?? 0
                 Ops.addInPlace(&out, shared(x, pool: pool))
                 phaseObserver?.end(sharedStart, .sharedExpert, layer: layer.index)
@@ -406,23 +409,38 @@ public final class DeepSeekModel: @unchecked Sendable {
     /// Routed part of an MoE layer through the dispatcher: dispatch, grouped expert FFNs (one batched linear per
     /// expert), weight each output row, combine (sum in ascending expert id per token).
     public func runExperts(routing: Routing, x: Matrix, experts: [Int: FeedForward], layer: Int) throws -> Matrix {
+        try runExperts(routing: routing, x: x, experts: experts, shared: nil, layer: layer).out
+    }
+
+    /// `runExperts`, and when the products run in shared parallel regions (decode-sized batches,
+    /// `FeedForward.sharesRegions`) the shared expert joins them: its output is added after the routed sum, the
+    /// same bits and order as adding it separately, with two regions and their serial setup fewer per layer.
+    /// `sharedAdded` says whether it did; the phase is then `expertFFN` (routed and shared together).
+    func runExperts(routing: Routing, x: Matrix, experts: [Int: FeedForward], shared: FeedForward?,
+                    layer: Int) throws -> (out: Matrix, sharedAdded: Bool) {
         let layout = try dispatcher.layout(routing)
         let (received, handle) = try dispatcher.dispatch(x, layout)
-        let items = try received.map { batch in
+        var items = try received.map { batch in
             guard let ffn = experts[batch.expert] else {
                 throw ModelError(.expertNotLocal, "expert \(batch.expert) of layer \(layer) received tokens but its weights are not loaded here",
                                  subject: "model.layers.\(layer).mlp.experts.\(batch.expert)")
             }
             return (x: batch.rows, ffn: ffn)
         }
+        let withShared = shared.map { [(x: x, ffn: $0)] } ?? []
+        let sharedAdded = !withShared.isEmpty && FeedForward.sharesRegions(items + withShared, pool: pool)
+        if sharedAdded { items += withShared }
         // Every expert that received rows, in one batched product (same bits as one FFN call per expert).
         let expertStart = phaseObserver?.begin() ?? 0
-        let ys = FeedForward.batched(items, pool: pool)
+        var ys = FeedForward.batched(items, pool: pool)
         phaseObserver?.end(expertStart, .expertFFN, layer: layer)
+        let sharedOut = sharedAdded ? ys.removeLast() : nil
         let outputs = zip(received, ys).map { batch, y in
             ExpertBatch(expert: batch.expert, rows: Ops.scaleRows(y, batch.weights), weights: batch.weights)
         }
-        return try dispatcher.combine(outputs, handle)
+        var out = try dispatcher.combine(outputs, handle)
+        if let sharedOut { Ops.addInPlace(&out, sharedOut) }
+        return (out, sharedAdded)
     }
 }
 

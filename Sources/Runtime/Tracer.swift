@@ -11,8 +11,10 @@ public enum TracePhase: String, Sendable, Codable, CaseIterable {
     case denseFFN = "dense_ffn"
     case router
     case dispatch
+    /// Routed experts; in decode-sized steps with several threads also the shared expert (one parallel region).
     case expertFFN = "expert_ffn"
     case combine
+    /// The shared expert where it runs on its own (prefill, or one thread).
     case sharedExpert = "shared_expert"
     case head
     case sampling
