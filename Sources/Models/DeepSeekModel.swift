@@ -160,10 +160,12 @@ public final class DeepSeekModel: @unchecked Sendable {
     /// - includeEmbedding / includeHead: default true for the first / last stage.
     /// - weightLayout: `.interleaved` copies the projection weights into the decode kernels' read order (same
     ///   results, faster batch-1 decode; the embedding and kv_b_proj, read by row or transposed, stay as mapped).
+    /// - progress: called with (layers done, layers) after each decoder layer (the head counts as the last one);
+    ///   with `.interleaved` each layer is a copy of its weights, seconds per layer on a large model.
     public init(config: ModelConfig, source: any TensorSource, layers: Range<Int>? = nil, experts: Set<Int>? = nil,
                 includeEmbedding: Bool? = nil, includeHead: Bool? = nil,
                 dispatcher: (any ExpertDispatcher)? = nil, pool: ComputePool = .serial,
-                weightLayout: WeightLayout = .checkpoint) throws {
+                weightLayout: WeightLayout = .checkpoint, progress: ((Int, Int) -> Void)? = nil) throws {
         let range = layers ?? 0..<config.numHiddenLayers
         guard range.lowerBound >= 0, range.upperBound <= config.numHiddenLayers else {
             throw ModelError(.badInput, "layer range \(range) outside 0..<\(config.numHiddenLayers)", subject: "layers")
@@ -196,18 +198,21 @@ public final class DeepSeekModel: @unchecked Sendable {
         } else {
             embedTokens = nil
         }
-        if includeHead ?? (range.upperBound == config.numHiddenLayers) {
+        var built: [DecoderLayerWeights] = []
+        let head = includeHead ?? (range.upperBound == config.numHiddenLayers), steps = range.count + (head ? 1 : 0)
+        for l in range {
+            built.append(try DeepSeekModel.loadLayer(l, config: config, loader: loader, experts: localExperts))
+            progress?(built.count, steps)
+        }
+        self.layers = built
+        if head {
             finalNorm = try loader.vector("model.norm.weight", count: d)
             lmHead = try loader.product("lm_head.weight", rows: config.vocabSize, cols: d)
+            progress?(steps, steps)
         } else {
             finalNorm = nil
             lmHead = nil
         }
-        var built: [DecoderLayerWeights] = []
-        for l in range {
-            built.append(try DeepSeekModel.loadLayer(l, config: config, loader: loader, experts: localExperts))
-        }
-        self.layers = built
     }
 
     // MARK: setup

@@ -30,6 +30,8 @@ public struct EngineOptions: Sendable {
     /// Projection weights as mapped from the checkpoint, or copied into the decode kernels' interleaved row groups
     /// (default where the AVX-512 kernels run: batch-1 decode streams one ascending run per block; same results).
     public var weightLayout: WeightLayout = CPUFeatures.avx512 ? .interleaved : .checkpoint
+    /// Whether loading copies the projection weights (the interleaved layout where its kernels run).
+    public var copiesWeights: Bool { weightLayout == .interleaved && CPUFeatures.avx512 }
     public var trace = false
     public var attention: AttentionMode?
     /// Test-only fault: this rank kills itself (SIGKILL) at this tick.
@@ -92,8 +94,9 @@ public final class Engine {
     static let logitTag = 23
 
     /// Build this rank's shard: split the stage communicator, pick the dispatcher, load only this rank's tensors.
+    /// `progress`: (layers done, layers) of this rank's stage while they are prepared (see `DeepSeekModel.init`).
     public init(world: any Communicator, config: ModelConfig, source: any TensorSource, plan: ParallelPlan,
-                options: EngineOptions) throws {
+                options: EngineOptions, progress: ((Int, Int) -> Void)? = nil) throws {
         precondition(plan.rankCount == world.size, "plan for \(plan.rankCount) ranks on a world of \(world.size)")
         self.world = world
         self.plan = plan
@@ -124,7 +127,7 @@ public final class Engine {
         model = try DeepSeekModel(config: config, source: source, layers: layers, experts: Set(plan.laneExperts[lane]),
                                   includeEmbedding: stage == 0, includeHead: stage == plan.pp - 1,
                                   dispatcher: dispatcher, pool: ComputePool(threads: options.threads, precision: options.matmulPrecision),
-                                  weightLayout: options.weightLayout)
+                                  weightLayout: options.weightLayout, progress: progress)
         model.phaseObserver = tracer  // records only while tracer.isEnabled
         if let mode = options.attention {
             model.prefillMode = mode

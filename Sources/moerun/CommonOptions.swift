@@ -118,9 +118,21 @@ func openModelAndPlan(_ world: any Communicator, model: String, plan: String?,
 /// with a progress meter on rank 0.
 func startEngine(_ world: any Communicator, opened: OpenedModel, plan: ParallelPlan, options: EngineOptions,
                  preload: Bool) throws -> Engine {
+    // The interleaved layout copies every projection weight here (seconds per GB on a small VM): show it.
+    let copying = options.copiesWeights
+    var meter: ProgressMeter?
     let engine = try agreeOnLoad(world) {
-        try Engine(world: world, config: opened.config, source: opened.checkpoint, plan: plan, options: options)
+        try Engine(world: world, config: opened.config, source: opened.checkpoint, plan: plan, options: options) { done, total in
+            if meter == nil {
+                meter = ProgressMeter(label: copying ? "preparing layers (rank 0)" : "mapping layers (rank 0)", total: total,
+                                      enabled: world.rank == 0, format: ProgressMeter.count)
+            }
+            meter?.update(done)
+        }
     }
+    let parts = "\(plan.stageLayers[engine.stage].count) decoder layers" + (engine.stage == plan.pp - 1 ? " and the head" : "")
+    meter?.finish(copying ? "\(parts), projection weights copied into the interleaved decode layout (--weight-layout checkpoint maps them as stored)"
+                          : "\(parts) mapped")
     if preload {
         let meter = ProgressMeter(label: "loading weights (rank 0)", total: engine.weightBytes, enabled: world.rank == 0)
         engine.preload { done, _ in meter.update(done) }
