@@ -77,6 +77,7 @@ public final class ComputePool: @unchecked Sendable {
     public func parallelShares(cuts: [Int], minClaim: Int, _ body: (Range<Int>) -> Void) {
         precondition(cuts.count == threads + 1 && cuts.first == 0, "parallelShares needs threads + 1 cuts from 0")
         let total = cuts[threads]
+        precondition(total < 1 << 32, "parallelShares packs unit indices in 32 bits")
         if total <= 0 { return }
         guard threads > 1 else { body(0..<total); return }
         for w in 0..<threads { shareWords[w].word.store(ShareWord.pack(cuts[w], cuts[w + 1]), ordering: .releasing) }
