@@ -47,25 +47,32 @@ public final class ComputePool: @unchecked Sendable {
         if count <= 0 { return }
         let units = ceilDiv(count, granule)
         let parts = Swift.min(threads, units)
-        guard parts > 1, let workers,
-              busy.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged else {
-            body(0..<count)
-            return
-        }
-        defer { busy.store(false, ordering: .sequentiallyConsistent) }
         func range(_ w: Int) -> Range<Int> {
             Swift.min(count, (units * w / parts) * granule)..<Swift.min(count, (units * (w + 1) / parts) * granule)
         }
-        withoutActuallyEscaping(body) { body in
-            var job: (Int) -> Void = { w in
-                if w < parts { let r = range(w); if !r.isEmpty { body(r) } }
-            }
-            withUnsafeMutablePointer(to: &job) { p in
+        let ran = onWorkers(parts) { w in let r = range(w); if !r.isEmpty { body(r) } }
+        if !ran { body(0..<count) }
+    }
+
+    /// Runs `prepare()`, then `job(w)` for w in 0..<parts, w = 0 on the caller, the rest on workers; false (nothing
+    /// run) when the pool has one thread, `parts` < 2, or a loop is already running (nested or concurrent use: the
+    /// caller then runs its work inline).
+    private func onWorkers(_ parts: Int, prepare: () -> Void = {}, _ job: (Int) -> Void) -> Bool {
+        guard parts > 1, let workers,
+              busy.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged else {
+            return false
+        }
+        defer { busy.store(false, ordering: .sequentiallyConsistent) }
+        prepare()
+        withoutActuallyEscaping(job) { job in
+            var call: (Int) -> Void = { w in if w < parts { job(w) } }
+            withUnsafeMutablePointer(to: &call) { p in
                 workers.run(UnsafeMutableRawPointer(p))
                 p.pointee(0)
                 workers.wait()
             }
         }
+        return true
     }
 
     /// Calls `body` on disjoint ranges of `0..<cuts.last` that together cover it exactly once. Thread w starts on its
@@ -79,13 +86,14 @@ public final class ComputePool: @unchecked Sendable {
         let total = cuts[threads]
         precondition(total < 1 << 32, "parallelShares packs unit indices in 32 bits")
         if total <= 0 { return }
-        guard threads > 1 else { body(0..<total); return }
-        for w in 0..<threads { shareWords[w].word.store(ShareWord.pack(cuts[w], cuts[w + 1]), ordering: .releasing) }
         let minClaim = Swift.max(1, minClaim)
         let words = shareWords
-        parallelFor(count: threads) { range in
-            for w in range { ShareWord.work(words, me: w, minClaim: minClaim, body) }
-        }
+        // The words are set only once this loop owns the pool, before any worker starts: a nested or concurrent
+        // call must not touch the shares of the loop already running, so it runs everything inline.
+        let ran = onWorkers(threads, prepare: {
+            for v in 0..<threads { words[v].word.store(ShareWord.pack(cuts[v], cuts[v + 1]), ordering: .releasing) }
+        }) { w in ShareWord.work(words, me: w, minClaim: minClaim, body) }
+        if !ran { body(0..<total) }
     }
 }
 

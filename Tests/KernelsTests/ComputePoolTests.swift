@@ -55,3 +55,20 @@ final class UnitLedger: Sendable {
     let movedToWorker = takers[0..<190].filter { $0 != nil && pthread_equal($0!, caller) == 0 }.count
     #expect(movedToWorker > 0, "no unit of the slow caller's share was taken by the worker")
 }
+
+@Test func parallelSharesNestedInAParallelLoopCoverEveryUnit() {
+    // Inside a running loop the pool is busy: each nested call (two at once, one per thread) must run inline on its
+    // own ranges without touching the shares of the other.
+    let pool = ComputePool(threads: 2)
+    let ledgers = (0..<2).map { _ in UnitLedger(units: 500) }
+    for _ in 0..<20 {
+        pool.parallelFor(count: 2) { outer in
+            for o in outer {
+                pool.parallelShares(cuts: [0, 250, 500], minClaim: 3) { range in ledgers[o].record(range) }
+            }
+        }
+    }
+    for (o, ledger) in ledgers.enumerated() {
+        #expect(ledger.counts.withLock { $0 }.allSatisfy { $0 == 20 }, "nested call \(o)")
+    }
+}
