@@ -52,11 +52,23 @@ extension Ops {
     @inline(__always)
     public static func silu(_ z: Float) -> Float { z / (1 + Foundation.exp(-z)) }
 
-    /// SwiGLU combine: `silu(gate) ⊙ up`, elementwise, shapes equal.
-    public static func siluMul(gate: Matrix, up: Matrix) -> Matrix {
+    /// SwiGLU combine: `silu(gate) ⊙ up`, elementwise, shapes equal. Elementwise, so any split over `pool` gives
+    /// the same bits; worth it from a few thousand elements (one `exp` each: ~4 ns, ~3.5% of a 512-token prefill
+    /// and ~16 µs per MoE layer of a decode step when run on one thread).
+    public static func siluMul(gate: Matrix, up: Matrix, pool: ComputePool = .serial) -> Matrix {
         precondition(gate.rows == up.rows && gate.cols == up.cols, "siluMul: shape mismatch")
         var out = Matrix(rows: gate.rows, cols: gate.cols)
-        for i in out.data.indices { out.data[i] = silu(gate.data[i]) * up.data[i] }
+        if gate.data.isEmpty { return out }
+        gate.data.withUnsafeBufferPointer { g in
+            up.data.withUnsafeBufferPointer { u in
+                out.data.withUnsafeMutableBufferPointer { o in
+                    let g = g.baseAddress!, u = u.baseAddress!, o = o.baseAddress!
+                    pool.parallelFor(count: gate.data.count, granule: 2048) { range in
+                        for i in range { o[i] = silu(g[i]) * u[i] }
+                    }
+                }
+            }
+        }
         return out
     }
 

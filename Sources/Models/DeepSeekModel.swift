@@ -24,7 +24,7 @@ public struct FeedForward: Sendable {
     public func callAsFunction(_ x: Matrix, pool: ComputePool = .serial) -> Matrix {
         let g = Ops.linear(x, gate, pool: pool)
         let u = Ops.linear(x, up, pool: pool)
-        return Ops.linear(Ops.siluMul(gate: g, up: u), down, pool: pool)
+        return Ops.linear(Ops.siluMul(gate: g, up: u, pool: pool), down, pool: pool)
     }
 
     /// Average rows per expert up to which `batched` runs all experts in shared parallel regions.
@@ -65,7 +65,7 @@ public struct FeedForward: Sendable {
                 }
             }
         }
-        let h = Ops.siluMul(gate: g, up: u)
+        let h = Ops.siluMul(gate: g, up: u, pool: pool)
         h.data.withUnsafeBufferPointer { hp in
             y.withUnsafeMutableBufferPointer { yp in
                 let jobs = items.indices.map { k in

@@ -185,6 +185,12 @@ func linearTransposedKernelMatchesPortableBitwise(kind: StorageKind) {
 @Test func siluMulAndSoftmaxMatchReference() {
     let g = randomMatrix(4, 33, seed: 1, scale: 6), u = randomMatrix(4, 33, seed: 2)
     #expect(Ops.siluMul(gate: g, up: u).bitwiseEqual(Reference.siluMul(gate: g, up: u)))
+    // Split over threads (several 2048-element granules, a partial last one): the same bits.
+    let gl = randomMatrix(3, 3001, seed: 4, scale: 6), ul = randomMatrix(3, 3001, seed: 5)
+    for threads in [1, 2, 3] {
+        #expect(Ops.siluMul(gate: gl, up: ul, pool: ComputePool(threads: threads)).bitwiseEqual(Reference.siluMul(gate: gl, up: ul)))
+    }
+    #expect(Ops.siluMul(gate: Matrix(rows: 0, cols: 5), up: Matrix(rows: 0, cols: 5)).data.isEmpty)
     let s = randomMatrix(3, 29, seed: 3, scale: 20)
     #expect(relErr(Ops.softmax(s), Reference.softmax(s)) < 1e-6)
     // All -inf (fully masked) row gives zeros rather than NaN.
