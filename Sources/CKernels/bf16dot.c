@@ -15,17 +15,7 @@ INLINE TGT_BF16 void dblock(int R, int NT, rows_at a, ptrdiff_t chunks, ptrdiff_
         for (int t = 0; t < 6; t++) acc[i][t] = _mm512_setzero_ps();
     const int linear = NT == 1 && R >= 8, ordered = a.rs < a.cs;
     for (ptrdiff_t c = 0; c < chunks; c++) {
-        if (linear) {
-            if (pf) prefetch_lines(a.w0 + pf + c * R * 128, R * 2, pfLimit);
-        } else if (pf) {
-#pragma clang loop unroll(full)
-            for (int i = 0; i < R; i++) {
-                const char *q = a.w0 + pf + i * a.rs + c * a.cs;
-                if (q >= pfLimit) break;
-                _mm_prefetch(q, _MM_HINT_T1);
-                _mm_prefetch(q + 64, _MM_HINT_T1);
-            }
-        }
+        prefetch_chunk(R, linear, a, pf, c, 2, pfLimit);
         if (NT == 1) {  // row by row, both lines of a row chunk loaded once (in address order when interleaved)
             __m512bh x0 = (__m512bh)_mm512_loadu_si512((const void *)(x + c * 64)), x1 = (__m512bh)_mm512_loadu_si512((const void *)(x + c * 64 + 32));
 #pragma clang loop unroll(full)

@@ -50,6 +50,24 @@ INLINE rows_at rows_from(const void *w, ptrdiff_t r, ptrdiff_t rowBytes, ptrdiff
     return (rows_at){(const char *)w + r * rowBytes, rowBytes, cb};
 }
 
+/// The software prefetch a block issues for chunk c, `pf` bytes ahead (none when `pf` is 0, nothing at or past
+/// `limit`); a row's chunk spans `lines` cache lines. Decode blocks (`linear`: one token, R >= 8) prefetch linearly
+/// as many lines as the chunk reads; other blocks prefetch the same chunk of each of their rows.
+INLINE TGT void prefetch_chunk(int R, int linear, rows_at a, ptrdiff_t pf, ptrdiff_t c, int lines, const char *limit) {
+    if (!pf) return;
+    if (linear) {
+        prefetch_lines(a.w0 + pf + c * R * lines * 64, R * lines, limit);
+        return;
+    }
+#pragma clang loop unroll(full)
+    for (int i = 0; i < R; i++) {
+        const char *q = a.w0 + pf + i * a.rs + c * a.cs;
+        if (q >= limit) break;
+#pragma clang loop unroll(full)
+        for (int k = 0; k < lines; k++) _mm_prefetch(q + k * 64, _MM_HINT_T1);
+    }
+}
+
 /// Tokens per outer block: bounds the activation panel re-read for every 4-row block (L2-resident; 24 measured best).
 /// Prefetch distance of 4-row blocks: at least 16 rows and PREFETCH_BYTES ahead. 16 KB instead of 32 KB for rows
 /// < 2 KB (expert down, q_b, kv_b): in the VM's fast-bandwidth mode (2 threads ~50 GB/s) 2048x512 products went

@@ -122,18 +122,7 @@ INLINE TGT void block(int R, int NT, int fp8, rows_at a, const float *scales, pt
         for (int i = 0; i < R; i++) srow[i] = scales + ((r + i) / 128) * scaleCols;
     }
     for (ptrdiff_t c = 0; c < chunks; c++) {
-        if (linear) {
-            if (pf) prefetch_lines(a.w0 + pf + c * R * 64 * esize, R * (int)esize, pfLimit);
-        } else if (pf) {
-#pragma clang loop unroll(full)
-            for (int i = 0; i < R; i++) {
-                const char *q = a.w0 + pf + i * a.rs + c * a.cs;
-                if (q >= pfLimit) break;
-                _mm_prefetch(q, _MM_HINT_T1);
-                if (fp8 == 0) _mm_prefetch(q + 64, _MM_HINT_T1);  // both lines of a BF16 row chunk (4-row blocks)
-                if (fp8 == 2) { _mm_prefetch(q + 64, _MM_HINT_T1); _mm_prefetch(q + 128, _MM_HINT_T1); _mm_prefetch(q + 192, _MM_HINT_T1); }
-            }
-        }
+        prefetch_chunk(R, linear, a, pf, c, (int)esize, pfLimit);  // a row chunk: 64 columns of esize bytes
         if (fp8 == 1) {
             float sc[16];
 #pragma clang loop unroll(full)
