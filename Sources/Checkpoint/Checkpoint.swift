@@ -201,7 +201,7 @@ public final class CheckpointDirectory: TensorSource, @unchecked Sendable {
             let codes = t.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
             return Weight(rows: rows, cols: cols,
                           storage: .fp8e4m3(codes, scales: scales.0.assumingMemoryBound(to: Float.self)),
-                          owner: OwnerPair(t.owner, scales.1))
+                          owner: KeepAlive(t.owner, scales.1))
         default:
             throw CheckpointError(.unsupportedDType, file: t.info.file, tensor: name,
                                   "dtype \(t.info.dtype) cannot be served as a weight matrix",
@@ -308,21 +308,6 @@ public final class CheckpointDirectory: TensorSource, @unchecked Sendable {
         let all = lock.withLock { Array(files.values) }
         return all.reduce(0) { $0 + $1.residentBytes() }
     }
-}
-
-/// Keeps two owners (weight mapping and scale mapping, maybe different shards) alive together.
-final class OwnerPair: @unchecked Sendable {
-    let first: AnyObject
-    let second: AnyObject
-    init(_ first: AnyObject, _ second: AnyObject) {
-        self.first = first
-        self.second = second
-    }
-}
-
-extension OwnerPair: PageReleasing {
-    /// The weight bytes live in `first` (the scales' mapping is `second`).
-    func releasePages(_ p: UnsafeRawPointer, _ bytes: Int) { (first as? PageReleasing)?.releasePages(p, bytes) }
 }
 
 /// Process memory figures from /proc/self/status (Linux).

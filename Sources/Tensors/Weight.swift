@@ -194,14 +194,16 @@ extension Weight {
     }
 }
 
-/// Keeps two owners alive (an interleaved copy and the source that still holds its FP8 scales).
-final class KeepAlive: @unchecked Sendable {
-    let first: AnyObject
-    let second: AnyObject?
-    init(_ first: AnyObject, _ second: AnyObject?) {
+/// Keeps two owners of one weight alive together (weight and scale mappings, possibly different shards; or an
+/// interleaved copy and the source still holding its FP8 scales). Page releases go to the first (the weight bytes).
+public final class KeepAlive: PageReleasing, @unchecked Sendable {
+    public let first: AnyObject
+    public let second: AnyObject?
+    public init(_ first: AnyObject, _ second: AnyObject?) {
         self.first = first
         self.second = second
     }
+    public func releasePages(_ p: UnsafeRawPointer, _ bytes: Int) { (first as? PageReleasing)?.releasePages(p, bytes) }
 }
 
 /// Heap memory with a stable address, used as the owner of weights that do not come from a mapped file.
