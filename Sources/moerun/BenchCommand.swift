@@ -29,12 +29,7 @@ struct BenchCommand: ParsableCommand {
     var repetitions = 3
     @Option(help: "Warm-up runs per point.")
     var warmup = 1
-    @Option(help: "Compute threads per rank (default: cores / ranks on this node, at least 1).")
-    var threads: Int?
-    @Option(help: "Activations in products with BF16 weights: fp32 (default, exact to transformers' FP32) or bf16 (rounded, bf16 dot-product instructions, ~2x prefill; needs AVX-512 BF16).")
-    var matmulPrecision = "fp32"
-    @Option(help: "Projection weights in memory: interleaved (default with the AVX-512 kernels: copied into the decode kernels' read order, faster batch-1 decode, same results) or checkpoint (mapped as stored, no copy).")
-    var weightLayout: String?
+    @OptionGroup var compute: ComputeOptions
     @Flag(help: "Print the report as JSON.")
     var json = false
     @Option(help: "Also run the whole benchmark traced and write a Chrome trace (open in Perfetto) here.")
@@ -50,19 +45,10 @@ struct BenchCommand: ParsableCommand {
     }
 
     func validate() throws {
-        guard let precision = MatmulPrecision(rawValue: matmulPrecision) else {
-            throw ValidationError("--matmul-precision must be fp32 or bf16")
-        }
-        if let weightLayout, WeightLayout(rawValue: weightLayout) == nil {
-            throw ValidationError("--weight-layout must be interleaved or checkpoint")
-        }
-        if precision == .bf16 && !EngineOptions.bf16DotAvailable {
-            throw ValidationError("--matmul-precision bf16 needs a CPU with AVX-512 BF16 (vdpbf16ps); this one has none")
-        }
         _ = try list(promptLengths, "--prompt-lengths")
         _ = try list(batchSizes, "--batch-sizes")
-        guard decodeTokens >= 2, repetitions >= 1, warmup >= 0, (threads ?? 1) >= 1 else {
-            throw ValidationError("need --decode-tokens >= 2, --repetitions >= 1, --warmup >= 0, --threads >= 1")
+        guard decodeTokens >= 2, repetitions >= 1, warmup >= 0 else {
+            throw ValidationError("need --decode-tokens >= 2, --repetitions >= 1, --warmup >= 0")
         }
     }
 
@@ -71,11 +57,7 @@ struct BenchCommand: ParsableCommand {
             let say = { (line: String) in if world.rank == 0 { emit(line) } }
             guard let (opened, parallelPlan) = openModelAndPlan(world, model: model, plan: plan) else { return 2 }
             var options = EngineOptions()
-            let policy = ThreadPolicy.resolve(requested: threads)
-            if let warning = policy.warning, world.rank == 0 { printError(warning) }
-            options.threads = policy.threads
-            options.matmulPrecision = MatmulPrecision(rawValue: matmulPrecision) ?? .fp32
-            if let layout = weightLayout.flatMap({ WeightLayout(rawValue: $0) }) { options.weightLayout = layout }
+            compute.apply(to: &options, rank: world.rank)
             options.maxSequencesPerLane = 1 << 16
             let engine = try startEngine(world, opened: opened, plan: parallelPlan, options: options, preload: !noPreload)
             // With --json, stdout carries only the report (the plan summary goes to stderr).

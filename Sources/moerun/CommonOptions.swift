@@ -13,6 +13,38 @@ struct MPIOptions: ParsableArguments {
     }
 }
 
+/// How a rank computes: threads, activation precision, weight layout (bench and generate).
+struct ComputeOptions: ParsableArguments {
+    @Option(help: "Compute threads per rank (default: cores / ranks on this node, at least 1).")
+    var threads: Int?
+    @Option(help: "Activations in products with BF16 weights: fp32 (default, exact to transformers' FP32) or bf16 (rounded, bf16 dot-product instructions, ~2x prefill; needs AVX-512 BF16).")
+    var matmulPrecision = "fp32"
+    @Option(help: "Projection weights in memory: interleaved (default with the AVX-512 kernels: copied into the decode kernels' read order, faster batch-1 decode, same results) or checkpoint (mapped as stored, no copy).")
+    var weightLayout: String?
+
+    func validate() throws {
+        guard let precision = MatmulPrecision(rawValue: matmulPrecision) else {
+            throw ValidationError("--matmul-precision must be fp32 or bf16")
+        }
+        if let weightLayout, WeightLayout(rawValue: weightLayout) == nil {
+            throw ValidationError("--weight-layout must be interleaved or checkpoint")
+        }
+        if precision == .bf16 && !EngineOptions.bf16DotAvailable {
+            throw ValidationError("--matmul-precision bf16 needs a CPU with AVX-512 BF16 (vdpbf16ps); this one has none")
+        }
+        guard (threads ?? 1) >= 1 else { throw ValidationError("--threads must be at least 1") }
+    }
+
+    /// Resolves the thread count for this node (rank 0 prints the policy's warning) and sets the engine options.
+    func apply(to options: inout EngineOptions, rank: Int) {
+        let policy = ThreadPolicy.resolve(requested: threads)
+        if let warning = policy.warning, rank == 0 { printError(warning) }
+        options.threads = policy.threads
+        options.matmulPrecision = MatmulPrecision(rawValue: matmulPrecision) ?? .fp32
+        if let layout = weightLayout.flatMap({ WeightLayout(rawValue: $0) }) { options.weightLayout = layout }
+    }
+}
+
 /// Print to stdout immediately (ranks' output interleaves through mpirun; unbuffered lines keep it readable).
 func emit(_ line: String) {
     FileHandle.standardOutput.write((line + "\n").data(using: .utf8)!)

@@ -40,12 +40,7 @@ struct GenerateCommand: ParsableCommand {
     var maxBatch = 16
     @Option(help: "Micro-batches in flight (default: one per pipeline stage).")
     var microBatches: Int?
-    @Option(help: "Compute threads per rank (default: cores / ranks on this node, at least 1).")
-    var threads: Int?
-    @Option(help: "Activations in products with BF16 weights: fp32 (default, exact to transformers' FP32) or bf16 (rounded, bf16 dot-product instructions, ~2x prefill; needs AVX-512 BF16).")
-    var matmulPrecision = "fp32"
-    @Option(help: "Projection weights in memory: interleaved (default with the AVX-512 kernels: copied into the decode kernels' read order, faster batch-1 decode, same results) or checkpoint (mapped as stored, no copy).")
-    var weightLayout: String?
+    @OptionGroup var compute: ComputeOptions
     @Option(help: ArgumentHelp("Force one MLA form: naive or absorbed (default: naive prefill, absorbed decode).", visibility: .hidden))
     var attention: String?
     @Option(help: "Write a Chrome trace (open in Perfetto) of every rank's phases to this file.")
@@ -66,18 +61,9 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func validate() throws {
-        guard let precision = MatmulPrecision(rawValue: matmulPrecision) else {
-            throw ValidationError("--matmul-precision must be fp32 or bf16")
-        }
-        if let weightLayout, WeightLayout(rawValue: weightLayout) == nil {
-            throw ValidationError("--weight-layout must be interleaved or checkpoint")
-        }
-        if precision == .bf16 && !EngineOptions.bf16DotAvailable {
-            throw ValidationError("--matmul-precision bf16 needs a CPU with AVX-512 BF16 (vdpbf16ps); this one has none")
-        }
         guard (promptIds == nil) != (prompts == nil) else { throw ValidationError("give exactly one of --prompt-ids or --prompts") }
         guard maxNewTokens >= 1 else { throw ValidationError("--max-new-tokens must be at least 1") }
-        guard maxBatch >= 1, (threads ?? 1) >= 1 else { throw ValidationError("--max-batch and --threads must be at least 1") }
+        guard maxBatch >= 1 else { throw ValidationError("--max-batch must be at least 1") }
         if let m = microBatches, m < 1 { throw ValidationError("--micro-batches must be at least 1") }
         if let a = attention, AttentionMode(rawValue: a) == nil { throw ValidationError("--attention must be naive or absorbed") }
         if injectFault != nil && killAt == nil { throw ValidationError("--inject-fault takes kill:RANK:TICK") }
@@ -114,11 +100,7 @@ struct GenerateCommand: ParsableCommand {
             options.keepLogits = dumpLogits != nil
             options.maxSequencesPerLane = maxBatch
             options.microBatches = microBatches
-            let policy = ThreadPolicy.resolve(requested: threads)
-            if let warning = policy.warning, world.rank == 0 { printError(warning) }
-            options.threads = policy.threads
-            options.matmulPrecision = MatmulPrecision(rawValue: matmulPrecision) ?? .fp32
-            if let layout = weightLayout.flatMap({ WeightLayout(rawValue: $0) }) { options.weightLayout = layout }
+            compute.apply(to: &options, rank: world.rank)
             options.trace = trace != nil
             options.attention = attention.flatMap(AttentionMode.init(rawValue:))
             options.killAt = killAt
