@@ -57,13 +57,16 @@ extension Ops {
         let total = zip(groupCost, groups).reduce(0.0) { $0 + $1.0 * Double($1.1) }
         let parts = pool.threads
         // Cut points: share p starts at the first unit whose cumulative cost reaches p/parts of the total.
+        // Units of one job cost the same, so the unit is found by division, job by job (no walk over every unit).
         var cuts = [0]
         var acc = 0.0
         for (j, count) in groups.enumerated() {
-            for g in 0..<count {
-                while cuts.count < parts && acc >= total * Double(cuts.count) / Double(parts) { cuts.append(firstUnit[j] + g) }
-                acc += groupCost[j]
+            let jobCost = groupCost[j] * Double(count)
+            while cuts.count < parts && acc + jobCost > total * Double(cuts.count) / Double(parts) {
+                let g = max(0, Int(((total * Double(cuts.count) / Double(parts) - acc) / groupCost[j]).rounded(.up)))
+                cuts.append(firstUnit[j] + min(g, count))
             }
+            acc += jobCost
         }
         while cuts.count < parts + 1 { cuts.append(firstUnit.last!) }
         // Smallest claim ~64 KB of weights: a claim costs one kernel call (~0.1 µs), 64 KB streams in ~2 µs.
