@@ -45,6 +45,29 @@ extension Ops {
         runShares(fused, pool: pool)
     }
 
+    /// `linear(x, w)` for each weight of `weights` (the same input), in one parallel region when `x` has at most
+    /// `sharedRegionRows` rows (decode: the products are short and memory-bound, one fork/join and one glue gap fewer);
+    /// larger inputs (prefill, compute-bound) run as separate products split over the threads. Same bits either way.
+    public static func linear(_ x: Matrix, _ weights: [Weight], pool: ComputePool) -> [Matrix] {
+        if x.rows > sharedRegionRows { return weights.map { linear(x, $0, pool: pool) } }
+        for w in weights { precondition(x.cols == w.cols, "linear: input width \(x.cols) != weight cols \(w.cols)") }
+        var offsets = [0]
+        for w in weights { offsets.append(offsets.last! + x.rows * w.rows) }
+        var flat = [Float](repeating: 0, count: offsets.last!)
+        x.data.withUnsafeBufferPointer { xp in
+            flat.withUnsafeMutableBufferPointer { op in
+                linearBatch(weights.indices.map { k in
+                    LinearJob(x: xp.baseAddress!, tokens: x.rows, weight: weights[k], out: op.baseAddress! + offsets[k])
+                }, pool: pool)
+            }
+        }
+        let outs = weights.indices.map { k in Matrix(rows: x.rows, cols: weights[k].rows, data: Array(flat[offsets[k]..<offsets[k + 1]])) }
+        return outs
+    }
+
+    /// Input rows up to which `linear(_:_:pool:)` shares one region between its products.
+    public static let sharedRegionRows = 8
+
     /// Runs prepared jobs as one parallel region: their row units (4 rows, or an interleaved weight's group) laid end
     /// to end, cut into one share per thread by estimated cost, balanced at run time by `parallelShares`.
     static func runShares(_ fused: [FusedJob], pool: ComputePool) {
@@ -157,8 +180,12 @@ extension Weight {
     /// of <= 2 KB, else 8), or self where it does not pay: no AVX-512 kernels, partial chunks, and every dtype but
     /// BF16 (engine decode, synth medium, 1 thread: BF16 ~21.5 -> ~24 GB/s; FP8 ~17 GB/s either way, its kernel
     /// is bound by decoding, not by the read order, so the copy would cost memory for nothing).
-    public func interleavedForDecode() -> Weight {
+    /// `releasingSource: false` keeps a mapped source resident (a view whose bytes other weights still read).
+    public func interleavedForDecode(releasingSource: Bool = true) -> Weight {
         guard CPUFeatures.avx512, case .bf16 = storage else { return self }
-        return interleaved(group: Int(mr_interleave_group(cols * dtype.byteWidth))) { mr_interleave($0, $1, $2, $3, $4, $5) }
+        return interleaved(group: Int(mr_interleave_group(cols * dtype.byteWidth)), releasingSource: releasingSource) {
+            mr_interleave($0, $1, $2, $3, $4, $5)
+        }
     }
 }
+

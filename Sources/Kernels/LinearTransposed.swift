@@ -47,48 +47,58 @@ extension Ops {
     public static func linearTransposed(_ x: Matrix, _ w: Weight, pool: ComputePool = .serial,
                                         backend: LinearBackend = .automatic) -> Matrix {
         precondition(x.cols == w.rows, "linearTransposed: input width \(x.cols) != weight rows \(w.rows)")
-        let n = w.cols, tokens = x.rows, k = w.rows
-        var out = Matrix(rows: tokens, cols: n)
-        if tokens == 0 || n == 0 { return out }
+        var out = Matrix(rows: x.rows, cols: w.cols)
+        if x.rows == 0 || w.cols == 0 { return out }
         x.data.withUnsafeBufferPointer { xp in
             out.data.withUnsafeMutableBufferPointer { op in
                 let xb = xp.baseAddress!, ob = UnsafeTransfer(op.baseAddress!)
-                if case .f32(let wp) = w.storage {
-                    pool.parallelFor(count: tokens) { range in
-                        for t in range { transposedRowF32(xb + t * k, wp, k, n, ob.value + t * n) }
-                    }
-                    return
-                }
-                // BF16 / FP8 views (absorbed attention's W_UK per head, every decode step): the C kernel keeps 64
-                // columns in registers instead of dequantizing and re-reading `out` once per row (same bits).
-                if backend == .automatic, CPUFeatures.avx512, n % 16 == 0, w.group == 0 {
-                    switch w.storage {
-                    case .bf16(let wp):
-                        pool.parallelFor(count: tokens) { r in
-                            mr_linear_transposed_bf16(wp, k, n, xb + r.lowerBound * k, r.count, ob.value + r.lowerBound * n)
-                        }
-                        return
-                    case .fp8e4m3(let wp, let scales):
-                        let scaleCols = w.scaleCols
-                        pool.parallelFor(count: tokens) { r in
-                            mr_linear_transposed_fp8(wp, scales, scaleCols, k, n, xb + r.lowerBound * k, r.count,
-                                                     ob.value + r.lowerBound * n)
-                        }
-                        return
-                    default: break
-                    }
-                }
-                pool.parallelFor(count: tokens) { range in
-                    let rowBuf = UnsafeMutablePointer<Float>.allocate(capacity: n)
-                    defer { rowBuf.deallocate() }
-                    for i in 0..<k {
-                        dequantizeRow(w, i, into: rowBuf)
-                        for t in range { axpy(xb[t * k + i], UnsafePointer(rowBuf), ob.value + t * n, n) }
-                    }
+                pool.parallelFor(count: x.rows) { r in
+                    linearTransposed(x: xb + r.lowerBound * w.rows, tokens: r.count, weight: w,
+                                     out: ob.value + r.lowerBound * w.cols, backend: backend)
                 }
             }
         }
         return out
+    }
+
+    /// Several transposed products (one per job: `out[t, c] = Σ_i x[t, i] · W[i, c]`, `x` `[tokens, W.rows]`,
+    /// `out` `[tokens, W.cols]`) in one parallel region, whole jobs per thread (absorbed attention's per-head
+    /// q_nope · W_UK: one region instead of one call and its buffers per head). Same bits as one call per job.
+    public static func linearTransposedBatch(_ jobs: [LinearJob], pool: ComputePool) {
+        pool.parallelFor(count: jobs.count) { range in
+            for j in jobs[range] { linearTransposed(x: j.x, tokens: j.tokens, weight: j.weight, out: j.out) }
+        }
+    }
+
+    /// `linearTransposed` on raw rows, on the calling thread: `x` `[tokens, w.rows]` -> `out` `[tokens, w.cols]`.
+    public static func linearTransposed(x xb: UnsafePointer<Float>, tokens: Int, weight w: Weight,
+                                        out ob: UnsafeMutablePointer<Float>, backend: LinearBackend = .automatic) {
+        let n = w.cols, k = w.rows
+        if tokens == 0 || n == 0 { return }
+        if case .f32(let wp) = w.storage {
+            for t in 0..<tokens { transposedRowF32(xb + t * k, wp, k, n, ob + t * n) }
+            return
+        }
+        // BF16 / FP8 views (absorbed attention's W_UK per head, every decode step): the C kernel keeps 64
+        // columns in registers instead of dequantizing and re-reading `out` once per row (same bits).
+        if backend == .automatic, CPUFeatures.avx512, n % 16 == 0, w.group == 0 {
+            switch w.storage {
+            case .bf16(let wp):
+                mr_linear_transposed_bf16(wp, k, n, xb, tokens, ob)
+                return
+            case .fp8e4m3(let wp, let scales):
+                mr_linear_transposed_fp8(wp, scales, w.scaleCols, k, n, xb, tokens, ob)
+                return
+            default: break
+            }
+        }
+        ob.initialize(repeating: 0, count: tokens * n)
+        let rowBuf = UnsafeMutablePointer<Float>.allocate(capacity: n)
+        defer { rowBuf.deallocate() }
+        for i in 0..<k {
+            dequantizeRow(w, i, into: rowBuf)
+            for t in 0..<tokens { axpy(xb[t * k + i], UnsafePointer(rowBuf), ob + t * n, n) }
+        }
     }
 
     /// One output row of `linearTransposed` over an F32 matrix `[k, n]`: 64 columns held in registers while `i`

@@ -22,9 +22,8 @@ public struct FeedForward: Sendable {
 
     /// `[T, D] -> [T, D]`; row t depends only on row t.
     public func callAsFunction(_ x: Matrix, pool: ComputePool = .serial) -> Matrix {
-        let g = Ops.linear(x, gate, pool: pool)
-        let u = Ops.linear(x, up, pool: pool)
-        return Ops.linear(Ops.siluMul(gate: g, up: u, pool: pool), down, pool: pool)
+        let gu = Ops.linear(x, [gate, up], pool: pool)  // one region in decode
+        return Ops.linear(Ops.siluMul(gate: gu[0], up: gu[1], pool: pool), down, pool: pool)
     }
 
     /// Average rows per expert up to which `batched` runs all experts in shared parallel regions.
@@ -93,7 +92,8 @@ public struct AttentionWeights: Sendable {
     public let oProj: Weight
     /// W_UK[h]: rows h·(dn+dv) ..< h·(dn+dv)+dn of kv_b_proj, `[dn, kv_lora_rank]`.
     public let wUK: [Weight]
-    /// W_UV[h]: rows h·(dn+dv)+dn ..< (h+1)·(dn+dv), `[dv, kv_lora_rank]`.
+    /// W_UV[h]: rows h·(dn+dv)+dn ..< (h+1)·(dn+dv), `[dv, kv_lora_rank]` (in the decode layout when the model's
+    /// weights are interleaved: only `Ops.linear` reads it).
     public let wUV: [Weight]
 }
 
@@ -260,7 +260,7 @@ public final class DeepSeekModel: @unchecked Sendable {
             kvBProj: kvB,
             oProj: try loader.product(p + "self_attn.o_proj.weight", rows: d, cols: h * dv),
             wUK: (0..<h).map { sliceRows(kvB, ($0 * (dn + dv))..<($0 * (dn + dv) + dn)) },
-            wUV: (0..<h).map { sliceRows(kvB, ($0 * (dn + dv) + dn)..<(($0 + 1) * (dn + dv))) })
+            wUV: (0..<h).map { loader.product(view: sliceRows(kvB, ($0 * (dn + dv) + dn)..<(($0 + 1) * (dn + dv)))) })
         let mlp: MLPWeights
         if c.isMoELayer(l) {
             let e = c.nRoutedExperts, mi = c.moeIntermediateSize
@@ -470,6 +470,12 @@ struct WeightLoader {
     func product(_ name: String, rows: Int, cols: Int) throws -> Weight {
         let w = try weight(name, rows: rows, cols: cols)
         return layout == .interleaved ? w.interleavedForDecode() : w
+    }
+
+    /// A view of a weight that other products also read (W_UV of kv_b_proj), only ever passed to `Ops.linear`: a
+    /// copy in the requested layout that leaves the source's pages resident.
+    func product(view w: Weight) -> Weight {
+        layout == .interleaved ? w.interleavedForDecode(releasingSource: false) : w
     }
 
     func weight(_ name: String, rows: Int, cols: Int) throws -> Weight {

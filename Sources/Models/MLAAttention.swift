@@ -17,15 +17,17 @@ extension DeepSeekModel {
                    mode forced: AttentionMode?) throws -> Matrix {
         let w = layer.attention
         let t = xn.rows, h = heads, qk = qkDim, dn = nopeDim, dr = ropeDim, kvr = latentDim, dv = vDim
+        // The two products of xn (q_a or q, and kv_a) share one parallel region in decode.
+        let firsts = Ops.linear(xn, [w.qAProj ?? w.qProj!, w.kvAProjWithMqa], pool: pool)
         // Queries [T, H*qk].
         var q: Matrix
-        if let qA = w.qAProj, let qNorm = w.qALayernorm, let qB = w.qBProj {
-            q = Ops.linear(Ops.rmsNorm(Ops.linear(xn, qA, pool: pool), weight: qNorm, eps: 1e-6), qB, pool: pool)
+        if let qNorm = w.qALayernorm, let qB = w.qBProj {
+            q = Ops.linear(Ops.rmsNorm(firsts[0], weight: qNorm, eps: 1e-6), qB, pool: pool)
         } else {
-            q = Ops.linear(xn, w.qProj!, pool: pool)
+            q = firsts[0]
         }
         // Latent rows [T, kvr + dr]: RMSNorm(c_kv) (eps 1e-6) then RoPE(k_pe).
-        let kvFull = Ops.linear(xn, w.kvAProjWithMqa, pool: pool)
+        let kvFull = firsts[1]
         var cacheRows = [Float](repeating: 0, count: t * (kvr + dr))
         kvFull.data.withUnsafeBufferPointer { kp in
             w.kvALayernorm.withUnsafeBufferPointer { np in
@@ -155,38 +157,40 @@ extension DeepSeekModel {
         let n = q.rows, h = heads, qk = qkDim, dn = nopeDim, dr = ropeDim, kvr = latentDim, dv = vDim
         let width = kvr + dr, len = cache.count / width
         let keys = Weight(rows: len, cols: width, storage: .f32(cache.baseAddress!), owner: nil)
-        // Query rows r = i * H + head: [q_nope · W_UK (kvr) | q_pe (dr)].
+        // Query rows r = i * H + head: [q_nope · W_UK (kvr) | q_pe (dr)]. Per-head operands are gathered head-major
+        // ([H, n, dn] in, [H, n, kvr] out) so all heads run as one batch of products in one parallel region.
         var qcat = Matrix(rows: n * h, cols: width)
-        qcat.data.withUnsafeMutableBufferPointer { qp in
-            let qb = UnsafeTransfer(qp.baseAddress!)
-            pool.parallelFor(count: h) { headRange in
-                for hh in headRange {
-                    var qNope = Matrix(rows: n, cols: dn)
-                    for i in 0..<n { for c in 0..<dn { qNope.data[i * dn + c] = q.data[i * h * qk + hh * qk + c] } }
-                    let qAbs = Ops.linearTransposed(qNope, w.wUK[hh])  // [n, kvr]
-                    for i in 0..<n {
-                        let dst = qb.value + (i * h + hh) * width
-                        for c in 0..<kvr { dst[c] = qAbs.data[i * kvr + c] }
-                        for c in 0..<dr { dst[kvr + c] = q.data[i * h * qk + hh * qk + dn + c] }
-                    }
-                }
+        var qNope = [Float](repeating: 0, count: h * n * dn), qAbs = [Float](repeating: 0, count: h * n * kvr)
+        for hh in 0..<h { for i in 0..<n { for c in 0..<dn { qNope[(hh * n + i) * dn + c] = q.data[i * h * qk + hh * qk + c] } } }
+        qNope.withUnsafeBufferPointer { xp in
+            qAbs.withUnsafeMutableBufferPointer { op in
+                Ops.linearTransposedBatch((0..<h).map { hh in
+                    LinearJob(x: xp.baseAddress! + hh * n * dn, tokens: n, weight: w.wUK[hh], out: op.baseAddress! + hh * n * kvr)
+                }, pool: pool)
+            }
+        }
+        for i in 0..<n {
+            for hh in 0..<h {
+                let row = (i * h + hh) * width
+                for c in 0..<kvr { qcat.data[row + c] = qAbs[(hh * n + i) * kvr + c] }
+                for c in 0..<dr { qcat.data[row + kvr + c] = q.data[i * h * qk + hh * qk + dn + c] }
             }
         }
         var scores = Ops.linear(qcat, keys, pool: pool)  // [n*H, len]
         softmaxRows(&scores, rowsPerQuery: h, start: start)
         let oLat = Ops.linearTransposed(scores, keys, pool: pool)  // [n*H, width]; the last dr columns are unused
-        var out = Matrix(rows: n, cols: h * dv)
-        out.data.withUnsafeMutableBufferPointer { op in
-            let ob = UnsafeTransfer(op.baseAddress!)
-            pool.parallelFor(count: h) { headRange in
-                for hh in headRange {
-                    var lat = Matrix(rows: n, cols: kvr)
-                    for i in 0..<n { for c in 0..<kvr { lat.data[i * kvr + c] = oLat.data[(i * h + hh) * width + c] } }
-                    let oh = Ops.linear(lat, w.wUV[hh])  // [n, dv]
-                    for i in 0..<n { for c in 0..<dv { ob.value[i * h * dv + hh * dv + c] = oh.data[i * dv + c] } }
-                }
+        // o = W_UV · o_lat per head, all heads in one `linearBatch` (head-major operands as above).
+        var lat = [Float](repeating: 0, count: h * n * kvr), oh = [Float](repeating: 0, count: h * n * dv)
+        for hh in 0..<h { for i in 0..<n { for c in 0..<kvr { lat[(hh * n + i) * kvr + c] = oLat.data[(i * h + hh) * width + c] } } }
+        lat.withUnsafeBufferPointer { xp in
+            oh.withUnsafeMutableBufferPointer { op in
+                Ops.linearBatch((0..<h).map { hh in
+                    LinearJob(x: xp.baseAddress! + hh * n * kvr, tokens: n, weight: w.wUV[hh], out: op.baseAddress! + hh * n * dv)
+                }, pool: pool)
             }
         }
+        var out = Matrix(rows: n, cols: h * dv)
+        for i in 0..<n { for hh in 0..<h { for c in 0..<dv { out.data[i * h * dv + hh * dv + c] = oh[(hh * n + i) * dv + c] } } }
         return out
     }
 }

@@ -109,17 +109,16 @@ private func fp8Dir(scales: [Float], scaleShape: [Int] = [2, 1], scaleDType: DTy
         let e = checkpointError { _ = try CheckpointDirectory(directory: dir).weight("x.weight") }
         #expect(e?.code == .badScale && e?.tensor == "x.weight_scale_inv" && e?.file == "model.safetensors", "\(what)")
     }
-    var dir = try fp8Dir(scales: [1, 1, 1], scaleShape: [3, 1]); defer { removeDir(dir) }
-    var e = checkpointError { _ = try CheckpointDirectory(directory: dir).weight("x.weight") }
+    // Every directory made below is removed at the end (one `defer` per directory, not per variable).
+    var made: [String] = []; defer { made.forEach(removeDir) }
+    func dir(_ d: String) -> String { made.append(d); return d }
+    var e = checkpointError { _ = try CheckpointDirectory(directory: dir(try fp8Dir(scales: [1, 1, 1], scaleShape: [3, 1]))).weight("x.weight") }
     #expect(e?.code == .shapeMismatch && e?.tensor == "x.weight_scale_inv")
-    dir = try fp8Dir(scales: [1, 1], scaleDType: .bf16)
-    e = checkpointError { _ = try CheckpointDirectory(directory: dir).weight("x.weight") }
+    e = checkpointError { _ = try CheckpointDirectory(directory: dir(try fp8Dir(scales: [1, 1], scaleDType: .bf16))).weight("x.weight") }
     #expect(e?.code == .badScale)
-    dir = try fp8Dir(scales: [], withScale: false)
-    e = checkpointError { _ = try CheckpointDirectory(directory: dir).weight("x.weight") }
+    e = checkpointError { _ = try CheckpointDirectory(directory: dir(try fp8Dir(scales: [], withScale: false))).weight("x.weight") }
     #expect(e?.code == .missingScale && e?.tensor == "x.weight")
     // A good pair: 0x38 = 1.0 in e4m3, times scale 0.5 / 2.0 for the two row blocks.
-    dir = try fp8Dir(scales: [0.5, 2])
-    let w = try CheckpointDirectory(directory: dir).weight("x.weight")
+    let w = try CheckpointDirectory(directory: dir(try fp8Dir(scales: [0.5, 2]))).weight("x.weight")
     #expect(w.element(0, 0) == 0.5 && w.element(129, 63) == 2)
 }

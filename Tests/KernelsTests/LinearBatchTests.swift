@@ -53,3 +53,45 @@ func tiledPrefillProductMatchesPortableBitwise(kind: StorageKind) {
         #expect(native.bitwiseEqual(portable), "\(kind) \(rows)x\(cols) T=\(tokens): max diff \(native.maxAbsDiff(portable))")
     }
 }
+
+@Test(arguments: StorageKind.allCases)
+func productsOfOneInputEqualSeparateProductsBitwise(kind: StorageKind) {
+    // q_a + kv_a and gate + up of one input: one shared region up to `sharedRegionRows` rows, separate products above.
+    let weights = [makeWeight(kind, rows: 36, cols: 128, seed: 31), makeWeight(kind, rows: 20, cols: 128, seed: 32),
+                   makeWeight(kind, rows: 4, cols: 128, seed: 33)]
+    for tokens in [1, 3, Ops.sharedRegionRows, Ops.sharedRegionRows + 5] {
+        let x = randomMatrix(tokens, 128, seed: UInt64(40 + tokens))
+        let expected = weights.map { Ops.linear(x, $0) }
+        for threads in [1, 2, 3] {
+            let outs = Ops.linear(x, weights, pool: ComputePool(threads: threads))
+            #expect(outs.count == weights.count)
+            for (o, e) in zip(outs, expected) {
+                #expect(o.rows == tokens && o.cols == e.cols && o.bitwiseEqual(e), "\(kind) T=\(tokens) threads \(threads)")
+            }
+        }
+    }
+}
+
+@Test(arguments: StorageKind.allCases)
+func transposedBatchEqualsSeparateProductsBitwise(kind: StorageKind) {
+    // Absorbed attention's q_nope · W_UK of every head: one job per head, head-major operands.
+    let heads = 5, k = 64, n = 256, tokens = 2
+    let ws = (0..<heads).map { makeWeight(kind, rows: k, cols: n, seed: UInt64(70 + $0)) }
+    let xs = (0..<heads).map { randomMatrix(tokens, k, seed: UInt64(80 + $0)) }
+    let expected = zip(xs, ws).map { Ops.linearTransposed($0, $1) }
+    for threads in [1, 2, 3] {
+        let flatIn = xs.flatMap(\.data)
+        var flatOut = [Float](repeating: .nan, count: heads * tokens * n)
+        flatIn.withUnsafeBufferPointer { xp in
+            flatOut.withUnsafeMutableBufferPointer { op in
+                Ops.linearTransposedBatch((0..<heads).map { h in
+                    LinearJob(x: xp.baseAddress! + h * tokens * k, tokens: tokens, weight: ws[h], out: op.baseAddress! + h * tokens * n)
+                }, pool: ComputePool(threads: threads))
+            }
+        }
+        for h in 0..<heads {
+            let got = Matrix(rows: tokens, cols: n, data: Array(flatOut[(h * tokens * n)..<((h + 1) * tokens * n)]))
+            #expect(got.bitwiseEqual(expected[h]), "\(kind) head \(h) threads \(threads)")
+        }
+    }
+}
