@@ -61,8 +61,7 @@ extension Ops {
                 }, pool: pool)
             }
         }
-        let outs = weights.indices.map { k in Matrix(rows: x.rows, cols: weights[k].rows, data: Array(flat[offsets[k]..<offsets[k + 1]])) }
-        return outs
+        return weights.indices.map { k in Matrix(rows: x.rows, cols: weights[k].rows, data: Array(flat[offsets[k]..<offsets[k + 1]])) }
     }
 
     /// Input rows up to which `linear(_:_:pool:)` shares one region between its products.
@@ -188,4 +187,3 @@ extension Weight {
         }
     }
 }
-
