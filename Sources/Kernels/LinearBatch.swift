@@ -179,11 +179,8 @@ extension Weight {
     /// of <= 2 KB, else 8), or self where it does not pay: no AVX-512 kernels, partial chunks, and every dtype but
     /// BF16 (engine decode, synth medium, 1 thread: BF16 ~21.5 -> ~24 GB/s; FP8 ~17 GB/s either way, its kernel
     /// is bound by decoding, not by the read order, so the copy would cost memory for nothing).
-    /// `releasingSource: false` keeps a mapped source resident (a view whose bytes other weights still read).
-    public func interleavedForDecode(releasingSource: Bool = true) -> Weight {
+    public func interleavedForDecode() -> Weight {
         guard CPUFeatures.avx512, case .bf16 = storage else { return self }
-        return interleaved(group: Int(mr_interleave_group(cols * dtype.byteWidth)), releasingSource: releasingSource) {
-            mr_interleave($0, $1, $2, $3, $4, $5)
-        }
+        return interleaved(group: Int(mr_interleave_group(cols * dtype.byteWidth))) { mr_interleave($0, $1, $2, $3, $4, $5) }
     }
 }

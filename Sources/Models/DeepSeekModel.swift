@@ -260,7 +260,7 @@ public final class DeepSeekModel: @unchecked Sendable {
             kvBProj: kvB,
             oProj: try loader.product(p + "self_attn.o_proj.weight", rows: d, cols: h * dv),
             wUK: (0..<h).map { sliceRows(kvB, ($0 * (dn + dv))..<($0 * (dn + dv) + dn)) },
-            wUV: (0..<h).map { loader.product(view: sliceRows(kvB, ($0 * (dn + dv) + dn)..<(($0 + 1) * (dn + dv)))) })
+            wUV: (0..<h).map { loader.product(sliceRows(kvB, ($0 * (dn + dv) + dn)..<(($0 + 1) * (dn + dv)))) })
         let mlp: MLPWeights
         if c.isMoELayer(l) {
             let e = c.nRoutedExperts, mi = c.moeIntermediateSize
@@ -468,14 +468,14 @@ struct WeightLoader {
 
     /// A weight only `Ops.linear` reads: in the requested layout.
     func product(_ name: String, rows: Int, cols: Int) throws -> Weight {
-        let w = try weight(name, rows: rows, cols: cols)
-        return layout == .interleaved ? w.interleavedForDecode() : w
+        product(try weight(name, rows: rows, cols: cols))
     }
 
-    /// A view of a weight that other products also read (W_UV of kv_b_proj), only ever passed to `Ops.linear`: a
-    /// copy in the requested layout that leaves the source's pages resident.
-    func product(view w: Weight) -> Weight {
-        layout == .interleaved ? w.interleavedForDecode(releasingSource: false) : w
+    /// A weight or view only `Ops.linear` reads (e.g. W_UV of kv_b_proj), in the requested layout. Releasing a view's
+    /// mapped pages is safe while other views read the same tensor (W_UK, the naive prefill's kv_b_proj): only whole
+    /// pages inside the view are dropped, and a later read faults them back in from the page cache.
+    func product(_ w: Weight) -> Weight {
+        layout == .interleaved ? w.interleavedForDecode() : w
     }
 
     func weight(_ name: String, rows: Int, cols: Int) throws -> Weight {

@@ -148,9 +148,8 @@ public struct Weight: @unchecked Sendable {
     /// A copy of this weight in interleaved groups of `group` rows (see the type's layout note), or self when the
     /// layout does not apply (F32 / F16, columns not a multiple of 64, fewer rows than a group, already interleaved).
     /// Same dtype and scales (the scales stay where they are, kept alive with the source). The copy is a heap block;
-    /// a mapped source's pages are released from this process (`PageReleasing`) unless `releasingSource` is false
-    /// (a view whose bytes other weights still read, e.g. per-head slices of kv_b_proj).
-    public func interleaved(group g: Int, releasingSource: Bool = true, copy: InterleaveCopy = Weight.interleaveCopy) -> Weight {
+    /// a mapped source's pages are released from this process (`PageReleasing`).
+    public func interleaved(group g: Int, copy: InterleaveCopy = Weight.interleaveCopy) -> Weight {
         guard group == 0, g >= 4, g % 4 == 0, cols % interleaveChunk == 0, rows >= g else { return self }
         let width: Int
         switch storage {
@@ -162,7 +161,7 @@ public struct Weight: @unchecked Sendable {
         let block = HeapBlock(byteCount: bytes, alignment: 4096)
         copy(block.raw, src, rows, cols * width, interleaveChunk * width, g)
         // A mapped source is no longer read (the copy replaces it): keep it out of this process's resident memory.
-        if releasingSource { (owner as? PageReleasing)?.releasePages(src, bytes) }
+        (owner as? PageReleasing)?.releasePages(src, bytes)
         let keep = KeepAlive(block, owner)
         switch storage {
         case .bf16: return Weight(rows: rows, cols: cols, storage: .bf16(UnsafePointer(block.raw.assumingMemoryBound(to: UInt16.self))), group: g, owner: keep)
