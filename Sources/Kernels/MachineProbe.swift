@@ -45,15 +45,17 @@ public enum MachineProbe {
 public final class ReadProbe {
     public let bytes: Int
     let pool: ComputePool
-    let block: HeapBlock
+    /// Huge-page backed like the weight copies (`PageArena`), so the yardstick streams from the same kind of pages.
+    let block: AnyObject
+    let raw: UnsafeMutableRawPointer
     /// Slices handed out to the pool's threads (contiguous runs of them per thread).
     static let slices = 256
 
     public init(bytes: Int = 512 << 20, pool: ComputePool) {
         self.bytes = bytes / ReadProbe.slices * ReadProbe.slices
         self.pool = pool
-        block = HeapBlock(byteCount: self.bytes, alignment: 4096)
-        let words = UnsafeTransfer(block.raw.bindMemory(to: UInt32.self, capacity: self.bytes / 4))
+        (raw, block) = PageArena.ownRegion(byteCount: self.bytes)
+        let words = UnsafeTransfer(raw.bindMemory(to: UInt32.self, capacity: self.bytes / 4))
         let perSlice = self.bytes / 4 / ReadProbe.slices
         // First touch from the threads that will read each slice, with float-sized values.
         pool.parallelFor(count: ReadProbe.slices) { range in
@@ -63,7 +65,7 @@ public final class ReadProbe {
 
     /// Median seconds of `passes` passes over the whole buffer (every thread reading its run of slices).
     public func seconds(passes: Int) -> Double {
-        let base = UnsafeTransfer(UnsafeRawPointer(block.raw)), slice = bytes / ReadProbe.slices
+        let base = UnsafeTransfer(UnsafeRawPointer(raw)), slice = bytes / ReadProbe.slices
         var times: [Double] = []
         for _ in 0..<max(passes, 1) {
             times.append(MachineProbe.seconds {

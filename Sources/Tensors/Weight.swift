@@ -147,7 +147,7 @@ public struct Weight: @unchecked Sendable {
 
     /// A copy of this weight in interleaved groups of `group` rows (see the type's layout note), or self when the
     /// layout does not apply (F32 / F16, columns not a multiple of 64, fewer rows than a group, already interleaved).
-    /// Same dtype and scales (the scales stay where they are, kept alive with the source). The copy is a heap block;
+    /// Same dtype and scales (the scales stay where they are, kept alive with the source). The copy lives in huge-page regions (`PageArena.weights`);
     /// a mapped source's pages are released from this process (`PageReleasing`).
     public func interleaved(group g: Int, copy: InterleaveCopy = Weight.interleaveCopy) -> Weight {
         guard group == 0, g >= 4, g % 4 == 0, cols % interleaveChunk == 0, rows >= g else { return self }
@@ -158,15 +158,15 @@ public struct Weight: @unchecked Sendable {
         case .f32, .f16: return self
         }
         let (src, bytes) = storageBytes
-        let block = HeapBlock(byteCount: bytes, alignment: 4096)
-        copy(block.raw, src, rows, cols * width, interleaveChunk * width, g)
+        let (dst, block) = PageArena.weights.allocate(byteCount: bytes)
+        copy(dst, src, rows, cols * width, interleaveChunk * width, g)
         // A mapped source is no longer read (the copy replaces it): keep it out of this process's resident memory.
         (owner as? PageReleasing)?.releasePages(src, bytes)
         let keep = KeepAlive(block, owner)
         switch storage {
-        case .bf16: return Weight(rows: rows, cols: cols, storage: .bf16(UnsafePointer(block.raw.assumingMemoryBound(to: UInt16.self))), group: g, owner: keep)
+        case .bf16: return Weight(rows: rows, cols: cols, storage: .bf16(UnsafePointer(dst.assumingMemoryBound(to: UInt16.self))), group: g, owner: keep)
         case .fp8e4m3(_, let scales):
-            return Weight(rows: rows, cols: cols, storage: .fp8e4m3(UnsafePointer(block.raw.assumingMemoryBound(to: UInt8.self)), scales: scales),
+            return Weight(rows: rows, cols: cols, storage: .fp8e4m3(UnsafePointer(dst.assumingMemoryBound(to: UInt8.self)), scales: scales),
                           group: g, owner: keep)
         case .f32, .f16: return self
         }
