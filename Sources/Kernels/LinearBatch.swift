@@ -179,8 +179,18 @@ extension Weight {
     /// of <= 2 KB, else 8), or self where it does not pay: no AVX-512 kernels, partial chunks, and every dtype but
     /// BF16 (engine decode, synth medium, 1 thread: BF16 ~21.5 -> ~24 GB/s; FP8 ~17 GB/s either way, its kernel
     /// is bound by decoding, not by the read order, so the copy would cost memory for nothing).
-    public func interleavedForDecode() -> Weight {
+    /// The copy's row groups are split over `pool`'s threads: at load, first touch of the fresh pages (zeroing, and on
+    /// a VM the host backing them) costs ~10x the copy itself, and it runs in parallel on several cores.
+    public func interleavedForDecode(pool: ComputePool = .serial) -> Weight {
         guard CPUFeatures.avx512, case .bf16 = storage else { return self }
-        return interleaved(group: Int(mr_interleave_group(cols * dtype.byteWidth))) { mr_interleave($0, $1, $2, $3, $4, $5) }
+        return interleaved(group: Int(mr_interleave_group(cols * dtype.byteWidth))) { dst, src, rows, rowBytes, chunkBytes, g in
+            let d = UnsafeTransfer(dst), s = UnsafeTransfer(src), groups = rows / g
+            // Groups [a, b) land at the same byte offset as their rows; the last part also copies the row-major tail.
+            pool.parallelFor(count: max(groups, 1), granule: max(1, (1 << 20) / max(g * rowBytes, 1))) { range in
+                let first = range.lowerBound * g * rowBytes
+                let count = range.upperBound >= groups ? rows - range.lowerBound * g : range.count * g
+                mr_interleave(d.value + first, s.value + first, count, rowBytes, chunkBytes, g)
+            }
+        }
     }
 }

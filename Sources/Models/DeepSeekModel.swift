@@ -191,7 +191,7 @@ public final class DeepSeekModel: @unchecked Sendable {
         self.dispatcher = dispatcher ?? LocalDispatcher(experts: localExperts)
         (self.rope, self.softmaxScale) = try DeepSeekModel.ropeSetup(config)
 
-        let loader = WeightLoader(source: source, layout: weightLayout)
+        let loader = WeightLoader(source: source, layout: weightLayout, pool: pool)
         let d = config.hiddenSize
         if includeEmbedding ?? (range.lowerBound == 0) {
             embedTokens = try loader.weight("model.embed_tokens.weight", rows: config.vocabSize, cols: d)
@@ -465,6 +465,8 @@ func sliceRows(_ w: Weight, _ range: Range<Int>) -> Weight {
 struct WeightLoader {
     let source: any TensorSource
     let layout: WeightLayout
+    /// Threads that make the layout copies.
+    let pool: ComputePool
 
     /// A weight only `Ops.linear` reads: in the requested layout.
     func product(_ name: String, rows: Int, cols: Int) throws -> Weight {
@@ -475,7 +477,7 @@ struct WeightLoader {
     /// mapped pages is safe while other views read the same tensor (W_UK, the naive prefill's kv_b_proj): only whole
     /// pages inside the view are dropped, and a later read faults them back in from the page cache.
     func product(_ w: Weight) -> Weight {
-        layout == .interleaved ? w.interleavedForDecode() : w
+        layout == .interleaved ? w.interleavedForDecode(pool: pool) : w
     }
 
     func weight(_ name: String, rows: Int, cols: Int) throws -> Weight {

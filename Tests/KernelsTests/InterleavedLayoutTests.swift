@@ -29,13 +29,17 @@ func interleavedWeightKeepsEveryElement(kind: StorageKind) {
 }
 
 @Test func interleaveCopiesAgree() {
-    // The C copy (`interleavedForDecode`) and the reference Swift copy produce the same bytes.
-    for (rows, cols) in [(40, 512), (100, 2048)] {
+    // The C copy (`interleavedForDecode`) and the reference Swift copy produce the same bytes, also when the copy
+    // is split over threads (~1 MB of groups per part: the larger shapes give 2-3 parts, the last with a row tail).
+    for (rows, cols) in [(40, 512), (100, 2048), (525, 2048), (1100, 512), (1630, 2048)] {
         let w = makeWeight(.bf16, rows: rows, cols: cols, seed: 9)
         let g = cols * 2 <= 2048 ? 16 : 8
-        let swift = w.interleaved(group: g), native = w.interleavedForDecode()
-        if CPUFeatures.avx512 { #expect(native.group == g) }
-        for r in 0..<rows { #expect(Ops.dequantizeRow(swift, r) == Ops.dequantizeRow(native, r)) }
+        let swift = w.interleaved(group: g)
+        for threads in [1, 2, 3] {
+            let native = w.interleavedForDecode(pool: ComputePool(threads: threads))
+            if CPUFeatures.avx512 { #expect(native.group == g) }
+            #expect((0..<rows).allSatisfy { Ops.dequantizeRow(swift, $0) == Ops.dequantizeRow(native, $0) })
+        }
     }
 }
 
