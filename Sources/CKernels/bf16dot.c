@@ -62,6 +62,33 @@ DEFINE_DBLOCK(d4x4, 4, 4) DEFINE_DBLOCK(d4x5, 4, 5) DEFINE_DBLOCK(d4x6, 4, 6) DE
 DEFINE_DBLOCK(d16x1, 16, 1)
 static const dblock_fn dblocks[9] = {d1x1, d4x1, d4x2, d4x3, d4x4, d4x5, d4x6, d8x1, d16x1};
 
+/// Two interleaved 8-row groups for one token, chunk by chunk (group `a` = rows ra.., then `b` = rows rb..): two
+/// ascending runs in flight, as `bf16_two8x1` in linear.c. Per output the same two instructions per chunk as d8x1.
+static TGT_BF16 __attribute__((noinline)) void d_two8x1(rows_at a, rows_at b, ptrdiff_t chunks, ptrdiff_t ra, ptrdiff_t rb,
+                                                       const uint16_t *x, float *out) {
+    __m512 acc[16];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
+    for (ptrdiff_t c = 0; c < chunks; c++) {
+        __m512bh x0 = (__m512bh)_mm512_loadu_si512((const void *)(x + c * 64)), x1 = (__m512bh)_mm512_loadu_si512((const void *)(x + c * 64 + 32));
+#pragma clang loop unroll(full)
+        for (int i = 0; i < 16; i++) {
+            const char *q = i < 8 ? a.w0 + i * a.rs + c * a.cs : b.w0 + (i - 8) * b.rs + c * b.cs;
+            __m512i w0 = _mm512_loadu_si512((const void *)q);
+            ORDERED(w0);
+            __m512i w1 = _mm512_loadu_si512((const void *)(q + 64));
+            ORDERED(w1);
+            acc[i] = _mm512_dpbf16_ps(acc[i], (__m512bh)w0, x0);
+            acc[i] = _mm512_dpbf16_ps(acc[i], (__m512bh)w1, x1);
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int i = 0; i < 8; i++) {
+        out[ra + i] = lane_sum(acc[i]);
+        out[rb + i] = lane_sum(acc[8 + i]);
+    }
+}
+
 void mr_linear_bf16dot(const uint16_t *w, ptrdiff_t cols, ptrdiff_t chunks, const uint16_t *xb, ptrdiff_t stride,
                        ptrdiff_t tokens, float *out, ptrdiff_t os, ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t G,
                        ptrdiff_t packedEnd) {
@@ -80,6 +107,11 @@ void mr_linear_bf16dot(const uint16_t *w, ptrdiff_t cols, ptrdiff_t chunks, cons
         if (te - tb == 1 && G) {  // interleaved groups: as in `drive`
             for (; r % G && r + 4 <= r1; r += 4) dblocks[1](AT(r), chunks, r, xt, stride, ot, os, 0, limit);
             ptrdiff_t end = r1 < packedEnd ? r1 : packedEnd;
+            if (G == 8) {  // the range's first and second halves of groups as two runs
+                ptrdiff_t half = (end - r) / 16, rb = r + half * 8;
+                for (ptrdiff_t k = 0; k < half; k++) d_two8x1(AT(r + k * 8), AT(rb + k * 8), chunks, r + k * 8, rb + k * 8, xt, ot);
+                r = rb + half * 8;
+            }
             for (; r + G <= end; r += G) dblocks[G == 16 ? 8 : 7](AT(r), chunks, r, xt, stride, ot, os, 0, limit);
         }
         if (te - tb == 1 && r >= packedEnd) {

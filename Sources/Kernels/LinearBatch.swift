@@ -175,8 +175,8 @@ struct FusedJob {
 }
 
 extension Weight {
-    /// This weight in the decode kernels' interleaved layout (groups of the rows one decode block reads: 16 for rows
-    /// of <= 2 KB, else 8), or self where it does not pay: no AVX-512 kernels, partial chunks, and every dtype but
+    /// This weight in the decode kernels' interleaved layout (groups of the 8 rows one decode block reads; BF16 decode
+    /// reads two groups at a time, from the first and second half of a thread's rows), or self where it does not pay: no AVX-512 kernels, partial chunks, and every dtype but
     /// BF16 (engine decode, synth medium, 1 thread: BF16 ~21.5 -> ~24 GB/s; FP8 ~17 GB/s either way, its kernel
     /// is bound by decoding, not by the read order, so the copy would cost memory for nothing).
     /// The copy's row groups are split over `pool`'s threads: at load, first touch of the fresh pages (zeroing, and on

@@ -33,7 +33,7 @@ func interleavedWeightKeepsEveryElement(kind: StorageKind) {
     // is split over threads (~1 MB of groups per part: the larger shapes give 2-3 parts, the last with a row tail).
     for (rows, cols) in [(40, 512), (100, 2048), (525, 2048), (1100, 512), (1630, 2048)] {
         let w = makeWeight(.bf16, rows: rows, cols: cols, seed: 9)
-        let g = cols * 2 <= 2048 ? 16 : 8
+        let g = 8  // `mr_interleave_group`: BF16 decode blocks read 8-row groups, two groups at a time
         let swift = w.interleaved(group: g)
         for threads in [1, 2, 3] {
             let native = w.interleavedForDecode(pool: ComputePool(threads: threads))
@@ -47,7 +47,8 @@ func interleavedWeightKeepsEveryElement(kind: StorageKind) {
 func interleavedProductsMatchRowMajorBitwise(kind: StorageKind) {
     // Decode (1 token: whole-group blocks), small batches (4-row blocks inside groups), prefill across the 24-token
     // block and the L2 row tiles; ranges that start inside a group (3 threads over 39 rows) and the row-major tail.
-    for (rows, cols, group) in [(39, 128, 16), (136, 2048, 8), (260, 1024, 16), (48, 64, 16)] {
+    // 8-row groups of BF16 decode run two at a time (the range's halves as two runs): even and odd group counts.
+    for (rows, cols, group) in [(39, 128, 16), (136, 2048, 8), (260, 1024, 16), (48, 64, 16), (268, 512, 8), (24, 256, 8)] {
         let w = makeWeight(kind, rows: rows, cols: cols, seed: UInt64(rows + cols))
         let v = w.interleaved(group: group)
         for tokens in [1, 2, 5, 30] {
