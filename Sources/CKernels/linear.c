@@ -101,6 +101,26 @@ INLINE TGT void chunk_phases(int R, int NT, int fp32, int ordered, const char *w
     }
 }
 
+/// The partial last chunk `c` of F32 rows (`tail` < 64 valid columns): lanes past the row's end load as zeros, the
+/// activations are zero-padded, and the four phases run as for a whole chunk (Linear.swift's zero-padded tail copy).
+INLINE TGT void chunk_tail_f32(int R, int NT, const char *w0, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t c, int tail,
+                               const float *x, ptrdiff_t stride, __m512 acc[16][6]) {
+#pragma clang loop unroll(full)
+    for (int p = 0; p < 4; p++) {
+        int valid = tail - 16 * p;
+        __mmask16 m = valid >= 16 ? 0xFFFF : valid <= 0 ? 0 : (__mmask16)((1u << valid) - 1);
+        __m512 wv[16];
+#pragma clang loop unroll(full)
+        for (int i = 0; i < R; i++) wv[i] = _mm512_maskz_loadu_ps(m, (const float *)(w0 + i * rs + c * cs) + p * 16);
+#pragma clang loop unroll(full)
+        for (int t = 0; t < NT; t++) {
+            __m512 xv = _mm512_loadu_ps(x + t * stride + c * 64 + p * 16);
+#pragma clang loop unroll(full)
+            for (int i = 0; i < R; i++) acc[i][t] = _mm512_fmadd_ps(wv[i], xv, acc[i][t]);
+        }
+    }
+}
+
 /// R rows x NT tokens at `a` (logical rows r..r+R-1: output index and FP8 scale row). `fp8` selects the decoder
 /// (0 BF16, 1 FP8 blocks, 2 F32). While it works it may prefetch into L2 (`prefetcht1`): streaming row-major weights
 /// from DRAM with several rows in flight needs more memory-level parallelism than the hardware prefetcher gives
@@ -109,7 +129,7 @@ INLINE TGT void chunk_phases(int R, int NT, int fp32, int ordered, const char *w
 /// plus what the block has read so far; 4-row blocks prefetch the same chunk of the rows `pf` bytes ahead. Nothing at
 /// or past `pfLimit`. Interleaved decode blocks (`ordered`) read one ascending run and prefetch nothing.
 INLINE TGT void block(int R, int NT, int fp8, rows_at a, const float *scales, ptrdiff_t scaleCols, ptrdiff_t chunks,
-                      ptrdiff_t r, const float *x, ptrdiff_t stride, float *out, ptrdiff_t outStride, ptrdiff_t pf,
+                      ptrdiff_t tail, ptrdiff_t r, const float *x, ptrdiff_t stride, float *out, ptrdiff_t outStride, ptrdiff_t pf,
                       const char *pfLimit) {
     __m512 acc[16][6];
 #pragma clang loop unroll(full)
@@ -135,6 +155,7 @@ INLINE TGT void block(int R, int NT, int fp8, rows_at a, const float *scales, pt
             chunk_phases(R, NT, fp8 == 2, ordered && linear, a.w0, a.rs, a.cs, c, x, stride, acc);
         }
     }
+    if (fp8 == 2 && tail) chunk_tail_f32(R, NT, a.w0, a.rs, a.cs, chunks, (int)tail, x, stride, acc);
 #pragma clang loop unroll(full)
     for (int t = 0; t < NT; t++)
 #pragma clang loop unroll(full)
@@ -143,11 +164,11 @@ INLINE TGT void block(int R, int NT, int fp8, rows_at a, const float *scales, pt
 
 #define DEFINE_BLOCK(NAME, R, NT, FP8)                                                                              \
     static TGT __attribute__((noinline)) void NAME(rows_at a, const float *s, ptrdiff_t sc, ptrdiff_t chunks,        \
-                                                   ptrdiff_t r, const float *x, ptrdiff_t stride, float *out,        \
+                                                   ptrdiff_t tail, ptrdiff_t r, const float *x, ptrdiff_t stride, float *out,        \
                                                    ptrdiff_t os, ptrdiff_t pf, const char *pl) {                     \
-        block(R, NT, FP8, a, s, sc, chunks, r, x, stride, out, os, pf, pl);                                          \
+        block(R, NT, FP8, a, s, sc, chunks, tail, r, x, stride, out, os, pf, pl);                                          \
     }
-typedef void (*block_fn)(rows_at, const float *, ptrdiff_t, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t, float *,
+typedef void (*block_fn)(rows_at, const float *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t, float *,
                          ptrdiff_t, ptrdiff_t, const char *);
 #define DEFINE_ALL(FP8, P)                                                                                           \
     DEFINE_BLOCK(P##_4x1, 4, 1, FP8) DEFINE_BLOCK(P##_4x2, 4, 2, FP8) DEFINE_BLOCK(P##_4x3, 4, 3, FP8)              \
@@ -201,6 +222,7 @@ typedef void (*two_fn)(rows_at, rows_at, ptrdiff_t, ptrdiff_t, ptrdiff_t, const 
 
 /// `two8`: the two-group decode block of the dtype, or 0 (groups one at a time).
 static void drive(const block_fn *fns, two_fn two8, const void *w, const float *s, ptrdiff_t sc, ptrdiff_t cols, ptrdiff_t chunks,
+                  ptrdiff_t tail,
                   const float *xp, ptrdiff_t stride, ptrdiff_t tokens, float *out, ptrdiff_t os, ptrdiff_t r0,
                   ptrdiff_t r1, ptrdiff_t pfEnd, ptrdiff_t esize, ptrdiff_t G, ptrdiff_t packedEnd) {
     ptrdiff_t rowBytes = cols * esize, cb = 64 * esize, unit = G > 4 ? G : 4;
@@ -214,7 +236,7 @@ static void drive(const block_fn *fns, two_fn two8, const void *w, const float *
         tile = tile < unit ? unit : tile / unit * unit;
         if (r1 - r0 > tile) {
             for (ptrdiff_t t0 = r0; t0 < r1; t0 += tile)
-                drive(fns, two8, w, s, sc, cols, chunks, xp, stride, tokens, out, os, t0, t0 + tile < r1 ? t0 + tile : r1,
+                drive(fns, two8, w, s, sc, cols, chunks, tail, xp, stride, tokens, out, os, t0, t0 + tile < r1 ? t0 + tile : r1,
                       pfEnd, esize, G, packedEnd);
             return;
         }
@@ -235,14 +257,14 @@ static void drive(const block_fn *fns, two_fn two8, const void *w, const float *
             // (the hardware prefetcher follows it). One decode step's 361 BF16 matrices replayed by a C harness,
             // 1 thread: row-major with prefetch 72-77%, interleaved 94% of the read probe (2 threads, ~33 GB/s mode:
             // 83-91% -> 94-95%); an up-front or per-chunk software prefetch cost 7-8 points there.
-            for (; r % G && r + 4 <= r1; r += 4) fns[1](AT(r), s, sc, chunks, r, xt, stride, ot, os, 0, limit);
+            for (; r % G && r + 4 <= r1; r += 4) fns[1](AT(r), s, sc, chunks, tail, r, xt, stride, ot, os, 0, limit);
             ptrdiff_t end = r1 < packedEnd ? r1 : packedEnd;
             if (two8 && G == 8) {  // BF16: the range's first and second halves of groups as two runs
                 ptrdiff_t half = (end - r) / 16, rb = r + half * 8;
                 for (ptrdiff_t k = 0; k < half; k++) two8(AT(r + k * 8), AT(rb + k * 8), chunks, r + k * 8, rb + k * 8, xt, ot);
                 r = rb + half * 8;
             }
-            for (; r + G <= end; r += G) fns[G == 16 ? 8 : 7](AT(r), s, sc, chunks, r, xt, stride, ot, os, 0, limit);
+            for (; r + G <= end; r += G) fns[G == 16 ? 8 : 7](AT(r), s, sc, chunks, tail, r, xt, stride, ot, os, 0, limit);
         }
         // One token (decode), row-major: 8 rows per block (16 for rows of <= 2 KB) keeps more weight streams in flight
         // (measured on Zen 4: 2048-col BF16 rows 20 -> 23 GB/s with 8 rows; 512-col rows 17 -> 21.7 GB/s with 16;
@@ -250,17 +272,17 @@ static void drive(const block_fn *fns, two_fn two8, const void *w, const float *
         if (te - tb == 1 && r >= packedEnd) {
             ptrdiff_t R = rowBytes <= 2048 ? 16 : 8, lead = decode_prefetch_start(w, r, r1, R, rowBytes, limit);
             if (R == 16)
-                for (; r + 16 <= r1; r += 16) fns[8](AT(r), s, sc, chunks, r, xt, stride, ot, os, lead, limit);
-            for (; r + 8 <= r1; r += 8) fns[7](AT(r), s, sc, chunks, r, xt, stride, ot, os, decode_lead(8, rowBytes), limit);
+                for (; r + 16 <= r1; r += 16) fns[8](AT(r), s, sc, chunks, tail, r, xt, stride, ot, os, lead, limit);
+            for (; r + 8 <= r1; r += 8) fns[7](AT(r), s, sc, chunks, tail, r, xt, stride, ot, os, decode_lead(8, rowBytes), limit);
         }
         for (; r + 4 <= r1; r += 4) {
             ptrdiff_t t = tb;
             // 4 x 4 blocks: with 6 tokens the decoded weight phases and 24 accumulators spill (50 vs 104 GFLOP/s).
-            for (; t + 4 <= te; t += 4) fns[4](AT(r), s, sc, chunks, r, xp + t * stride, stride, out + t * os, os, PF(r, 4), limit);
-            if (t < te) fns[te - t](AT(r), s, sc, chunks, r, xp + t * stride, stride, out + t * os, os, PF(r, 4), limit);
+            for (; t + 4 <= te; t += 4) fns[4](AT(r), s, sc, chunks, tail, r, xp + t * stride, stride, out + t * os, os, PF(r, 4), limit);
+            if (t < te) fns[te - t](AT(r), s, sc, chunks, tail, r, xp + t * stride, stride, out + t * os, os, PF(r, 4), limit);
         }
         for (; r < r1; r++)
-            for (ptrdiff_t t = tb; t < te; t++) fns[0](AT(r), s, sc, chunks, r, xp + t * stride, stride, out + t * os, os, 0, limit);
+            for (ptrdiff_t t = tb; t < te; t++) fns[0](AT(r), s, sc, chunks, tail, r, xp + t * stride, stride, out + t * os, os, 0, limit);
     }
 #undef AT
 #undef PF
@@ -269,16 +291,16 @@ static void drive(const block_fn *fns, two_fn two8, const void *w, const float *
 void mr_linear_bf16(const uint16_t *w, ptrdiff_t cols, ptrdiff_t chunks, const float *xp, ptrdiff_t stride,
                     ptrdiff_t tokens, float *out, ptrdiff_t outStride, ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t group,
                     ptrdiff_t packedEnd) {
-    drive(bf16_blocks, bf16_two8x1, w, 0, 0, cols, chunks, xp, stride, tokens, out, outStride, r0, r1, r1, 2, group, packedEnd);
+    drive(bf16_blocks, bf16_two8x1, w, 0, 0, cols, chunks, 0, xp, stride, tokens, out, outStride, r0, r1, r1, 2, group, packedEnd);
 }
 
 void mr_linear_f32(const float *w, ptrdiff_t cols, ptrdiff_t chunks, const float *xp, ptrdiff_t stride,
                    ptrdiff_t tokens, float *out, ptrdiff_t outStride, ptrdiff_t r0, ptrdiff_t r1) {
-    drive(f32_blocks, 0, w, 0, 0, cols, chunks, xp, stride, tokens, out, outStride, r0, r1, r1, 4, 0, 0);
+    drive(f32_blocks, 0, w, 0, 0, cols, chunks, cols - chunks * 64, xp, stride, tokens, out, outStride, r0, r1, r1, 4, 0, 0);
 }
 
 void mr_linear_fp8(const uint8_t *w, const float *scales, ptrdiff_t scaleCols, ptrdiff_t cols, ptrdiff_t chunks,
                    const float *xp, ptrdiff_t stride, ptrdiff_t tokens, float *out, ptrdiff_t outStride,
                    ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t group, ptrdiff_t packedEnd) {
-    drive(fp8_blocks, 0, w, scales, scaleCols, cols, chunks, xp, stride, tokens, out, outStride, r0, r1, r1, 1, group, packedEnd);
+    drive(fp8_blocks, 0, w, scales, scaleCols, cols, chunks, 0, xp, stride, tokens, out, outStride, r0, r1, r1, 1, group, packedEnd);
 }

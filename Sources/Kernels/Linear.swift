@@ -148,6 +148,13 @@ func packActivations<D: ChunkDecoder>(_: D.Type, x: UnsafePointer<Float>, tokens
             return
         }
     }
+    if D.self == F32Decoder.self {  // natural order: each token's values, then zeros up to the stride
+        for t in 0..<tokens {
+            (dst + t * stride).update(from: x + t * cols, count: cols)
+            (dst + t * stride + cols).update(repeating: 0, count: stride - cols)
+        }
+        return
+    }
     let chunks = stride / linearChunk
     let factor: Float = D.self == FP8Decoder.self ? fp8ActivationScale : 1
     for t in 0..<tokens {

@@ -119,8 +119,12 @@ struct FusedJob {
 
     init?(_ j: LinearJob, precision: MatmulPrecision) {
         let w = j.weight, cols = w.cols
-        guard CPUFeatures.avx512, cols % linearChunk == 0 else { return nil }
-        if case .f32 = w.storage, w.group > 0 { return nil }  // the F32 kernel reads row-major only
+        guard CPUFeatures.avx512 else { return nil }
+        switch w.storage {
+        case .f32: if w.group > 0 { return nil }  // row-major only; a partial last chunk is read masked
+        case .bf16, .fp8e4m3: if cols % linearChunk != 0 { return nil }
+        case .f16: return nil
+        }
         rows = w.rows
         self.cols = cols
         tokens = j.tokens
@@ -138,7 +142,7 @@ struct FusedJob {
             }
             return
         }
-        let stride = chunks * linearChunk
+        let stride = ceilDiv(cols, linearChunk) * linearChunk  // F32: the partial last chunk's activations zero-padded
         let packed = UnsafeMutablePointer<Float>.allocate(capacity: max(tokens * stride, 1))
         switch w.storage {
         case .f32(let p):

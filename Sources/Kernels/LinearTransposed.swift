@@ -43,18 +43,21 @@ extension Ops {
     /// multiply-add per term, starting from +0: batch invariant, thread-count invariant, and unchanged by extra
     /// trailing rows whose x is zero (a causal mask's zero probabilities). F32 weights (activation views) use a
     /// register-blocked loop, BF16 / FP8 a C kernel (AVX-512, widths in multiples of 16); otherwise one row is
-    /// dequantized at a time (same bits on every path).
-    public static func linearTransposed(_ x: Matrix, _ w: Weight, pool: ComputePool = .serial,
+    /// dequantized at a time (same bits on every path). `columns`: only the first that many output columns
+    /// (absorbed attention needs the latent part of the cache rows, not their rope columns); each is the same either way.
+    public static func linearTransposed(_ x: Matrix, _ w: Weight, columns: Int? = nil, pool: ComputePool = .serial,
                                         backend: LinearBackend = .automatic) -> Matrix {
         precondition(x.cols == w.rows, "linearTransposed: input width \(x.cols) != weight rows \(w.rows)")
-        var out = Matrix(rows: x.rows, cols: w.cols)
-        if x.rows == 0 || w.cols == 0 { return out }
+        let n = columns ?? w.cols
+        precondition(n >= 0 && n <= w.cols, "linearTransposed: \(n) columns of a weight with \(w.cols)")
+        var out = Matrix(rows: x.rows, cols: n)
+        if x.rows == 0 || n == 0 { return out }
         x.data.withUnsafeBufferPointer { xp in
             out.data.withUnsafeMutableBufferPointer { op in
                 let xb = xp.baseAddress!, ob = UnsafeTransfer(op.baseAddress!)
                 pool.parallelFor(count: x.rows) { r in
                     linearTransposed(x: xb + r.lowerBound * w.rows, tokens: r.count, weight: w,
-                                     out: ob.value + r.lowerBound * w.cols, backend: backend)
+                                     out: ob.value + r.lowerBound * n, columns: n, backend: backend)
                 }
             }
         }
@@ -70,18 +73,25 @@ extension Ops {
         }
     }
 
-    /// `linearTransposed` on raw rows, on the calling thread: `x` `[tokens, w.rows]` -> `out` `[tokens, w.cols]`.
+    /// `linearTransposed` on raw rows, on the calling thread: `x` `[tokens, w.rows]` -> `out` `[tokens, columns]`
+    /// (the first `columns` output columns, all by default).
     public static func linearTransposed(x xb: UnsafePointer<Float>, tokens: Int, weight w: Weight,
-                                        out ob: UnsafeMutablePointer<Float>, backend: LinearBackend = .automatic) {
-        let n = w.cols, k = w.rows
+                                        out ob: UnsafeMutablePointer<Float>, columns: Int? = nil,
+                                        backend: LinearBackend = .automatic) {
+        let n = columns ?? w.cols, k = w.rows, ldw = w.cols
         if tokens == 0 || n == 0 { return }
         if case .f32(let wp) = w.storage {
-            for t in 0..<tokens { transposedRowF32(xb + t * k, wp, k, n, ob + t * n) }
+            // F32 (the latent cache in absorbed decode attention): the C twin when the width is whole 16-lane vectors.
+            if backend == .automatic, CPUFeatures.avx512, n % 16 == 0, w.group == 0 {
+                mr_linear_transposed_f32(wp, k, n, ldw, xb, tokens, ob)
+                return
+            }
+            for t in 0..<tokens { transposedRowF32(xb + t * k, wp, k, n, ldw, ob + t * n) }
             return
         }
         // BF16 / FP8 views (absorbed attention's W_UK per head, every decode step): the C kernel keeps 64
         // columns in registers instead of dequantizing and re-reading `out` once per row (same bits).
-        if backend == .automatic, CPUFeatures.avx512, n % 16 == 0, w.group == 0 {
+        if backend == .automatic, CPUFeatures.avx512, n % 16 == 0, n == ldw, w.group == 0 {
             switch w.storage {
             case .bf16(let wp):
                 mr_linear_transposed_bf16(wp, k, n, xb, tokens, ob)
@@ -93,7 +103,7 @@ extension Ops {
             }
         }
         ob.initialize(repeating: 0, count: tokens * n)
-        let rowBuf = UnsafeMutablePointer<Float>.allocate(capacity: n)
+        let rowBuf = UnsafeMutablePointer<Float>.allocate(capacity: ldw)
         defer { rowBuf.deallocate() }
         for i in 0..<k {
             dequantizeRow(w, i, into: rowBuf)
@@ -104,14 +114,14 @@ extension Ops {
     /// One output row of `linearTransposed` over an F32 matrix `[k, n]`: 64 columns held in registers while `i`
     /// walks the rows (same per-element fma sequence as the axpy path).
     @inline(__always)
-    static func transposedRowF32(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ k: Int, _ n: Int,
+    static func transposedRowF32(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ k: Int, _ n: Int, _ ldw: Int,
                                  _ out: UnsafeMutablePointer<Float>) {
         var c = 0
         while c + 64 <= n {
             var a0 = Vec16(), a1 = Vec16(), a2 = Vec16(), a3 = Vec16()
             for i in 0..<k {
                 let xi = Vec16(repeating: x[i])
-                let p = UnsafeRawPointer(w + i * n + c)
+                let p = UnsafeRawPointer(w + i * ldw + c)
                 a0.addProduct(xi, p.loadUnaligned(as: Vec16.self))
                 a1.addProduct(xi, p.loadUnaligned(fromByteOffset: 64, as: Vec16.self))
                 a2.addProduct(xi, p.loadUnaligned(fromByteOffset: 128, as: Vec16.self))
@@ -126,13 +136,13 @@ extension Ops {
         }
         while c + 16 <= n {
             var a = Vec16()
-            for i in 0..<k { a.addProduct(Vec16(repeating: x[i]), UnsafeRawPointer(w + i * n + c).loadUnaligned(as: Vec16.self)) }
+            for i in 0..<k { a.addProduct(Vec16(repeating: x[i]), UnsafeRawPointer(w + i * ldw + c).loadUnaligned(as: Vec16.self)) }
             UnsafeMutableRawPointer(out + c).storeBytes(of: a, as: Vec16.self)
             c += 16
         }
         while c < n {
             var a: Float = 0
-            for i in 0..<k { a = a.addingProduct(x[i], w[i * n + c]) }
+            for i in 0..<k { a = a.addingProduct(x[i], w[i * ldw + c]) }
             out[c] = a
             c += 1
         }

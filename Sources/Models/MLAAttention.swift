@@ -178,10 +178,10 @@ extension DeepSeekModel {
         }
         var scores = Ops.linear(qcat, keys, pool: pool)  // [n*H, len]
         softmaxRows(&scores, rowsPerQuery: h, start: start)
-        let oLat = Ops.linearTransposed(scores, keys, pool: pool)  // [n*H, width]; the last dr columns are unused
+        let oLat = Ops.linearTransposed(scores, keys, columns: kvr, pool: pool)  // [n*H, kvr]: not the rope columns
         // o = W_UV · o_lat per head, all heads in one `linearBatch` (head-major operands as above).
         var lat = [Float](repeating: 0, count: h * n * kvr), oh = [Float](repeating: 0, count: h * n * dv)
-        for hh in 0..<h { for i in 0..<n { for c in 0..<kvr { lat[(hh * n + i) * kvr + c] = oLat.data[(i * h + hh) * width + c] } } }
+        for hh in 0..<h { for i in 0..<n { for c in 0..<kvr { lat[(hh * n + i) * kvr + c] = oLat.data[(i * h + hh) * kvr + c] } } }
         lat.withUnsafeBufferPointer { xp in
             oh.withUnsafeMutableBufferPointer { op in
                 Ops.linearBatch((0..<h).map { hh in

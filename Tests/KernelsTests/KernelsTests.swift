@@ -142,16 +142,24 @@ func linearTransposedMatchesReference(kind: StorageKind) {
     }
 }
 
-/// The C transposed kernel (BF16 / FP8 views) against the portable dequantize-and-axpy loop: same bits, including
-/// FP8 views whose rows and columns cross 128-element scale blocks, widths that are not multiples of 64, and a row slice.
-@Test(arguments: [StorageKind.bf16, .fp8])
+/// The C transposed kernel (BF16 / FP8 views, F32 such as the latent cache) against the portable loops (dequantize and
+/// axpy; `transposedRowF32`): same bits, including FP8 views whose rows and columns cross 128-element scale blocks,
+/// widths that are not multiples of 64 (288: MLA's kv_lora 256 + rope 32), and a row slice.
+@Test(arguments: [StorageKind.bf16, .fp8, .f32])
 func linearTransposedKernelMatchesPortableBitwise(kind: StorageKind) {
-    for (k, n) in [(64, 256), (150, 144), (300, 80), (7, 16), (40, 528)] {
+    for (k, n) in [(64, 256), (150, 144), (300, 80), (7, 16), (40, 528), (73, 288)] {
         let w = makeWeight(kind, rows: k, cols: n, seed: UInt64(k * n))
         let x = randomMatrix(3, k, seed: 21, scale: 2)
         let fast = Ops.linearTransposed(x, w)
         #expect(fast.bitwiseEqual(Ops.linearTransposed(x, w, backend: .portable)), "\(kind) \(k)x\(n)")
         #expect(relErr(fast, Reference.linearTransposed(x, w)) < 2e-6)
+        // The first columns only (rows still `n` apart): each the same as in the full product.
+        for columns in [16, n - 16, 0] where columns >= 0 {
+            let part = Ops.linearTransposed(x, w, columns: columns)
+            let same = (0..<3).allSatisfy { t in (0..<columns).allSatisfy { part[t, $0].bitPattern == fast[t, $0].bitPattern } }
+            #expect(part.cols == columns && same, "\(kind) \(k)x\(n) first \(columns)")
+            #expect(Ops.linearTransposed(x, w, columns: columns, backend: .portable).bitwiseEqual(part))
+        }
     }
     let big = makeWeight(kind, rows: 256, cols: 128, seed: 5)
     let view = big.rows(128..<192)  // FP8: starts on a 128-row scale block, as real W_UK heads do
@@ -281,8 +289,10 @@ func linearTransposedKernelMatchesPortableBitwise(kind: StorageKind) {
 func nativeLinearMatchesSwiftBitwise(kind: StorageKind) {
     // The C kernels (AVX-512) must reproduce the Swift loops bit for bit: same per-output summation order.
     // Row counts not multiples of 4 / 8, FP8 block edges inside 8-row blocks, token counts across the 6-token
-    // micro-block and the 48-token outer block.
-    for (rows, cols) in [(1, 64), (13, 128), (133, 256), (260, 192)] {
+    // micro-block and the 48-token outer block. F32 (attention over the latent cache) also with a partial last
+    // chunk (288 = MLA's kv_lora 256 + rope 32; fewer columns than one chunk), read masked by the C kernel.
+    let partial = kind == .f32 ? [(37, 288), (20, 40), (19, 100), (16, 1)] : []
+    for (rows, cols) in [(1, 64), (13, 128), (133, 256), (260, 192)] + partial {
         let w = makeWeight(kind, rows: rows, cols: cols, seed: UInt64(rows + cols))
         for tokens in [1, 2, 5, 6, 7, 13, 49] {
             let x = randomMatrix(tokens, cols, seed: UInt64(tokens))

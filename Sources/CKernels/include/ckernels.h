@@ -23,7 +23,9 @@ void mr_linear_bf16(const uint16_t *w, ptrdiff_t cols, ptrdiff_t chunks, const f
                     ptrdiff_t tokens, float *out, ptrdiff_t outStride, ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t group,
                     ptrdiff_t packedEnd);
 
-/// The same for F32 weights (activation matrices such as attention keys; x in natural order).
+/// The same for F32 weights (activation matrices such as attention keys; x in natural order), row-major; `chunks`
+/// whole chunks and, when cols is not a multiple of 64, a partial last one read with masked loads (x zero-padded to
+/// `stride` >= the chunk's end): the sequence of Linear.swift's zero-padded tail.
 void mr_linear_f32(const float *w, ptrdiff_t cols, ptrdiff_t chunks, const float *xp, ptrdiff_t stride,
                    ptrdiff_t tokens, float *out, ptrdiff_t outStride, ptrdiff_t r0, ptrdiff_t r1);
 
@@ -44,6 +46,9 @@ void mr_linear_bf16dot(const uint16_t *w, ptrdiff_t cols, ptrdiff_t chunks, cons
 /// one fused multiply-add per row i ascending from +0, on the weights as `Ops.dequantizeRow` gives them (BF16 exact;
 /// FP8: fl(e4m3 · scale), scales `[ceil(k/128), scaleCols]`): the bits of the row-by-row axpy path.
 void mr_linear_transposed_bf16(const uint16_t *w, ptrdiff_t k, ptrdiff_t n, const float *x, ptrdiff_t tokens, float *out);
+/// F32: the first n columns of rows `ldw` elements apart.
+void mr_linear_transposed_f32(const float *w, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ldw, const float *x, ptrdiff_t tokens,
+                              float *out);
 void mr_linear_transposed_fp8(const uint8_t *w, const float *scales, ptrdiff_t scaleCols, ptrdiff_t k, ptrdiff_t n,
                               const float *x, ptrdiff_t tokens, float *out);
 
