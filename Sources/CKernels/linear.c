@@ -216,11 +216,11 @@ void mr_interleave(void *dst, const void *src, ptrdiff_t rows, ptrdiff_t rowByte
     memcpy(d, (const char *)src + packed * rowBytes, (size_t)((rows - packed) * rowBytes));
 }
 
-/// Rows r0..<r1 of a weight with rows [0, packedEnd) in interleaved groups of G (0: row-major, see `rows_from`);
-/// prefetches stay below `pfEnd` (the end of the caller's row range: an L2 tile's next tile is useful).
 typedef void (*two_fn)(rows_at, rows_at, ptrdiff_t, ptrdiff_t, ptrdiff_t, const float *, float *);
 
-/// `two8`: the two-group decode block of the dtype, or 0 (groups one at a time).
+/// Rows r0..<r1 of a weight with rows [0, packedEnd) in interleaved groups of G (0: row-major, see `rows_from`);
+/// prefetches stay below `pfEnd` (the end of the caller's row range: an L2 tile's next tile is useful). `two8`: the
+/// dtype's two-group decode block, or 0 (groups one at a time); `tail`: valid columns of a partial last F32 chunk.
 static void drive(const block_fn *fns, two_fn two8, const void *w, const float *s, ptrdiff_t sc, ptrdiff_t cols, ptrdiff_t chunks,
                   ptrdiff_t tail,
                   const float *xp, ptrdiff_t stride, ptrdiff_t tokens, float *out, ptrdiff_t os, ptrdiff_t r0,
