@@ -108,9 +108,9 @@ void mr_linear_bf16dot(const uint16_t *w, ptrdiff_t cols, ptrdiff_t chunks, cons
             for (; r % G && r + 4 <= r1; r += 4) dblocks[1](AT(r), chunks, r, xt, stride, ot, os, 0, limit);
             ptrdiff_t end = r1 < packedEnd ? r1 : packedEnd;
             if (G == 8) {  // the range's first and second halves of groups as two runs
-                ptrdiff_t half = (end - r) / 16, rb = r + half * 8;
-                for (ptrdiff_t k = 0; k < half; k++) d_two8x1(AT(r + k * 8), AT(rb + k * 8), chunks, r + k * 8, rb + k * 8, xt, ot);
-                r = rb + half * 8;
+                ptrdiff_t pairs = group_pairs(r, end), rb = r + pairs * 8;
+                for (ptrdiff_t k = 0; k < pairs; k++) d_two8x1(AT(r + k * 8), AT(rb + k * 8), chunks, r + k * 8, rb + k * 8, xt, ot);
+                r = rb + pairs * 8;
             }
             for (; r + G <= end; r += G) dblocks[G == 16 ? 8 : 7](AT(r), chunks, r, xt, stride, ot, os, 0, limit);
         }

@@ -50,6 +50,10 @@ INLINE rows_at rows_from(const void *w, ptrdiff_t r, ptrdiff_t rowBytes, ptrdiff
     return (rows_at){(const char *)w + r * rowBytes, rowBytes, cb};
 }
 
+/// Two-run decode over 8-row groups from row r (group-aligned) to `end`: how many pairs (group k of the first half
+/// with group k of the second); the pairs cover rows r ..< r + 16 * pairs, an odd last group is left over.
+INLINE ptrdiff_t group_pairs(ptrdiff_t r, ptrdiff_t end) { return (end - r) / 16; }
+
 /// The software prefetch a block issues for chunk c, `pf` bytes ahead (none when `pf` is 0, nothing at or past
 /// `limit`); a row's chunk spans `lines` cache lines. Decode blocks (`linear`: one token, R >= 8) prefetch linearly
 /// as many lines as the chunk reads; other blocks prefetch the same chunk of each of their rows.

@@ -203,7 +203,7 @@ static TGT __attribute__((noinline)) void bf16_two8x1(rows_at a, rows_at b, ptrd
     }
 }
 
-int mr_interleave_group(ptrdiff_t rowBytes) { (void)rowBytes; return 8; }
+int mr_interleave_group(void) { return 8; }
 
 void mr_interleave(void *dst, const void *src, ptrdiff_t rows, ptrdiff_t rowBytes, ptrdiff_t chunkBytes, ptrdiff_t G) {
     ptrdiff_t packed = rows / G * G, chunks = rowBytes / chunkBytes;
@@ -260,9 +260,9 @@ static void drive(const block_fn *fns, two_fn two8, const void *w, const float *
             for (; r % G && r + 4 <= r1; r += 4) fns[1](AT(r), s, sc, chunks, tail, r, xt, stride, ot, os, 0, limit);
             ptrdiff_t end = r1 < packedEnd ? r1 : packedEnd;
             if (two8 && G == 8) {  // BF16: the range's first and second halves of groups as two runs
-                ptrdiff_t half = (end - r) / 16, rb = r + half * 8;
-                for (ptrdiff_t k = 0; k < half; k++) two8(AT(r + k * 8), AT(rb + k * 8), chunks, r + k * 8, rb + k * 8, xt, ot);
-                r = rb + half * 8;
+                ptrdiff_t pairs = group_pairs(r, end), rb = r + pairs * 8;
+                for (ptrdiff_t k = 0; k < pairs; k++) two8(AT(r + k * 8), AT(rb + k * 8), chunks, r + k * 8, rb + k * 8, xt, ot);
+                r = rb + pairs * 8;
             }
             for (; r + G <= end; r += G) fns[G == 16 ? 8 : 7](AT(r), s, sc, chunks, tail, r, xt, stride, ot, os, 0, limit);
         }

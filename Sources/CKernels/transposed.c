@@ -19,12 +19,13 @@ INLINE TGT __m512 fp8x16(const uint8_t *p, __m512 scale) {
     return _mm512_mul_ps(v, scale);
 }
 
-/// Weight columns c..c+15 of row i, exact as `Ops.dequantizeRow` gives them (kind 0 BF16, 1 FP8, 2 F32).
-INLINE TGT __m512 trow16(int fp8, const void *w, const float *scales, ptrdiff_t scaleCols, ptrdiff_t n, ptrdiff_t i,
+/// Weight columns c..c+15 of row i (rows `ldw` elements apart), exact as `Ops.dequantizeRow` gives them (kind 0 BF16,
+/// 1 FP8, 2 F32).
+INLINE TGT __m512 trow16(int fp8, const void *w, const float *scales, ptrdiff_t scaleCols, ptrdiff_t ldw, ptrdiff_t i,
                          ptrdiff_t c) {
-    if (fp8 == 2) return _mm512_loadu_ps((const float *)w + i * n + c);  // n: the F32 row stride
-    if (!fp8) return bf16x16((const uint16_t *)w + i * n + c);
-    return fp8x16((const uint8_t *)w + i * n + c, _mm512_set1_ps(scales[(i / 128) * scaleCols + c / 128]));
+    if (fp8 == 2) return _mm512_loadu_ps((const float *)w + i * ldw + c);
+    if (!fp8) return bf16x16((const uint16_t *)w + i * ldw + c);
+    return fp8x16((const uint8_t *)w + i * ldw + c, _mm512_set1_ps(scales[(i / 128) * scaleCols + c / 128]));
 }
 
 /// out[t, c] = Σ_i x[t, i] · W[i, c]: per output one fused multiply-add per row i ascending, from +0 (the sequence

@@ -180,14 +180,15 @@ struct FusedJob {
 
 extension Weight {
     /// This weight in the decode kernels' interleaved layout (groups of the 8 rows one decode block reads; BF16 decode
-    /// reads two groups at a time, from the first and second half of a thread's rows), or self where it does not pay: no AVX-512 kernels, partial chunks, and every dtype but
+    /// reads two groups at a time, from the first and second half of a thread's rows), or self where it does not pay:
+    /// no AVX-512 kernels, partial chunks, and every dtype but
     /// BF16 (engine decode, synth medium, 1 thread: BF16 ~21.5 -> ~24 GB/s; FP8 ~17 GB/s either way, its kernel
     /// is bound by decoding, not by the read order, so the copy would cost memory for nothing).
     /// The copy's row groups are split over `pool`'s threads: at load, first touch of the fresh pages (zeroing, and on
     /// a VM the host backing them) costs ~10x the copy itself, and it runs in parallel on several cores.
     public func interleavedForDecode(pool: ComputePool = .serial) -> Weight {
         guard CPUFeatures.avx512, case .bf16 = storage else { return self }
-        return interleaved(group: Int(mr_interleave_group(cols * dtype.byteWidth))) { dst, src, rows, rowBytes, chunkBytes, g in
+        return interleaved(group: Int(mr_interleave_group())) { dst, src, rows, rowBytes, chunkBytes, g in
             let d = UnsafeTransfer(dst), s = UnsafeTransfer(src), groups = rows / g
             // Groups [a, b) land at the same byte offset as their rows; the last part also copies the row-major tail.
             pool.parallelFor(count: max(groups, 1), granule: max(1, (1 << 20) / max(g * rowBytes, 1))) { range in

@@ -147,8 +147,8 @@ public struct Weight: @unchecked Sendable {
 
     /// A copy of this weight in interleaved groups of `group` rows (see the type's layout note), or self when the
     /// layout does not apply (F32 / F16, columns not a multiple of 64, fewer rows than a group, already interleaved).
-    /// Same dtype and scales (the scales stay where they are, kept alive with the source). The copy lives in huge-page regions (`PageArena.weights`);
-    /// a mapped source's pages are released from this process (`PageReleasing`).
+    /// Same dtype and scales (the scales stay where they are, kept alive with the source). The copy lives in huge-page
+    /// regions (`PageArena.weights`); a mapped source's pages are released from this process (`PageReleasing`).
     public func interleaved(group g: Int, copy: InterleaveCopy = Weight.interleaveCopy) -> Weight {
         guard group == 0, g >= 4, g % 4 == 0, cols % interleaveChunk == 0, rows >= g else { return self }
         let width: Int

@@ -8,8 +8,8 @@
 /// Bit 0: AVX-512 F+BW usable (CPU and OS); bit 1: AVX-512 BF16 dot product as well.
 int mr_cpu_features(void);
 
-/// Rows per interleaved group (`Weight.interleaved`) for rows of `rowBytes`: the rows one decode block reads.
-int mr_interleave_group(ptrdiff_t rowBytes);
+/// Rows per interleaved group (`Weight.interleaved`): the rows one decode block reads (BF16 decode reads two groups).
+int mr_interleave_group(void);
 
 /// Copies a row-major `[rows, rowBytes]` matrix into interleaved groups of G rows (chunks of `chunkBytes`; the last
 /// rows % G rows stay row-major). See `Weight.interleaved`.
