@@ -36,7 +36,7 @@ extension Ops {
         // Shapes the fused kernels do not cover go through `linear` one by one (same bits either way).
         var fused: [FusedJob] = []
         for j in live {
-            if let f = FusedJob(j, precision: pool.precision) { fused.append(f) } else {
+            if let f = FusedJob(j, precision: pool.precision, sharing: fused.last) { fused.append(f) } else {
                 linear(x: j.x, tokens: j.tokens, weight: j.weight, out: j.out, pool: pool)
             }
         }
@@ -110,72 +110,95 @@ extension Ops {
 
 /// A job with its activations prepared for a row-range C kernel.
 /// Also `Ops.linear`'s native path: the one place that picks the C kernel and activation layout per dtype.
+/// Plain data (no closure per job: a decode step prepares hundreds of jobs, serial between products).
 struct FusedJob {
+    /// Which C kernel runs, and so which activation layout `prepared` holds.
+    enum Kernel: UInt8 { case f32, bf16, fp8, bf16dot }
+
     let rows: Int, cols: Int, tokens: Int, elementBytes: Int
     /// Rows per work unit when splitting over threads: 4, or the weight's interleaved group (whole groups per thread).
     let unit: Int
+    let kernel: Kernel
+    private let weights: UnsafeRawPointer
+    private let scales: UnsafePointer<Float>?
+    private let scaleCols: Int, chunks: Int, stride: Int, group: Int, packedEnd: Int
+    private let x: UnsafePointer<Float>
+    private let out: UnsafeMutablePointer<Float>
     private let prepared: UnsafeMutableRawPointer
-    private let kernel: (UnsafeRawPointer, Range<Int>) -> Void
+    /// Whether `prepared` was allocated here (false: borrowed from the previous job of the same input).
+    private let ownsPrepared: Bool
 
-    init?(_ j: LinearJob, precision: MatmulPrecision) {
+    /// `sharing`: the previous job of a batch; when it reads the same input rows with the same kernel (gate and up of
+    /// one expert, q_a and kv_a), its prepared activations are reused instead of packed again.
+    init?(_ j: LinearJob, precision: MatmulPrecision, sharing previous: FusedJob? = nil) {
         let w = j.weight, cols = w.cols
         guard CPUFeatures.avx512 else { return nil }
         switch w.storage {
-        case .f32: if w.group > 0 { return nil }  // row-major only; a partial last chunk is read masked
-        case .bf16, .fp8e4m3: if cols % linearChunk != 0 { return nil }
+        case .f32(let p):
+            if w.group > 0 { return nil }  // row-major only; a partial last chunk is read masked
+            kernel = .f32; weights = UnsafeRawPointer(p); scales = nil; elementBytes = 4
+        case .bf16(let p):
+            if cols % linearChunk != 0 { return nil }
+            kernel = precision == .bf16 && CPUFeatures.avx512bf16 ? .bf16dot : .bf16
+            weights = UnsafeRawPointer(p); scales = nil; elementBytes = 2
+        case .fp8e4m3(let p, let s):
+            if cols % linearChunk != 0 { return nil }
+            kernel = .fp8; weights = UnsafeRawPointer(p); scales = s; elementBytes = 1
         case .f16: return nil
         }
         rows = w.rows
         self.cols = cols
         tokens = j.tokens
         unit = max(4, w.group)
-        let chunks = cols / linearChunk, tokens = j.tokens, rows = w.rows, group = w.group, packedEnd = w.packedRows
-        let out = UnsafeTransfer(j.out)
-        if case .bf16(let p) = w.storage, precision == .bf16, CPUFeatures.avx512bf16 {
-            let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: tokens * cols)
-            for i in 0..<(tokens * cols) { xb[i] = floatToBF16(j.x[i]) }
-            prepared = UnsafeMutableRawPointer(xb)
-            elementBytes = 2
-            kernel = { xp, r in
-                mr_linear_bf16dot(p, cols, chunks, xp.assumingMemoryBound(to: UInt16.self), cols, tokens, out.value, rows,
-                                  r.lowerBound, r.upperBound, group, packedEnd)
-            }
+        chunks = cols / linearChunk
+        scaleCols = w.scaleCols
+        group = w.group
+        packedEnd = w.packedRows
+        x = j.x
+        out = j.out
+        stride = kernel == .bf16dot ? cols : ceilDiv(cols, linearChunk) * linearChunk  // F32: partial chunk zero-padded
+        if let previous, previous.x == x, previous.tokens == tokens, previous.cols == cols, previous.kernel == kernel {
+            prepared = previous.prepared
+            ownsPrepared = false
             return
         }
-        let stride = ceilDiv(cols, linearChunk) * linearChunk  // F32: the partial last chunk's activations zero-padded
-        let packed = UnsafeMutablePointer<Float>.allocate(capacity: max(tokens * stride, 1))
-        switch w.storage {
-        case .f32(let p):
-            packActivations(F32Decoder.self, x: j.x, tokens: tokens, cols: cols, stride: stride, into: packed)
-            elementBytes = 4
-            kernel = { xp, r in
-                mr_linear_f32(p, cols, chunks, xp.assumingMemoryBound(to: Float.self), stride, tokens, out.value, rows,
-                              r.lowerBound, r.upperBound)
+        ownsPrepared = true
+        let n = max(tokens * stride, 1)
+        switch kernel {
+        case .bf16dot:
+            let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: n)
+            for i in 0..<(tokens * cols) { xb[i] = floatToBF16(j.x[i]) }
+            prepared = UnsafeMutableRawPointer(xb)
+        case .f32, .bf16, .fp8:
+            let packed = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            switch kernel {
+            case .f32: packActivations(F32Decoder.self, x: x, tokens: tokens, cols: cols, stride: stride, into: packed)
+            case .bf16: packActivations(BF16Decoder.self, x: x, tokens: tokens, cols: cols, stride: stride, into: packed)
+            default: packActivations(FP8Decoder.self, x: x, tokens: tokens, cols: cols, stride: stride, into: packed)
             }
-        case .bf16(let p):
-            packActivations(BF16Decoder.self, x: j.x, tokens: tokens, cols: cols, stride: stride, into: packed)
-            elementBytes = 2
-            kernel = { xp, r in
-                mr_linear_bf16(p, cols, chunks, xp.assumingMemoryBound(to: Float.self), stride, tokens, out.value, rows,
-                               r.lowerBound, r.upperBound, group, packedEnd)
-            }
-        case .fp8e4m3(let p, let scales):
-            packActivations(FP8Decoder.self, x: j.x, tokens: tokens, cols: cols, stride: stride, into: packed)
-            elementBytes = 1
-            let scaleCols = w.scaleCols
-            kernel = { xp, r in
-                mr_linear_fp8(p, scales, scaleCols, cols, chunks, xp.assumingMemoryBound(to: Float.self), stride, tokens,
-                              out.value, rows, r.lowerBound, r.upperBound, group, packedEnd)
-            }
-        case .f16:
-            packed.deallocate()
-            return nil
+            prepared = UnsafeMutableRawPointer(packed)
         }
-        prepared = UnsafeMutableRawPointer(packed)
     }
 
-    func run(rows r: Range<Int>) { kernel(UnsafeRawPointer(prepared), r) }
-    func release() { prepared.deallocate() }
+    func run(rows r: Range<Int>) {
+        switch kernel {
+        case .f32:
+            mr_linear_f32(weights.assumingMemoryBound(to: Float.self), cols, chunks, prepared.assumingMemoryBound(to: Float.self),
+                          stride, tokens, out, rows, r.lowerBound, r.upperBound)
+        case .bf16:
+            mr_linear_bf16(weights.assumingMemoryBound(to: UInt16.self), cols, chunks, prepared.assumingMemoryBound(to: Float.self),
+                           stride, tokens, out, rows, r.lowerBound, r.upperBound, group, packedEnd)
+        case .fp8:
+            mr_linear_fp8(weights.assumingMemoryBound(to: UInt8.self), scales!, scaleCols, cols, chunks,
+                          prepared.assumingMemoryBound(to: Float.self), stride, tokens, out, rows, r.lowerBound, r.upperBound,
+                          group, packedEnd)
+        case .bf16dot:
+            mr_linear_bf16dot(weights.assumingMemoryBound(to: UInt16.self), cols, chunks, prepared.assumingMemoryBound(to: UInt16.self),
+                              cols, tokens, out, rows, r.lowerBound, r.upperBound, group, packedEnd)
+        }
+    }
+
+    func release() { if ownsPrepared { prepared.deallocate() } }
 }
 
 extension Weight {

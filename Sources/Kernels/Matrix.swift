@@ -53,7 +53,15 @@ public struct Matrix: Sendable, Equatable {
     }
 
     /// Selected rows (in the given order) as a new matrix.
+    /// Whether both matrices have this shape and one storage (copies that were never written): the same values.
+    public func sharesStorage(with other: Matrix) -> Bool {
+        rows == other.rows && cols == other.cols
+            && data.withUnsafeBufferPointer { a in other.data.withUnsafeBufferPointer { b in a.baseAddress == b.baseAddress } }
+    }
+
     public func gatherRows(_ indices: [Int]) -> Matrix {
+        // Every row in order (a decode token routed to an expert): the same matrix, no copy (copy-on-write storage).
+        if indices.count == rows && indices.elementsEqual(0..<rows) { return self }
         var out = Matrix(rows: indices.count, cols: cols)
         let n = cols
         data.withUnsafeBufferPointer { src in

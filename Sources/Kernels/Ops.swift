@@ -1,5 +1,6 @@
 // Elementwise and row-wise ops on FP32 activations: RMSNorm, SwiGLU, softmax, add/scale, argmax, top-k.
 // Every op here has a plain twin in `Reference` (Reference.swift) and a test comparing them.
+import CKernels
 import Foundation
 import Tensors
 
@@ -48,13 +49,14 @@ extension Ops {
         return out
     }
 
-    /// silu(z) = z / (1 + e^-z) (torch's formula).
+    /// silu(z) = z / (1 + e^-z) (torch's formula), e^-z by `FastExp` (the portable twin of `mr_silu_mul`).
     @inline(__always)
-    public static func silu(_ z: Float) -> Float { z / (1 + Foundation.exp(-z)) }
+    public static func silu(_ z: Float) -> Float { z / (1 + FastExp.exp(-z)) }
 
-    /// SwiGLU combine: `silu(gate) ⊙ up`, elementwise, shapes equal. Elementwise, so any split over `pool` gives
-    /// the same bits; worth it from a few thousand elements (one `exp` each: ~4 ns, ~3.5% of a 512-token prefill
-    /// and ~16 µs per MoE layer of a decode step when run on one thread).
+    /// SwiGLU combine: `silu(gate) ⊙ up`, elementwise, shapes equal: AVX-512 C (`mr_silu_mul`) where present, else
+    /// `silu` per element; the same bits either way, whatever the split over `pool`. glibc's scalar `expf` per
+    /// element cost ~11 µs per MoE layer of a decode step (4608 values, serial between two products); the vector
+    /// polynomial ~1 µs.
     public static func siluMul(gate: Matrix, up: Matrix, pool: ComputePool = .serial) -> Matrix {
         precondition(gate.rows == up.rows && gate.cols == up.cols, "siluMul: shape mismatch")
         var out = Matrix(rows: gate.rows, cols: gate.cols)
@@ -62,11 +64,35 @@ extension Ops {
         gate.data.withUnsafeBufferPointer { g in
             up.data.withUnsafeBufferPointer { u in
                 out.data.withUnsafeMutableBufferPointer { o in
-                    let g = g.baseAddress!, u = u.baseAddress!, o = o.baseAddress!
+                    let g = UnsafeTransfer(g.baseAddress!), u = UnsafeTransfer(u.baseAddress!), o = UnsafeTransfer(o.baseAddress!)
                     // Decode-sized inputs (a few thousand values) run inline: a parallel region costs more than it saves.
                     pool.parallelFor(count: gate.data.count, granule: 16384) { range in
-                        for i in range { o[i] = silu(g[i]) * u[i] }
+                        siluMulRange(g.value, u.value, o.value, range)
                     }
+                }
+            }
+        }
+        return out
+    }
+
+    /// `o[i] = silu(g[i]) * u[i]` for i in `range`.
+    static func siluMulRange(_ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>,
+                             _ range: Range<Int>, portable: Bool = false) {
+        if CPUFeatures.avx512 && !portable {
+            mr_silu_mul(g + range.lowerBound, u + range.lowerBound, o + range.lowerBound, range.count)
+        } else {
+            for i in range { o[i] = silu(g[i]) * u[i] }
+        }
+    }
+
+    /// `siluMul` by the portable Swift loop (the twin the C kernel is tested against).
+    public static func siluMulPortable(gate: Matrix, up: Matrix) -> Matrix {
+        precondition(gate.rows == up.rows && gate.cols == up.cols, "siluMul: shape mismatch")
+        var out = Matrix(rows: gate.rows, cols: gate.cols)
+        gate.data.withUnsafeBufferPointer { g in
+            up.data.withUnsafeBufferPointer { u in
+                out.data.withUnsafeMutableBufferPointer { o in
+                    siluMulRange(g.baseAddress!, u.baseAddress!, o.baseAddress!, 0..<o.count, portable: true)
                 }
             }
         }
@@ -181,5 +207,28 @@ extension Ops {
         var s = acc.sum()
         while i < n { s = s.addingProduct(a[i], b[i]); i += 1 }
         return s
+    }
+}
+
+/// exp(x) in FP32 by range reduction and a polynomial, the scalar twin of CKernels' `exp16` (same operations in the
+/// same order, so the same bits): n = round(x·log2 e), r = x − n·ln2 (split in two constants, fused multiply-adds),
+/// e^r by the degree-6 Cephes `expf` polynomial, times 2^n. Within 2 ulp of `Foundation.exp` (a test checks it);
+/// x is clamped to [-104, 89], outside of which FP32 gives 0 or +inf anyway.
+public enum FastExp {
+    @inline(__always)
+    public static func exp(_ x: Float) -> Float {
+        let x = Swift.max(Swift.min(x, 89), -104)
+        let n = (x * 1.44269504088896341).rounded(.toNearestOrEven)
+        var r = x.addingProduct(-n, 0.693359375)
+        r = r.addingProduct(-n, -2.12194440e-4)
+        var p: Float = 1.9875691500e-4
+        p = (1.3981999507e-3 as Float).addingProduct(p, r)
+        p = (8.3334519073e-3 as Float).addingProduct(p, r)
+        p = (4.1665795894e-2 as Float).addingProduct(p, r)
+        p = (1.6666665459e-1 as Float).addingProduct(p, r)
+        p = (5.0000001201e-1 as Float).addingProduct(p, r)
+        p = r.addingProduct(p, r * r)
+        p = p + 1
+        return Float(sign: .plus, exponent: Int(n), significand: p)
     }
 }

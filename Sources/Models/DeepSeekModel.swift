@@ -44,13 +44,23 @@ public struct FeedForward: Sendable {
         if !sharesRegions(items, pool: pool) { return items.map { $0.ffn($0.x, pool: pool) } }
         var xOff: [Int] = [], hOff: [Int] = [], yOff: [Int] = []
         var xn = 0, hn = 0, yn = 0
-        for (x, f) in items {
+        // Inputs that share storage with the previous item's (one decode token routed to several experts, and the
+        // shared expert: all the same rows) are stored once, so their products also share one packed copy.
+        var distinct: [Int] = []
+        for (k, (x, f)) in items.enumerated() {
             precondition(x.cols == f.gate.cols && f.up.rows == f.gate.rows && f.down.cols == f.gate.rows, "FeedForward.batched: shape mismatch")
-            xOff.append(xn); hOff.append(hn); yOff.append(yn)
-            xn += x.rows * x.cols; hn += x.rows * f.gate.rows; yn += x.rows * f.down.rows
+            if let last = distinct.last, items[last].x.sharesStorage(with: x) {
+                xOff.append(xOff[last])
+            } else {
+                distinct.append(k)
+                xOff.append(xn)
+                xn += x.rows * x.cols
+            }
+            hOff.append(hn); yOff.append(yn)
+            hn += x.rows * f.gate.rows; yn += x.rows * f.down.rows
         }
         var xs = [Float](); xs.reserveCapacity(xn)
-        for (x, _) in items { xs.append(contentsOf: x.data) }
+        for k in distinct { xs.append(contentsOf: items[k].x.data) }
         var g = Matrix(rows: 1, cols: hn), u = Matrix(rows: 1, cols: hn), y = [Float](repeating: 0, count: yn)
         xs.withUnsafeBufferPointer { xp in
             g.data.withUnsafeMutableBufferPointer { gp in

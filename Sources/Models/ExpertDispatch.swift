@@ -60,7 +60,9 @@ public struct DispatchLayout: Sendable, Equatable {
         var entries: [DispatchEntry] = []
         var counts: [Int] = []
         for var list in perRank {
-            list.sort { ($0.expert, $0.token, $0.slot) < ($1.expert, $1.token, $1.slot) }
+            // One token (decode) arrives in order already (its slots ascend by expert id): skip the sort.
+            let before = { (a: DispatchEntry, b: DispatchEntry) in (a.expert, a.token, a.slot) < (b.expert, b.token, b.slot) }
+            if !zip(list, list.dropFirst()).allSatisfy({ before($0, $1) }) { list.sort(by: before) }
             entries += list
             counts.append(list.count)
         }
@@ -175,20 +177,27 @@ public final class LocalDispatcher: ExpertDispatcher {
         guard outputs.count == h.origins.count else {
             throw ModelError(.badInput, "combine got \(outputs.count) batches, dispatched \(h.origins.count)", subject: "outputs")
         }
-        let topK = h.layout.topK, d = h.hidden
-        var slots = Matrix(rows: h.layout.tokens * topK, cols: d)
+        let topK = h.layout.topK, d = h.hidden, tokens = h.layout.tokens
+        // Where each (token, slot) was computed: batch b, row r. Summed per token in slot order from +0: the sequence
+        // of `DispatchLayout.sumSlots`, without first copying every row into a slot matrix (a decode step did that
+        // for every MoE layer, serial between two products).
+        var source = [(batch: Int32, row: Int32)](repeating: (-1, -1), count: tokens * topK)
         for (b, batch) in outputs.enumerated() {
             guard batch.rows.rows == h.origins[b].count, batch.rows.cols == d else {
                 throw ModelError(.badInput, "output batch \(b) has shape \(batch.rows.rows)x\(batch.rows.cols)", subject: "outputs")
             }
-            batch.rows.data.withUnsafeBufferPointer { src in
-                slots.data.withUnsafeMutableBufferPointer { dst in
-                    for (r, o) in h.origins[b].enumerated() {
-                        (dst.baseAddress! + (o.token * topK + o.slot) * d).update(from: src.baseAddress! + r * d, count: d)
-                    }
+            for (r, o) in h.origins[b].enumerated() { source[o.token * topK + o.slot] = (Int32(b), Int32(r)) }
+        }
+        var out = Matrix(rows: tokens, cols: d)
+        out.data.withUnsafeMutableBufferPointer { op in
+            for (k, s) in source.enumerated() where s.batch >= 0 {
+                let row = op.baseAddress! + (k / topK) * d
+                outputs[Int(s.batch)].rows.data.withUnsafeBufferPointer { src in
+                    let from = src.baseAddress! + Int(s.row) * d
+                    for c in 0..<d { row[c] += from[c] }
                 }
             }
         }
-        return DispatchLayout.sumSlots(slots, tokens: h.layout.tokens, topK: topK)
+        return out
     }
 }

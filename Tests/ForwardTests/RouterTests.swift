@@ -82,3 +82,27 @@ func logit(_ p: Float) -> Float { log(p / (1 - p)) }
     let expected: [Float] = [7, 7, 8, 26, 8, 44]
     #expect(out.data == expected)
 }
+
+/// The local combine adds each token's slot rows straight from the expert outputs; the bits equal
+/// `DispatchLayout.sumSlots` over the slot matrix (signed zeros and cancellations included).
+@Test func localCombineMatchesSumSlots() throws {
+    let routing = Routing(tokens: 2, topK: 3, experts: [0, 2, 5, 1, 2, 4], weights: [1, 1, 1, 1, 1, 1])
+    let dispatcher = LocalDispatcher(expertCount: 6)
+    let x = Matrix(rows: 2, cols: 3)
+    let (received, handle) = try dispatcher.dispatch(x, try dispatcher.layout(routing))
+    let values: [Float] = [-0.0, 1e-8, -1, 3e7, -0.0, 0.1, 1, -3e7, 0.2, 0.7, -0.0, 1e-8, 2.5, -0.5, -0.0, 0.3, 1.5, -2.5]
+    var next = 0
+    let outputs = received.map { b in
+        let data = (0..<(b.rows.rows * 3)).map { _ in defer { next += 1 }; return values[next % values.count] }
+        return ExpertBatch(expert: b.expert, rows: Matrix(rows: b.rows.rows, cols: 3, data: data), weights: b.weights)
+    }
+    var slots = Matrix(rows: 6, cols: 3)
+    var row = [Int](repeating: 0, count: 6)
+    for (t, j) in (0..<2).flatMap({ t in (0..<3).map { (t, $0) } }) {
+        let e = routing.experts[t * 3 + j], b = received.firstIndex { $0.expert == e }!
+        let r = row[e]; row[e] += 1
+        for c in 0..<3 { slots[t * 3 + j, c] = outputs[b].rows[r, c] }
+    }
+    let expected = DispatchLayout.sumSlots(slots, tokens: 2, topK: 3)
+    #expect(try dispatcher.combine(outputs, handle).bitwiseEqual(expected))
+}

@@ -192,12 +192,22 @@ func linearTransposedKernelMatchesPortableBitwise(kind: StorageKind) {
 
 @Test func siluMulAndSoftmaxMatchReference() {
     let g = randomMatrix(4, 33, seed: 1, scale: 6), u = randomMatrix(4, 33, seed: 2)
-    #expect(Ops.siluMul(gate: g, up: u).bitwiseEqual(Reference.siluMul(gate: g, up: u)))
-    // Split over threads (several 2048-element granules, a partial last one): the same bits.
-    let gl = randomMatrix(3, 3001, seed: 4, scale: 6), ul = randomMatrix(3, 3001, seed: 5)
+    // The C kernel (masked partial last vector here) and its Swift twin: the same bits; both within a few ulp of
+    // the plain reference (glibc's expf).
+    #expect(Ops.siluMul(gate: g, up: u).bitwiseEqual(Ops.siluMulPortable(gate: g, up: u)))
+    #expect(relErr(Ops.siluMul(gate: g, up: u), Reference.siluMul(gate: g, up: u)) < 1e-6)
+    // Split over threads (several 16384-element granules, a partial last one): the same bits.
+    let gl = randomMatrix(3, 13001, seed: 4, scale: 6), ul = randomMatrix(3, 13001, seed: 5)
+    let portable = Ops.siluMulPortable(gate: gl, up: ul)
     for threads in [1, 2, 3] {
-        #expect(Ops.siluMul(gate: gl, up: ul, pool: ComputePool(threads: threads)).bitwiseEqual(Reference.siluMul(gate: gl, up: ul)))
+        #expect(Ops.siluMul(gate: gl, up: ul, pool: ComputePool(threads: threads)).bitwiseEqual(portable))
     }
+    #expect(relErr(portable, Reference.siluMul(gate: gl, up: ul)) < 1e-6)
+    // Extremes: exp overflows (large negative gate: silu -> -0 or a tiny negative), underflows, subnormal results.
+    let edges: [Float] = [-200, -104, -103.9, -100, -89, -88.8, -87.5, -30, -1e-30, 0, 1e-30, 20, 87, 88.7, 89, 100, 104, 200]
+    let ge = Matrix(rows: 1, cols: edges.count, data: edges), ue = Matrix(rows: 1, cols: edges.count, data: edges.map { _ in 1.5 })
+    #expect(Ops.siluMul(gate: ge, up: ue).bitwiseEqual(Ops.siluMulPortable(gate: ge, up: ue)))
+    #expect(Ops.siluMul(gate: ge, up: ue).maxAbsDiff(Reference.siluMul(gate: ge, up: ue)) <= 1e-4)
     #expect(Ops.siluMul(gate: Matrix(rows: 0, cols: 5), up: Matrix(rows: 0, cols: 5)).data.isEmpty)
     let s = randomMatrix(3, 29, seed: 3, scale: 20)
     #expect(relErr(Ops.softmax(s), Reference.softmax(s)) < 1e-6)
@@ -339,4 +349,19 @@ func nativeLinearMatchesSwiftBitwise(kind: StorageKind) {
         let gbs = MachineProbe.readBandwidth(bytes: 8 << 20, threads: threads)
         #expect(gbs.isFinite && gbs > 0.1, "\(threads) threads: \(gbs) GB/s")
     }
+}
+
+/// `FastExp` (the polynomial behind siluMul) against glibc's expf over the whole finite range, subnormal results
+/// included: within 2 ulp of the result (or of the smallest normal, for subnormal results).
+@Test func fastExpIsWithinTwoUlpOfFoundation() {
+    var worst: Float = 0, at: Float = 0
+    var x: Float = -103.9
+    while x < 88.7 {
+        let fast = FastExp.exp(x), slow = Foundation.exp(x)
+        let ulps = abs(fast - slow) / max(slow, Float.leastNormalMagnitude).ulp
+        if ulps > worst { worst = ulps; at = x }
+        x += 0.000731
+    }
+    #expect(worst <= 2, "FastExp is \(worst) ulp off at x = \(at)")
+    #expect(FastExp.exp(0) == 1 && FastExp.exp(-200) == 0 && FastExp.exp(200) == .infinity)
 }

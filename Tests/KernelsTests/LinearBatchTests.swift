@@ -59,14 +59,18 @@ func productsOfOneInputEqualSeparateProductsBitwise(kind: StorageKind) {
     // q_a + kv_a and gate + up of one input: one shared region up to `sharedRegionRows` rows, separate products above.
     let weights = [makeWeight(kind, rows: 36, cols: 128, seed: 31), makeWeight(kind, rows: 20, cols: 128, seed: 32),
                    makeWeight(kind, rows: 4, cols: 128, seed: 33)]
-    for tokens in [1, 3, Ops.sharedRegionRows, Ops.sharedRegionRows + 5] {
-        let x = randomMatrix(tokens, 128, seed: UInt64(40 + tokens))
-        let expected = weights.map { Ops.linear(x, $0) }
-        for threads in [1, 2, 3] {
-            let outs = Ops.linear(x, weights, pool: ComputePool(threads: threads))
-            #expect(outs.count == weights.count)
-            for (o, e) in zip(outs, expected) {
-                #expect(o.rows == tokens && o.cols == e.cols && o.bitwiseEqual(e), "\(kind) T=\(tokens) threads \(threads)")
+    // Below `sharedRegionRows` the products also share one prepared (packed) copy of the input.
+    let precisions: [MatmulPrecision] = kind == .bf16 ? [.fp32, .bf16] : [.fp32]
+    for precision in precisions {
+        for tokens in [1, 3, Ops.sharedRegionRows, Ops.sharedRegionRows + 5] {
+            let x = randomMatrix(tokens, 128, seed: UInt64(40 + tokens))
+            let expected = weights.map { Ops.linear(x, $0, pool: ComputePool(threads: 1, precision: precision)) }
+            for threads in [1, 2, 3] {
+                let outs = Ops.linear(x, weights, pool: ComputePool(threads: threads, precision: precision))
+                #expect(outs.count == weights.count)
+                for (o, e) in zip(outs, expected) {
+                    #expect(o.rows == tokens && o.cols == e.cols && o.bitwiseEqual(e), "\(kind) \(precision) T=\(tokens) threads \(threads)")
+                }
             }
         }
     }

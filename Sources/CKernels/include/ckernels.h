@@ -52,6 +52,10 @@ void mr_linear_transposed_f32(const float *w, ptrdiff_t k, ptrdiff_t n, ptrdiff_
 void mr_linear_transposed_fp8(const uint8_t *w, const float *scales, ptrdiff_t scaleCols, ptrdiff_t k, ptrdiff_t n,
                               const float *x, ptrdiff_t tokens, float *out);
 
+/// out[i] = silu(g[i]) * u[i] = g / (1 + exp(-g)) * u with the polynomial exp of `FastExp` (Kernels/Ops.swift),
+/// bit-identical to its Swift twin. Requires AVX-512.
+void mr_silu_mul(const float *g, const float *u, float *out, ptrdiff_t n);
+
 /// Peak-rate probes for the bench: run a register-only loop of bf16 dot products (fp32 FMAs) and return the
 /// FLOPs executed (the caller times the call); 0 when the instruction set is missing.
 double mr_probe_bf16_dot_flops(long iterations);
