@@ -115,10 +115,18 @@ struct FusedJob {
     /// Which C kernel runs, and so which activation layout `prepared` holds.
     enum Kernel: UInt8 { case f32, bf16, fp8, bf16dot }
 
-    let rows: Int, cols: Int, tokens: Int, elementBytes: Int
+    let rows: Int, cols: Int, tokens: Int
     /// Rows per work unit when splitting over threads: 4, or the weight's interleaved group (whole groups per thread).
     let unit: Int
     let kernel: Kernel
+    /// Bytes per weight element the kernel streams.
+    var elementBytes: Int {
+        switch kernel {
+        case .f32: return 4
+        case .bf16, .bf16dot: return 2
+        case .fp8: return 1
+        }
+    }
     private let weights: UnsafeRawPointer
     private let scales: UnsafePointer<Float>?
     private let scaleCols: Int, chunks: Int, stride: Int, group: Int, packedEnd: Int
@@ -136,14 +144,14 @@ struct FusedJob {
         switch w.storage {
         case .f32(let p):
             if w.group > 0 { return nil }  // row-major only; a partial last chunk is read masked
-            kernel = .f32; weights = UnsafeRawPointer(p); scales = nil; elementBytes = 4
+            kernel = .f32; weights = UnsafeRawPointer(p); scales = nil
         case .bf16(let p):
             if cols % linearChunk != 0 { return nil }
             kernel = precision == .bf16 && CPUFeatures.avx512bf16 ? .bf16dot : .bf16
-            weights = UnsafeRawPointer(p); scales = nil; elementBytes = 2
+            weights = UnsafeRawPointer(p); scales = nil
         case .fp8e4m3(let p, let s):
             if cols % linearChunk != 0 { return nil }
-            kernel = .fp8; weights = UnsafeRawPointer(p); scales = s; elementBytes = 1
+            kernel = .fp8; weights = UnsafeRawPointer(p); scales = s
         case .f16: return nil
         }
         rows = w.rows
