@@ -13,20 +13,30 @@ INLINE TGT __m512 bf16_phase(const uint16_t *c, int p) {
     return _mm512_castsi512_ps(v);
 }
 
-/// FP8 phase p: byte p of each 32-bit word, moved to the top, arithmetic shift by 4, mask sign + 7 magnitude bits:
-/// exactly the e4m3 value times 2^-120 (see FP8Decoder in Linear.swift).
-INLINE TGT __m512 fp8_phase(__m512i w, int p) {
-    __m512i top = p == 3 ? w : _mm512_slli_epi32(w, 24 - 8 * p);
-    return _mm512_castsi512_ps(_mm512_and_si512(_mm512_srai_epi32(top, 4), _mm512_set1_epi32((int)0x87F00000u)));
+/// The four FP8 phases of one 64-byte load: phase p holds byte p of each 32-bit word, moved to bits 20..27 with its
+/// sign copied up to bit 31, masked to sign + 7 magnitude bits: exactly the e4m3 value times 2^-120 (see FP8Decoder in
+/// Linear.swift). 16-bit arithmetic shifts place two bytes per word at once (bytes 1 and 3 from the word, 0 and 2 after
+/// moving each half's low byte up): 5 shifts and 4 masks per load instead of 7 and 4 (vector shifts bound this kernel).
+INLINE TGT void fp8_phases(__m512i w, __m512 m[4]) {
+    const __m512i mask = _mm512_set1_epi32((int)0x87F00000u);
+    __m512i hi = _mm512_srai_epi16(w, 4), lo = _mm512_srai_epi16(_mm512_slli_epi16(w, 8), 4);
+    m[0] = _mm512_castsi512_ps(_mm512_and_si512(_mm512_slli_epi32(lo, 16), mask));
+    m[1] = _mm512_castsi512_ps(_mm512_and_si512(_mm512_slli_epi32(hi, 16), mask));
+    m[2] = _mm512_castsi512_ps(_mm512_and_si512(lo, mask));
+    m[3] = _mm512_castsi512_ps(_mm512_and_si512(hi, mask));
 }
 
 /// FP8 chunk `c` for R rows x NT tokens (row i's chunk at w0 + i * rs + c * cs): per (row, token) the four phase
 /// products summed (multiply, then three fused multiply-adds), then one fused multiply-add of that sum by the folded
-/// scale `sc[i]` into the accumulator. Row by row, so only the accumulators stay live (16-row decode blocks fit the
-/// registers); no per-element scale multiply (the FP8 kernel was bound by vector ops, not memory: 12 -> ~24 GB/s
-/// per core from L2).
-INLINE TGT void chunk_fp8(int R, int NT, int ordered, const char *w0, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t c,
-                          const float *sc, const float *x, ptrdiff_t stride, __m512 acc[16][6]) {
+/// scale `sc[i]` into the accumulator (`oneScale`: every row's is `sc[0]`, one broadcast for all). Row by row, so only
+/// the accumulators stay live; no per-element scale multiply. The kernel is bound by vector ops, not memory; one Zen 4
+/// core, 2048-column rows, one token (C harness, from DRAM / from L2): 13.6-16.0 / 17.3-18.1 GB/s with one phase
+/// at a time and 16-row blocks, 16.3-20.3 / 20.9-21.4 with `fp8_phases` and 8-row blocks, 20.7-22.6 / 25.2-25.6 with
+/// one broadcast scale per block.
+INLINE TGT void chunk_fp8(int R, int NT, int ordered, int oneScale, const char *w0, ptrdiff_t rs, ptrdiff_t cs,
+                          ptrdiff_t c, const float *sc, const float *x, ptrdiff_t stride, __m512 acc[16][6]) {
+    const __m512 s0 = _mm512_set1_ps(sc[0]);
+#define SCALE(i) (oneScale ? s0 : _mm512_set1_ps(sc[i]))
     if (NT == 1) {
         const float *xc = x + c * 64;
         __m512 x0 = _mm512_loadu_ps(xc), x1 = _mm512_loadu_ps(xc + 16), x2 = _mm512_loadu_ps(xc + 32), x3 = _mm512_loadu_ps(xc + 48);
@@ -34,18 +44,22 @@ INLINE TGT void chunk_fp8(int R, int NT, int ordered, const char *w0, ptrdiff_t 
         for (int i = 0; i < R; i++) {
             __m512i w = _mm512_loadu_si512((const void *)(w0 + i * rs + c * cs));
             if (ordered) ORDERED(w);
-            __m512 part = _mm512_mul_ps(fp8_phase(w, 0), x0);
-            part = _mm512_fmadd_ps(fp8_phase(w, 1), x1, part);
-            part = _mm512_fmadd_ps(fp8_phase(w, 2), x2, part);
-            part = _mm512_fmadd_ps(fp8_phase(w, 3), x3, part);
-            acc[i][0] = _mm512_fmadd_ps(part, _mm512_set1_ps(sc[i]), acc[i][0]);
+            __m512 m[4];
+            fp8_phases(w, m);
+            __m512 part = _mm512_mul_ps(m[0], x0);
+            part = _mm512_fmadd_ps(m[1], x1, part);
+            part = _mm512_fmadd_ps(m[2], x2, part);
+            part = _mm512_fmadd_ps(m[3], x3, part);
+            acc[i][0] = _mm512_fmadd_ps(part, SCALE(i), acc[i][0]);
         }
         return;
     }
 #pragma clang loop unroll(full)
     for (int i = 0; i < R; i++) {
         __m512i w = _mm512_loadu_si512((const void *)(w0 + i * rs + c * cs));
-        __m512 m0 = fp8_phase(w, 0), m1 = fp8_phase(w, 1), m2 = fp8_phase(w, 2), m3 = fp8_phase(w, 3);
+        __m512 m[4];
+        fp8_phases(w, m);
+        __m512 m0 = m[0], m1 = m[1], m2 = m[2], m3 = m[3];
 #pragma clang loop unroll(full)
         for (int t = 0; t < NT; t++) {
             const float *xt = x + t * stride + c * 64;
@@ -53,9 +67,10 @@ INLINE TGT void chunk_fp8(int R, int NT, int ordered, const char *w0, ptrdiff_t 
             part = _mm512_fmadd_ps(m1, _mm512_loadu_ps(xt + 16), part);
             part = _mm512_fmadd_ps(m2, _mm512_loadu_ps(xt + 32), part);
             part = _mm512_fmadd_ps(m3, _mm512_loadu_ps(xt + 48), part);
-            acc[i][t] = _mm512_fmadd_ps(part, _mm512_set1_ps(sc[i]), acc[i][t]);
+            acc[i][t] = _mm512_fmadd_ps(part, SCALE(i), acc[i][t]);
         }
     }
+#undef SCALE
 }
 
 /// One BF16 row chunk at `q` for one token: its two lines loaded in address order, decoded from registers, four fused
@@ -144,13 +159,20 @@ INLINE TGT void block(int R, int NT, int fp8, rows_at a, const float *scales, pt
 #pragma clang loop unroll(full)
         for (int i = 0; i < R; i++) srow[i] = scales + ((r + i) / 128) * scaleCols;
     }
+    // Rows of one 128-row scale block (all but blocks straddling a block edge) share one broadcast scale per chunk.
+    const int oneScale = fp8 == 1 && r / 128 == (r + R - 1) / 128;
     for (ptrdiff_t c = 0; c < chunks; c++) {
         prefetch_chunk(R, linear, a, pf, c, (int)esize, pfLimit);  // a row chunk: 64 columns of esize bytes
         if (fp8 == 1) {
             float sc[16];
+            if (oneScale) {
+                sc[0] = srow[0][c >> 1] * 0x1p56f;  // chunk c lies in scale column c*64/128
+                chunk_fp8(R, NT, ordered && linear, 1, a.w0, a.rs, a.cs, c, sc, x, stride, acc);
+                continue;
+            }
 #pragma clang loop unroll(full)
-            for (int i = 0; i < R; i++) sc[i] = srow[i][c >> 1] * 0x1p56f;  // chunk c lies in scale column c*64/128
-            chunk_fp8(R, NT, ordered && linear, a.w0, a.rs, a.cs, c, sc, x, stride, acc);
+            for (int i = 0; i < R; i++) sc[i] = srow[i][c >> 1] * 0x1p56f;
+            chunk_fp8(R, NT, ordered && linear, 0, a.w0, a.rs, a.cs, c, sc, x, stride, acc);
         } else {
             chunk_phases(R, NT, fp8 == 2, ordered && linear, a.w0, a.rs, a.cs, c, x, stride, acc);
         }
@@ -268,9 +290,11 @@ static void drive(const block_fn *fns, two_fn two8, const void *w, const float *
         }
         // One token (decode), row-major: 8 rows per block (16 for rows of <= 2 KB) keeps more weight streams in flight
         // (measured on Zen 4: 2048-col BF16 rows 20 -> 23 GB/s with 8 rows; 512-col rows 17 -> 21.7 GB/s with 16;
-        // 768-col rows 10.6 -> 20 GB/s with 16; 4 KB rows lose with 16).
+        // 768-col rows 10.6 -> 20 GB/s with 16; 4 KB rows lose with 16). FP8 keeps 8: its decode is bound by vector
+        // ops, and with 16 rows the accumulators and decoded phases spill (one core, 2048-col rows: 12.3-14.4 GB/s
+        // with 16, 20.7-22.6 with 8).
         if (te - tb == 1 && r >= packedEnd) {
-            ptrdiff_t R = rowBytes <= 2048 ? 16 : 8, lead = decode_prefetch_start(w, r, r1, R, rowBytes, limit);
+            ptrdiff_t R = rowBytes <= 2048 && esize != 1 ? 16 : 8, lead = decode_prefetch_start(w, r, r1, R, rowBytes, limit);
             if (R == 16)
                 for (; r + 16 <= r1; r += 16) fns[8](AT(r), s, sc, chunks, tail, r, xt, stride, ot, os, lead, limit);
             for (; r + 8 <= r1; r += 8) fns[7](AT(r), s, sc, chunks, tail, r, xt, stride, ot, os, decode_lead(8, rowBytes), limit);

@@ -295,6 +295,32 @@ func linearTransposedKernelMatchesPortableBitwise(kind: StorageKind) {
     }
 }
 
+/// The one-token (decode) blocks decode every code in each of the four byte positions of a 32-bit word (the FP8
+/// phases, two decoded per 16-bit shift): row 4c + p holds code c alone at column p, so an all-ones token reads it
+/// alone; 1024 rows span eight 128-row scale blocks.
+@Test func fp8DecodeBlocksDecodeEveryCodeInEveryPhase() {
+    let rows = 1024, cols = 64
+    for scale: Float in [1, 0.0123, 0x1p-20, 1000] {
+        let block = HeapBlock(byteCount: rows * cols + 64 + 8 * 4)
+        let codes = block.raw.bindMemory(to: UInt8.self, capacity: rows * cols)
+        for i in 0..<(rows * cols) { codes[i] = 0 }
+        for c in 0..<256 where c != 0x7F && c != 0xFF {
+            for p in 0..<4 { codes[(4 * c + p) * cols + p] = UInt8(c) }
+        }
+        let scalesPtr = (block.raw + rows * cols + 64).bindMemory(to: Float.self, capacity: 8)
+        for b in 0..<8 { scalesPtr[b] = scale * Float(b + 1) }
+        let w = Weight(rows: rows, cols: cols, storage: .fp8e4m3(UnsafePointer(codes), scales: UnsafePointer(scalesPtr)), owner: block)
+        let x = Matrix(rows: 1, cols: cols, data: [Float](repeating: 1, count: cols))
+        for pool in [ComputePool.serial, ComputePool(threads: 2)] {
+            let y = Ops.linear(x, w, pool: pool)
+            for r in 0..<rows {
+                let e = w.element(r, r % 4)
+                #expect(y[0, r].bitPattern == e.bitPattern || (y[0, r] == 0 && e == 0), "row \(r) scale \(scale): \(y[0, r]) vs \(e)")
+            }
+        }
+    }
+}
+
 @Test(arguments: [StorageKind.f32, .bf16, .fp8])
 func nativeLinearMatchesSwiftBitwise(kind: StorageKind) {
     // The C kernels (AVX-512) must reproduce the Swift loops bit for bit: same per-output summation order.

@@ -2,7 +2,7 @@
 // separate `Ops.linear` calls / the portable Swift loops.
 import Foundation
 import Testing
-import Kernels
+@testable import Kernels
 import Tensors
 
 @Test(arguments: StorageKind.allCases)
@@ -96,6 +96,30 @@ func transposedBatchEqualsSeparateProductsBitwise(kind: StorageKind) {
         for h in 0..<heads {
             let got = Matrix(rows: tokens, cols: n, data: Array(flatOut[(h * tokens * n)..<((h + 1) * tokens * n)]))
             #expect(got.bitwiseEqual(expected[h]), "\(kind) head \(h) threads \(threads)")
+        }
+    }
+}
+
+/// FP8 blocks lying in one 128-row scale block share one broadcast scale; a block straddling an edge (a thread's rows
+/// may start at any multiple of 4) takes each row's own: both the same bits as the Swift loops, decode and batched.
+@Test func fp8BlocksAcrossScaleBlockEdgesMatchSwiftBitwise() {
+    guard CPUFeatures.avx512 else { return }  // the C kernels run only with AVX-512
+    let w = makeWeight(.fp8, rows: 264, cols: 256, seed: 77)
+    for tokens in [1, 3] {
+        let x = randomMatrix(tokens, 256, seed: 78)
+        let portable = Ops.linear(x, w, backend: .portable)
+        for start in [4, 12, 124, 132] {
+            var out = [Float](repeating: 0, count: tokens * w.rows)
+            x.data.withUnsafeBufferPointer { xp in
+                out.withUnsafeMutableBufferPointer { op in
+                    let job = FusedJob(LinearJob(x: xp.baseAddress!, tokens: tokens, weight: w, out: op.baseAddress!), precision: .fp32)!
+                    defer { job.release() }
+                    job.run(rows: 0..<start)
+                    job.run(rows: start..<w.rows)
+                }
+            }
+            let same = Matrix(rows: tokens, cols: w.rows, data: out).bitwiseEqual(portable)
+            #expect(same, "T=\(tokens) split at \(start)")
         }
     }
 }
