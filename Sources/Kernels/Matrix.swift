@@ -15,6 +15,19 @@ public struct Matrix: Sendable, Equatable {
         self.data = [Float](repeating: 0, count: rows * cols)
     }
 
+    /// A matrix whose every element `fill` initializes, through the pointer to its `rows * cols` uninitialized
+    /// elements: no zero-fill first, for buffers a gather overwrites whole.
+    @inlinable
+    public init(rows: Int, cols: Int, filling fill: (UnsafeMutablePointer<Float>) -> Void) {
+        precondition(rows >= 0 && cols >= 0, "negative matrix shape")
+        self.rows = rows
+        self.cols = cols
+        self.data = [Float](unsafeUninitializedCapacity: rows * cols) { buffer, count in
+            if let base = buffer.baseAddress { fill(base) }
+            count = rows * cols
+        }
+    }
+
     /// A matrix over `data` (count must be rows * cols).
     public init(rows: Int, cols: Int, data: [Float]) {
         precondition(data.count == rows * cols, "data count \(data.count) != \(rows)x\(cols)")
@@ -52,24 +65,22 @@ public struct Matrix: Sendable, Equatable {
         return out
     }
 
-    /// Selected rows (in the given order) as a new matrix.
     /// Whether both matrices have this shape and one storage (copies that were never written): the same values.
     public func sharesStorage(with other: Matrix) -> Bool {
         rows == other.rows && cols == other.cols
             && data.withUnsafeBufferPointer { a in other.data.withUnsafeBufferPointer { b in a.baseAddress == b.baseAddress } }
     }
 
+    /// Selected rows (in the given order) as a new matrix.
     public func gatherRows(_ indices: [Int]) -> Matrix {
         // Every row in order (a decode token routed to an expert): the same matrix, no copy (copy-on-write storage).
         if indices.count == rows && indices.elementsEqual(0..<rows) { return self }
-        var out = Matrix(rows: indices.count, cols: cols)
         let n = cols
-        data.withUnsafeBufferPointer { src in
-            out.data.withUnsafeMutableBufferPointer { dst in
-                for (i, r) in indices.enumerated() { (dst.baseAddress! + i * n).update(from: src.baseAddress! + r * n, count: n) }
+        return data.withUnsafeBufferPointer { src in
+            Matrix(rows: indices.count, cols: n) { dst in
+                for (i, r) in indices.enumerated() { (dst + i * n).initialize(from: src.baseAddress! + r * n, count: n) }
             }
         }
-        return out
     }
 
     /// Row-wise concatenation.

@@ -159,38 +159,61 @@ extension DeepSeekModel {
         let keys = Weight(rows: len, cols: width, storage: .f32(cache.baseAddress!), owner: nil)
         // Query rows r = i * H + head: [q_nope · W_UK (kvr) | q_pe (dr)]. Per-head operands are gathered head-major
         // ([H, n, dn] in, [H, n, kvr] out) so all heads run as one batch of products in one parallel region.
-        var qcat = Matrix(rows: n * h, cols: width)
-        var qNope = [Float](repeating: 0, count: h * n * dn), qAbs = [Float](repeating: 0, count: h * n * kvr)
-        for hh in 0..<h { for i in 0..<n { for c in 0..<dn { qNope[(hh * n + i) * dn + c] = q.data[i * h * qk + hh * qk + c] } } }
-        qNope.withUnsafeBufferPointer { xp in
+        // Gathers copy whole runs through pointers (element loops over arrays were ~1% of a decode step).
+        let qNope = q.data.withUnsafeBufferPointer { qp in
+            Matrix(rows: h * n, cols: dn) { dst in
+                for hh in 0..<h {
+                    for i in 0..<n { (dst + (hh * n + i) * dn).initialize(from: qp.baseAddress! + i * h * qk + hh * qk, count: dn) }
+                }
+            }
+        }
+        var qAbs = [Float](repeating: 0, count: h * n * kvr)
+        qNope.data.withUnsafeBufferPointer { xp in
             qAbs.withUnsafeMutableBufferPointer { op in
                 Ops.linearTransposedBatch((0..<h).map { hh in
                     LinearJob(x: xp.baseAddress! + hh * n * dn, tokens: n, weight: w.wUK[hh], out: op.baseAddress! + hh * n * kvr)
                 }, pool: pool)
             }
         }
-        for i in 0..<n {
-            for hh in 0..<h {
-                let row = (i * h + hh) * width
-                for c in 0..<kvr { qcat.data[row + c] = qAbs[(hh * n + i) * kvr + c] }
-                for c in 0..<dr { qcat.data[row + kvr + c] = q.data[i * h * qk + hh * qk + dn + c] }
+        let qcat = q.data.withUnsafeBufferPointer { qp in
+            qAbs.withUnsafeBufferPointer { ap in
+                Matrix(rows: n * h, cols: width) { dst in
+                    for i in 0..<n {
+                        for hh in 0..<h {
+                            let row = dst + (i * h + hh) * width
+                            row.initialize(from: ap.baseAddress! + (hh * n + i) * kvr, count: kvr)
+                            (row + kvr).initialize(from: qp.baseAddress! + i * h * qk + hh * qk + dn, count: dr)
+                        }
+                    }
+                }
             }
         }
         var scores = Ops.linear(qcat, keys, pool: pool)  // [n*H, len]
         softmaxRows(&scores, rowsPerQuery: h, start: start)
         let oLat = Ops.linearTransposed(scores, keys, columns: kvr, pool: pool)  // [n*H, kvr]: not the rope columns
         // o = W_UV · o_lat per head, all heads in one `linearBatch` (head-major operands as above).
-        var lat = [Float](repeating: 0, count: h * n * kvr), oh = [Float](repeating: 0, count: h * n * dv)
-        for hh in 0..<h { for i in 0..<n { for c in 0..<kvr { lat[(hh * n + i) * kvr + c] = oLat.data[(i * h + hh) * kvr + c] } } }
-        lat.withUnsafeBufferPointer { xp in
+        let lat = oLat.data.withUnsafeBufferPointer { lp in
+            Matrix(rows: h * n, cols: kvr) { dst in
+                for hh in 0..<h {
+                    for i in 0..<n { (dst + (hh * n + i) * kvr).initialize(from: lp.baseAddress! + (i * h + hh) * kvr, count: kvr) }
+                }
+            }
+        }
+        var oh = [Float](repeating: 0, count: h * n * dv)
+        lat.data.withUnsafeBufferPointer { xp in
             oh.withUnsafeMutableBufferPointer { op in
                 Ops.linearBatch((0..<h).map { hh in
                     LinearJob(x: xp.baseAddress! + hh * n * kvr, tokens: n, weight: w.wUV[hh], out: op.baseAddress! + hh * n * dv)
                 }, pool: pool)
             }
         }
-        var out = Matrix(rows: n, cols: h * dv)
-        for i in 0..<n { for hh in 0..<h { for c in 0..<dv { out.data[i * h * dv + hh * dv + c] = oh[(hh * n + i) * dv + c] } } }
+        let out = oh.withUnsafeBufferPointer { op in
+            Matrix(rows: n, cols: h * dv) { dst in
+                for i in 0..<n {
+                    for hh in 0..<h { (dst + i * h * dv + hh * dv).initialize(from: op.baseAddress! + (hh * n + i) * dv, count: dv) }
+                }
+            }
+        }
         return out
     }
 }
