@@ -58,6 +58,15 @@ extension Ops {
     /// element cost ~11 µs per MoE layer of a decode step (4608 values, serial between two products); the vector
     /// polynomial ~1 µs.
     public static func siluMul(gate: Matrix, up: Matrix, pool: ComputePool = .serial) -> Matrix {
+        siluMul(gate: gate, up: up, pool: pool, portable: false)
+    }
+
+    /// `siluMul` by the portable Swift loop (the twin the C kernel is tested against).
+    public static func siluMulPortable(gate: Matrix, up: Matrix) -> Matrix {
+        siluMul(gate: gate, up: up, pool: .serial, portable: true)
+    }
+
+    private static func siluMul(gate: Matrix, up: Matrix, pool: ComputePool, portable: Bool) -> Matrix {
         precondition(gate.rows == up.rows && gate.cols == up.cols, "siluMul: shape mismatch")
         var out = Matrix(rows: gate.rows, cols: gate.cols)
         if gate.data.isEmpty { return out }
@@ -67,7 +76,7 @@ extension Ops {
                     let g = UnsafeTransfer(g.baseAddress!), u = UnsafeTransfer(u.baseAddress!), o = UnsafeTransfer(o.baseAddress!)
                     // Decode-sized inputs (a few thousand values) run inline: a parallel region costs more than it saves.
                     pool.parallelFor(count: gate.data.count, granule: 16384) { range in
-                        siluMulRange(g.value, u.value, o.value, range)
+                        siluMulRange(g.value, u.value, o.value, range, portable: portable)
                     }
                 }
             }
@@ -76,27 +85,13 @@ extension Ops {
     }
 
     /// `o[i] = silu(g[i]) * u[i]` for i in `range`.
-    static func siluMulRange(_ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>,
-                             _ range: Range<Int>, portable: Bool = false) {
+    private static func siluMulRange(_ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>,
+                                     _ range: Range<Int>, portable: Bool) {
         if CPUFeatures.avx512 && !portable {
             mr_silu_mul(g + range.lowerBound, u + range.lowerBound, o + range.lowerBound, range.count)
         } else {
             for i in range { o[i] = silu(g[i]) * u[i] }
         }
-    }
-
-    /// `siluMul` by the portable Swift loop (the twin the C kernel is tested against).
-    public static func siluMulPortable(gate: Matrix, up: Matrix) -> Matrix {
-        precondition(gate.rows == up.rows && gate.cols == up.cols, "siluMul: shape mismatch")
-        var out = Matrix(rows: gate.rows, cols: gate.cols)
-        gate.data.withUnsafeBufferPointer { g in
-            up.data.withUnsafeBufferPointer { u in
-                out.data.withUnsafeMutableBufferPointer { o in
-                    siluMulRange(g.baseAddress!, u.baseAddress!, o.baseAddress!, 0..<o.count, portable: true)
-                }
-            }
-        }
-        return out
     }
 
     /// sigmoid(z) = 1 / (1 + e^-z).

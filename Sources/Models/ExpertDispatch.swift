@@ -59,9 +59,9 @@ public struct DispatchLayout: Sendable, Equatable {
         }
         var entries: [DispatchEntry] = []
         var counts: [Int] = []
+        let before = { (a: DispatchEntry, b: DispatchEntry) in (a.expert, a.token, a.slot) < (b.expert, b.token, b.slot) }
         for var list in perRank {
             // One token (decode) arrives in order already (its slots ascend by expert id): skip the sort.
-            let before = { (a: DispatchEntry, b: DispatchEntry) in (a.expert, a.token, a.slot) < (b.expert, b.token, b.slot) }
             if !zip(list, list.dropFirst()).allSatisfy({ before($0, $1) }) { list.sort(by: before) }
             entries += list
             counts.append(list.count)
