@@ -65,10 +65,11 @@ public final class ComputePool: @unchecked Sendable {
         defer { busy.store(false, ordering: .sequentiallyConsistent) }
         prepare()
         withoutActuallyEscaping(job) { job in
-            var call: (Int) -> Void = { w in if w < parts { job(w) } }
+            // A struct on the stack, not a wrapping closure: that closure's context was a heap allocation per region.
+            var call = WorkerCall(parts: parts, body: job)
             withUnsafeMutablePointer(to: &call) { p in
                 workers.run(UnsafeMutableRawPointer(p))
-                p.pointee(0)
+                job(0)
                 workers.wait()
             }
         }
@@ -82,6 +83,11 @@ public final class ComputePool: @unchecked Sendable {
     /// ~5% of a decode step (2 threads, perf: the worker spinning, the caller yielding) when the two ran at different
     /// speeds. `cuts` has `threads + 1` ascending entries from 0.
     public func parallelShares(cuts: [Int], minClaim: Int, _ body: (Range<Int>) -> Void) {
+        cuts.withUnsafeBufferPointer { parallelShares(cuts: $0, minClaim: minClaim, body) }
+    }
+
+    /// `parallelShares` with the cut points in caller storage (no array per region).
+    public func parallelShares(cuts: UnsafeBufferPointer<Int>, minClaim: Int, _ body: (Range<Int>) -> Void) {
         precondition(cuts.count == threads + 1 && cuts.first == 0, "parallelShares needs threads + 1 cuts from 0")
         let total = cuts[threads]
         precondition(total < 1 << 32, "parallelShares packs unit indices in 32 bits")
@@ -140,7 +146,13 @@ final class ShareWord: @unchecked Sendable {
     }
 }
 
-/// Persistent worker threads 1...count; a job is a pointer to a `(Int) -> Void` called with the worker's index.
+/// What workers run: `body(w)` for worker index w < `parts`.
+struct WorkerCall {
+    let parts: Int
+    let body: (Int) -> Void
+}
+
+/// Persistent worker threads 1...count; a job is a pointer to a `WorkerCall`, called with the worker's index.
 final class SpinWorkers: @unchecked Sendable {
     let count: Int
     private let generation = Atomic<Int>(0)
@@ -220,7 +232,10 @@ final class SpinWorkers: @unchecked Sendable {
             }
             seen = now
             if stopping.load(ordering: .sequentiallyConsistent) { return }
-            if let job { job.assumingMemoryBound(to: ((Int) -> Void).self).pointee(index) }
+            if let job {
+                let call = job.assumingMemoryBound(to: WorkerCall.self)
+                if index < call.pointee.parts { call.pointee.body(index) }
+            }
             pending.subtract(1, ordering: .sequentiallyConsistent)
         }
     }

@@ -240,7 +240,7 @@ extension Ops {
         // The C kernels (AVX-512, whole chunks; bf16 dot products when the pool asks for them): one prepared job.
         if backend == .automatic, let job = FusedJob(LinearJob(x: x, tokens: tokens, weight: w, out: out), precision: pool.precision) {
             defer { job.release() }
-            runShares([job], pool: pool)
+            withUnsafePointer(to: job) { runShares(UnsafeBufferPointer(start: $0, count: 1), pool: pool) }
             return
         }
         switch w.storage {
@@ -260,12 +260,11 @@ extension Ops {
     public static func linear(_ x: Matrix, _ w: Weight, pool: ComputePool = .serial,
                               backend: LinearBackend = .automatic) -> Matrix {
         precondition(x.cols == w.cols, "linear: input width \(x.cols) != weight cols \(w.cols)")
-        var out = Matrix(rows: x.rows, cols: w.rows)
-        x.data.withUnsafeBufferPointer { xp in
-            out.data.withUnsafeMutableBufferPointer { op in
-                linear(x: xp.baseAddress!, tokens: x.rows, weight: w, out: op.baseAddress!, pool: pool, backend: backend)
+        // Every output element is written by the product: no zero-fill first.
+        return x.data.withUnsafeBufferPointer { xp in
+            Matrix(rows: x.rows, cols: w.rows) { op in
+                linear(x: xp.baseAddress!, tokens: x.rows, weight: w, out: op, pool: pool, backend: backend)
             }
         }
-        return out
     }
 }

@@ -27,22 +27,41 @@ extension Ops {
     /// threads as contiguous runs of row units (4 rows, or an interleaved weight's group) across the concatenated
     /// jobs, balanced by estimated cost.
     public static func linearBatch(_ jobs: [LinearJob], pool: ComputePool) {
-        let live = jobs.filter { $0.tokens > 0 && $0.weight.rows > 0 }
-        if live.isEmpty { return }
-        if pool.threads == 1 || live.count == 1 {
-            for j in live { linear(x: j.x, tokens: j.tokens, weight: j.weight, out: j.out, pool: pool) }
+        jobs.withUnsafeBufferPointer { linearBatch($0, pool: pool) }
+    }
+
+    /// `linearBatch` over jobs in caller storage. Its scratch (prepared jobs, cut points) lives on the stack: a decode
+    /// step runs ~120 regions, and their few small heap allocations each, touched right after a product has flushed
+    /// the caches, were a visible share of the serial time between products.
+    public static func linearBatch(_ jobs: UnsafeBufferPointer<LinearJob>, pool: ComputePool) {
+        var liveCount = 0
+        for j in jobs where j.tokens > 0 && j.weight.rows > 0 { liveCount += 1 }
+        if liveCount == 0 { return }
+        if pool.threads == 1 || liveCount == 1 {
+            for j in jobs where j.tokens > 0 && j.weight.rows > 0 {
+                linear(x: j.x, tokens: j.tokens, weight: j.weight, out: j.out, pool: pool)
+            }
             return
         }
         // Shapes the fused kernels do not cover go through `linear` one by one (same bits either way).
-        var fused: [FusedJob] = []
-        for j in live {
-            if let f = FusedJob(j, precision: pool.precision, sharing: fused.last) { fused.append(f) } else {
-                linear(x: j.x, tokens: j.tokens, weight: j.weight, out: j.out, pool: pool)
+        withUnsafeTemporaryAllocation(of: FusedJob.self, capacity: liveCount) { fused in
+            var n = 0
+            for j in jobs where j.tokens > 0 && j.weight.rows > 0 {
+                if let f = FusedJob(j, precision: pool.precision, sharing: n > 0 ? fused[n - 1] : nil) {
+                    (fused.baseAddress! + n).initialize(to: f)
+                    n += 1
+                } else {
+                    linear(x: j.x, tokens: j.tokens, weight: j.weight, out: j.out, pool: pool)
+                }
             }
+            if n == 0 { return }
+            let ready = UnsafeBufferPointer(rebasing: fused[0..<n])
+            defer {
+                for f in ready { f.release() }
+                fused.baseAddress!.deinitialize(count: n)
+            }
+            runShares(ready, pool: pool)
         }
-        if fused.isEmpty { return }
-        defer { for f in fused { f.release() } }
-        runShares(fused, pool: pool)
     }
 
     /// `linear(x, w)` for each weight of `weights` (the same input), in one parallel region when `x` has at most
@@ -51,17 +70,31 @@ extension Ops {
     public static func linear(_ x: Matrix, _ weights: [Weight], pool: ComputePool) -> [Matrix] {
         if x.rows > sharedRegionRows { return weights.map { linear(x, $0, pool: pool) } }
         for w in weights { precondition(x.cols == w.cols, "linear: input width \(x.cols) != weight cols \(w.cols)") }
-        var offsets = [0]
-        for w in weights { offsets.append(offsets.last! + x.rows * w.rows) }
-        var flat = [Float](repeating: 0, count: offsets.last!)
-        x.data.withUnsafeBufferPointer { xp in
-            flat.withUnsafeMutableBufferPointer { op in
-                linearBatch(weights.indices.map { k in
-                    LinearJob(x: xp.baseAddress!, tokens: x.rows, weight: weights[k], out: op.baseAddress! + offsets[k])
-                }, pool: pool)
+        let n = weights.count
+        return withUnsafeTemporaryAllocation(of: Int.self, capacity: n + 1) { offsets in
+            offsets[0] = 0
+            for k in 0..<n { offsets[k + 1] = offsets[k] + x.rows * weights[k].rows }
+            let flat = UnsafeMutablePointer<Float>.allocate(capacity: max(offsets[n], 1))
+            defer { flat.deallocate() }
+            x.data.withUnsafeBufferPointer { xp in
+                withJobs(n, { k in LinearJob(x: xp.baseAddress!, tokens: x.rows, weight: weights[k], out: flat + offsets[k]) }) {
+                    linearBatch($0, pool: pool)
+                }
+            }
+            return (0..<n).map { k in
+                Matrix(rows: x.rows, cols: weights[k].rows) { $0.initialize(from: flat + offsets[k], count: offsets[k + 1] - offsets[k]) }
             }
         }
-        return weights.indices.map { k in Matrix(rows: x.rows, cols: weights[k].rows, data: Array(flat[offsets[k]..<offsets[k + 1]])) }
+    }
+
+    /// Builds `count` jobs (`make(j)`) on the stack and hands them to `body`: job lists are rebuilt for every region of
+    /// a decode step, so they stay off the heap.
+    public static func withJobs(_ count: Int, _ make: (Int) -> LinearJob, _ body: (UnsafeBufferPointer<LinearJob>) -> Void) {
+        withUnsafeTemporaryAllocation(of: LinearJob.self, capacity: count) { jobs in
+            for j in 0..<count { (jobs.baseAddress! + j).initialize(to: make(j)) }
+            defer { jobs.baseAddress!.deinitialize(count: count) }
+            body(UnsafeBufferPointer(jobs))
+        }
     }
 
     /// Input rows up to which `linear(_:_:pool:)` shares one region between its products.
@@ -69,40 +102,51 @@ extension Ops {
 
     /// Runs prepared jobs as one parallel region: their row units (4 rows, or an interleaved weight's group) laid end
     /// to end, cut into one share per thread by estimated cost, balanced at run time by `parallelShares`.
-    static func runShares(_ fused: [FusedJob], pool: ComputePool) {
-        // Cost of one row unit: weight bytes streamed (memory-bound decode) plus multiply-adds (compute-bound
-        // prefill), in comparable units (~3 bytes of streaming per multiply-add of one token on this CPU class).
-        let groupCost = fused.map { Double($0.unit * $0.cols) * (3 * Double($0.elementBytes) + Double($0.tokens)) }
-        let groups = fused.map { ceilDiv($0.rows, $0.unit) }
-        var firstUnit = [0]
-        for g in groups { firstUnit.append(firstUnit.last! + g) }
-        let total = zip(groupCost, groups).reduce(0.0) { $0 + $1.0 * Double($1.1) }
-        let parts = pool.threads
-        // Cut points: share p starts at the first unit whose cumulative cost reaches p/parts of the total.
-        // Units of one job cost the same, so the unit is found by division, job by job (no walk over every unit).
-        var cuts = [0]
-        var acc = 0.0
-        for (j, count) in groups.enumerated() {
-            let jobCost = groupCost[j] * Double(count)
-            while cuts.count < parts && acc + jobCost > total * Double(cuts.count) / Double(parts) {
-                let g = max(0, Int(((total * Double(cuts.count) / Double(parts) - acc) / groupCost[j]).rounded(.up)))
-                cuts.append(firstUnit[j] + min(g, count))
-            }
-            acc += jobCost
-        }
-        while cuts.count < parts + 1 { cuts.append(firstUnit.last!) }
-        // Smallest claim ~64 KB of weights: a claim costs one kernel call (~0.1 µs), 64 KB streams in ~2 µs.
-        let bytes = zip(fused, groups).reduce(0) { $0 + $1.0.unit * $1.0.cols * $1.0.elementBytes * $1.1 }
-        let minClaim = max(1, firstUnit.last! * 65536 / max(bytes, 1))
-        pool.parallelShares(cuts: cuts, minClaim: minClaim) { range in
-            var j = 0
-            while firstUnit[j + 1] <= range.lowerBound { j += 1 }
-            var u = range.lowerBound
-            while u < range.upperBound {
-                let stop = min(range.upperBound, firstUnit[j + 1]), unit = fused[j].unit
-                fused[j].run(rows: ((u - firstUnit[j]) * unit)..<min(fused[j].rows, (stop - firstUnit[j]) * unit))
-                u = stop
-                j += 1
+    static func runShares(_ fused: UnsafeBufferPointer<FusedJob>, pool: ComputePool) {
+        let jobs = fused.count, parts = pool.threads
+        // Scratch on the stack: groups [jobs], firstUnit [jobs + 1], cuts [parts + 1]; groupCost [jobs].
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * jobs + parts + 2) { ints in
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: jobs) { groupCost in
+                let groups = ints.baseAddress!, firstUnit = groups + jobs, cuts = firstUnit + jobs + 1
+                // Cost of one row unit: weight bytes streamed (memory-bound decode) plus multiply-adds (compute-bound
+                // prefill), in comparable units (~3 bytes of streaming per multiply-add of one token on this CPU class).
+                var total = 0.0, bytes = 0
+                firstUnit[0] = 0
+                for (j, f) in fused.enumerated() {
+                    groupCost[j] = Double(f.unit * f.cols) * (3 * Double(f.elementBytes) + Double(f.tokens))
+                    groups[j] = ceilDiv(f.rows, f.unit)
+                    firstUnit[j + 1] = firstUnit[j] + groups[j]
+                    total += groupCost[j] * Double(groups[j])
+                    bytes += f.unit * f.cols * f.elementBytes * groups[j]
+                }
+                // Cut points: share p starts at the first unit whose cumulative cost reaches p/parts of the total.
+                // Units of one job cost the same, so the unit is found by division, job by job (no walk over every unit).
+                var nCuts = 1
+                cuts[0] = 0
+                var acc = 0.0
+                for j in 0..<jobs {
+                    let count = groups[j], jobCost = groupCost[j] * Double(count)
+                    while nCuts < parts && acc + jobCost > total * Double(nCuts) / Double(parts) {
+                        let g = max(0, Int(((total * Double(nCuts) / Double(parts) - acc) / groupCost[j]).rounded(.up)))
+                        cuts[nCuts] = firstUnit[j] + min(g, count)
+                        nCuts += 1
+                    }
+                    acc += jobCost
+                }
+                while nCuts < parts + 1 { cuts[nCuts] = firstUnit[jobs]; nCuts += 1 }
+                // Smallest claim ~64 KB of weights: a claim costs one kernel call (~0.1 µs), 64 KB streams in ~2 µs.
+                let minClaim = max(1, firstUnit[jobs] * 65536 / max(bytes, 1))
+                pool.parallelShares(cuts: UnsafeBufferPointer(start: cuts, count: parts + 1), minClaim: minClaim) { range in
+                    var j = 0
+                    while firstUnit[j + 1] <= range.lowerBound { j += 1 }
+                    var u = range.lowerBound
+                    while u < range.upperBound {
+                        let stop = min(range.upperBound, firstUnit[j + 1]), unit = fused[j].unit
+                        fused[j].run(rows: ((u - firstUnit[j]) * unit)..<min(fused[j].rows, (stop - firstUnit[j]) * unit))
+                        u = stop
+                        j += 1
+                    }
+                }
             }
         }
     }

@@ -50,24 +50,28 @@ extension Ops {
         precondition(x.cols == w.rows, "linearTransposed: input width \(x.cols) != weight rows \(w.rows)")
         let n = columns ?? w.cols
         precondition(n >= 0 && n <= w.cols, "linearTransposed: \(n) columns of a weight with \(w.cols)")
-        var out = Matrix(rows: x.rows, cols: n)
-        if x.rows == 0 || n == 0 { return out }
-        x.data.withUnsafeBufferPointer { xp in
-            out.data.withUnsafeMutableBufferPointer { op in
-                let xb = xp.baseAddress!, ob = UnsafeTransfer(op.baseAddress!)
+        if x.rows == 0 || n == 0 { return Matrix(rows: x.rows, cols: n) }
+        // Every output element is written by the product: no zero-fill first.
+        return x.data.withUnsafeBufferPointer { xp in
+            Matrix(rows: x.rows, cols: n) { op in
+                let xb = xp.baseAddress!, ob = UnsafeTransfer(op)
                 pool.parallelFor(count: x.rows) { r in
                     linearTransposed(x: xb + r.lowerBound * w.rows, tokens: r.count, weight: w,
                                      out: ob.value + r.lowerBound * n, columns: n, backend: backend)
                 }
             }
         }
-        return out
     }
 
     /// Several transposed products (one per job: `out[t, c] = Σ_i x[t, i] · W[i, c]`, `x` `[tokens, W.rows]`,
     /// `out` `[tokens, W.cols]`) in one parallel region, whole jobs per thread (absorbed attention's per-head
     /// q_nope · W_UK: one region instead of one call and its buffers per head). Same bits as one call per job.
     public static func linearTransposedBatch(_ jobs: [LinearJob], pool: ComputePool) {
+        jobs.withUnsafeBufferPointer { linearTransposedBatch($0, pool: pool) }
+    }
+
+    /// `linearTransposedBatch` over jobs in caller storage.
+    public static func linearTransposedBatch(_ jobs: UnsafeBufferPointer<LinearJob>, pool: ComputePool) {
         pool.parallelFor(count: jobs.count) { range in
             for j in jobs[range] { linearTransposed(x: j.x, tokens: j.tokens, weight: j.weight, out: j.out) }
         }

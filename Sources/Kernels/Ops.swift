@@ -61,6 +61,13 @@ extension Ops {
         siluMul(gate: gate, up: up, pool: pool, portable: false)
     }
 
+    /// `siluMul` over `count` values in caller storage (`out` may not alias the inputs).
+    public static func siluMul(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
+                               count: Int, pool: ComputePool = .serial) {
+        let g = UnsafeTransfer(gate), u = UnsafeTransfer(up), o = UnsafeTransfer(out)
+        pool.parallelFor(count: count, granule: 16384) { range in siluMulRange(g.value, u.value, o.value, range, portable: false) }
+    }
+
     /// `siluMul` by the portable Swift loop (the twin the C kernel is tested against).
     public static func siluMulPortable(gate: Matrix, up: Matrix) -> Matrix {
         siluMul(gate: gate, up: up, pool: .serial, portable: true)
@@ -174,18 +181,27 @@ extension Ops {
     /// Indices of the `k` largest values, ordered by value descending; ties go to the lowest index.
     public static func topK(_ x: [Float], _ k: Int) -> [Int] {
         precondition(k >= 0 && k <= x.count, "topK: k = \(k) of \(x.count)")
-        var chosen: [Int] = []
-        chosen.reserveCapacity(k)
-        var taken = [Bool](repeating: false, count: x.count)
-        for _ in 0..<k {
-            var best = -1
-            for i in 0..<x.count where !taken[i] {
-                if best < 0 || x[i] > x[best] || (x[best].isNaN && !x[i].isNaN) { best = i }
-            }
-            taken[best] = true
-            chosen.append(best)
+        return [Int](unsafeUninitializedCapacity: k) { chosen, count in
+            x.withUnsafeBufferPointer { topK($0, k, into: chosen.baseAddress!) }
+            count = k
         }
-        return chosen
+    }
+
+    /// `topK` into caller storage (`chosen` holds `k` indices, best first); its scratch lives on the stack, so the
+    /// router's per-token selection allocates nothing.
+    public static func topK(_ x: UnsafeBufferPointer<Float>, _ k: Int, into chosen: UnsafeMutablePointer<Int>) {
+        precondition(k >= 0 && k <= x.count, "topK: k = \(k) of \(x.count)")
+        withUnsafeTemporaryAllocation(of: Bool.self, capacity: x.count) { taken in
+            taken.initialize(repeating: false)
+            for j in 0..<k {
+                var best = -1
+                for i in 0..<x.count where !taken[i] {
+                    if best < 0 || x[i] > x[best] || (x[best].isNaN && !x[i].isNaN) { best = i }
+                }
+                taken[best] = true
+                chosen[j] = best
+            }
+        }
     }
 
     /// Dot product of `n` floats: 16-lane FMA partial sums in ascending chunks, then `sum()`, then the tail

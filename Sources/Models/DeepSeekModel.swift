@@ -42,50 +42,64 @@ public struct FeedForward: Sendable {
     public static func batched(_ items: [(x: Matrix, ffn: FeedForward)], pool: ComputePool) -> [Matrix] {
         if items.isEmpty { return [] }
         if !sharesRegions(items, pool: pool) { return items.map { $0.ffn($0.x, pool: pool) } }
-        var xOff: [Int] = [], hOff: [Int] = [], yOff: [Int] = []
-        var xn = 0, hn = 0, yn = 0
-        // Inputs that share storage with the previous item's (one decode token routed to several experts, and the
-        // shared expert: all the same rows) are stored once, so their products also share one packed copy.
-        var distinct: [Int] = []
-        for (k, (x, f)) in items.enumerated() {
-            precondition(x.cols == f.gate.cols && f.up.rows == f.gate.rows && f.down.cols == f.gate.rows, "FeedForward.batched: shape mismatch")
-            if let last = distinct.last, items[last].x.sharesStorage(with: x) {
-                xOff.append(xOff[last])
-            } else {
-                distinct.append(k)
-                xOff.append(xn)
-                xn += x.rows * x.cols
-            }
-            hOff.append(hn); yOff.append(yn)
-            hn += x.rows * f.gate.rows; yn += x.rows * f.down.rows
-        }
-        var xs = [Float](); xs.reserveCapacity(xn)
-        for k in distinct { xs.append(contentsOf: items[k].x.data) }
-        var g = Matrix(rows: 1, cols: hn), u = Matrix(rows: 1, cols: hn), y = [Float](repeating: 0, count: yn)
-        xs.withUnsafeBufferPointer { xp in
-            g.data.withUnsafeMutableBufferPointer { gp in
-                u.data.withUnsafeMutableBufferPointer { up in
-                    var jobs: [LinearJob] = []
-                    for (k, (x, f)) in items.enumerated() {
-                        jobs.append(LinearJob(x: xp.baseAddress! + xOff[k], tokens: x.rows, weight: f.gate, out: gp.baseAddress! + hOff[k]))
-                        jobs.append(LinearJob(x: xp.baseAddress! + xOff[k], tokens: x.rows, weight: f.up, out: up.baseAddress! + hOff[k]))
-                    }
-                    Ops.linearBatch(jobs, pool: pool)
-                }
-            }
-        }
-        let h = Ops.siluMul(gate: g, up: u, pool: pool)
-        h.data.withUnsafeBufferPointer { hp in
-            y.withUnsafeMutableBufferPointer { yp in
-                let jobs = items.indices.map { k in
-                    LinearJob(x: hp.baseAddress! + hOff[k], tokens: items[k].x.rows, weight: items[k].ffn.down, out: yp.baseAddress! + yOff[k])
-                }
-                Ops.linearBatch(jobs, pool: pool)
-            }
-        }
+        let (y, offsets) = batchedFlat(items, pool: pool)
         return items.indices.map { k in
-            let rows = items[k].x.rows, cols = items[k].ffn.down.rows
-            return Matrix(rows: rows, cols: cols, data: Array(y[yOff[k]..<(yOff[k] + rows * cols)]))
+            Matrix(rows: items[k].x.rows, cols: items[k].ffn.down.rows, data: Array(y[offsets[k]..<offsets[k + 1]]))
+        }
+    }
+
+    /// `batched` in shared regions (`sharesRegions` must hold), the outputs end to end: item k's `[rows_k, D_k]` is
+    /// `y[offsets[k] ..< offsets[k + 1]]`. Scratch and job lists live in one buffer and on the stack, inputs that
+    /// share storage are read in place: this runs serially between products every MoE layer of a decode step.
+    static func batchedFlat(_ items: [(x: Matrix, ffn: FeedForward)], pool: ComputePool) -> (y: [Float], offsets: [Int]) {
+        let count = items.count
+        var offsets = [Int](repeating: 0, count: count + 1)
+        return withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * count + 1) { ints in
+            let xOff = ints.baseAddress!, hOff = xOff + count
+            var xn = 0, hn = 0
+            // Inputs that share storage with the previous item's (one decode token routed to several experts, and the
+            // shared expert: all the same rows) are read once, so their products also share one packed copy.
+            var distinct = 0
+            for (k, (x, f)) in items.enumerated() {
+                precondition(x.cols == f.gate.cols && f.up.rows == f.gate.rows && f.down.cols == f.gate.rows, "FeedForward.batched: shape mismatch")
+                if k > 0 && items[k - 1].x.sharesStorage(with: x) {
+                    xOff[k] = xOff[k - 1]
+                } else {
+                    distinct += 1
+                    xOff[k] = xn
+                    xn += x.rows * x.cols
+                }
+                hOff[k] = hn
+                offsets[k + 1] = offsets[k] + x.rows * f.down.rows
+                hn += x.rows * f.gate.rows
+            }
+            // One distinct input (decode): its own storage. Several: packed end to end.
+            let packed = distinct > 1 ? UnsafeMutablePointer<Float>.allocate(capacity: xn) : nil
+            defer { packed?.deallocate() }
+            if let packed {
+                for (k, (x, _)) in items.enumerated() where k == 0 || xOff[k] != xOff[k - 1] {
+                    x.data.withUnsafeBufferPointer { (packed + xOff[k]).initialize(from: $0.baseAddress!, count: $0.count) }
+                }
+            }
+            // gate, up and silu(gate)·up of all items.
+            let guh = UnsafeMutablePointer<Float>.allocate(capacity: max(3 * hn, 1))
+            defer { guh.deallocate() }
+            let g = guh, u = guh + hn, h = guh + 2 * hn
+            items[0].x.data.withUnsafeBufferPointer { x0 in
+                let xs = packed.map { UnsafePointer($0) } ?? x0.baseAddress!
+                Ops.withJobs(2 * count, { j in
+                    let k = j / 2, (x, f) = items[k]
+                    return LinearJob(x: xs + xOff[k], tokens: x.rows, weight: j % 2 == 0 ? f.gate : f.up, out: (j % 2 == 0 ? g : u) + hOff[k])
+                }) { Ops.linearBatch($0, pool: pool) }
+            }
+            Ops.siluMul(gate: g, up: u, out: h, count: hn, pool: pool)
+            let y = [Float](unsafeUninitializedCapacity: offsets[count]) { out, initialized in
+                Ops.withJobs(count, { k in
+                    LinearJob(x: h + hOff[k], tokens: items[k].x.rows, weight: items[k].ffn.down, out: out.baseAddress! + offsets[k])
+                }) { Ops.linearBatch($0, pool: pool) }
+                initialized = offsets[count]
+            }
+            return (y, offsets)
         }
     }
 }
@@ -445,16 +459,42 @@ public final class DeepSeekModel: @unchecked Sendable {
         let withShared = shared.map { [(x: x, ffn: $0)] } ?? []
         let sharedAdded = !withShared.isEmpty && FeedForward.sharesRegions(items + withShared, pool: pool)
         if sharedAdded { items += withShared }
-        // Every expert that received rows, in one batched product (same bits as one FFN call per expert).
+        // Every expert that received rows, in one batched product (same bits as one FFN call per expert). Each weighted
+        // row is w · y (one rounding, as `Ops.scaleRows`), written while copying out of the batched outputs.
         let expertStart = phaseObserver?.begin() ?? 0
-        var ys = FeedForward.batched(items, pool: pool)
-        phaseObserver?.end(expertStart, .expertFFN, layer: layer)
-        let sharedOut = sharedAdded ? ys.removeLast() : nil
-        let outputs = zip(received, ys).map { batch, y in
-            ExpertBatch(expert: batch.expert, rows: Ops.scaleRows(y, batch.weights), weights: batch.weights)
+        var outputs: [ExpertBatch] = []
+        outputs.reserveCapacity(received.count)
+        var sharedRows: (y: [Float], offset: Int)?
+        if FeedForward.sharesRegions(items, pool: pool) {
+            let (y, offsets) = FeedForward.batchedFlat(items, pool: pool)
+            y.withUnsafeBufferPointer { yp in
+                for (k, batch) in received.enumerated() {
+                    let n = items[k].ffn.down.rows, src = yp.baseAddress! + offsets[k]
+                    outputs.append(ExpertBatch(expert: batch.expert, rows: Matrix(rows: batch.rows.rows, cols: n) { dst in
+                        for t in 0..<batch.rows.rows {
+                            let w = batch.weights[t]
+                            for c in 0..<n { dst[t * n + c] = src[t * n + c] * w }
+                        }
+                    }, weights: batch.weights))
+                }
+            }
+            if sharedAdded { sharedRows = (y, offsets[received.count]) }
+        } else {
+            let ys = FeedForward.batched(items, pool: pool)
+            for (batch, y) in zip(received, ys) {
+                outputs.append(ExpertBatch(expert: batch.expert, rows: Ops.scaleRows(y, batch.weights), weights: batch.weights))
+            }
         }
+        phaseObserver?.end(expertStart, .expertFFN, layer: layer)
         var out = try dispatcher.combine(outputs, handle)
-        if let sharedOut { Ops.addInPlace(&out, sharedOut) }
+        if let (y, offset) = sharedRows {
+            // out += shared expert output (elementwise, the order of `Ops.addInPlace`).
+            y.withUnsafeBufferPointer { yp in
+                out.data.withUnsafeMutableBufferPointer { op in
+                    for i in 0..<op.count { op[i] += yp[offset + i] }
+                }
+            }
+        }
         return (out, sharedAdded)
     }
 }

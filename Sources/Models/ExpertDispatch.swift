@@ -47,24 +47,37 @@ public struct DispatchLayout: Sendable, Equatable {
 
     /// Builds the layout for `ranks` destinations, `owner(expert)` giving the rank that holds a logical expert.
     public static func build(_ routing: Routing, ranks: Int, owner: (Int) -> Int) -> DispatchLayout {
-        var perRank = [[DispatchEntry]](repeating: [], count: ranks)
-        for t in 0..<routing.tokens {
-            for j in 0..<routing.topK {
-                let e = routing.experts[t * routing.topK + j]
-                let r = owner(e)
+        let n = routing.tokens * routing.topK
+        var counts = [Int](repeating: 0, count: ranks)
+        // Entries placed by destination (a counting sort: two passes, no list per rank), each rank's run then sorted
+        // by (expert, token, slot) unless already in order (one decode token: its slots ascend by expert id).
+        let entries = withUnsafeTemporaryAllocation(of: Int.self, capacity: n + ranks) { scratch in
+            let dest = scratch.baseAddress!, next = dest + n
+            for i in 0..<n {
+                let e = routing.experts[i], r = owner(e)
                 precondition(r >= 0 && r < ranks, "expert \(e) owned by rank \(r) outside 0..<\(ranks)")
-                perRank[r].append(DispatchEntry(token: Int32(t), slot: Int32(j), expert: Int32(e),
-                                                weight: routing.weights[t * routing.topK + j]))
+                dest[i] = r
+                counts[r] += 1
             }
-        }
-        var entries: [DispatchEntry] = []
-        var counts: [Int] = []
-        let before = { (a: DispatchEntry, b: DispatchEntry) in (a.expert, a.token, a.slot) < (b.expert, b.token, b.slot) }
-        for var list in perRank {
-            // One token (decode) arrives in order already (its slots ascend by expert id): skip the sort.
-            if !zip(list, list.dropFirst()).allSatisfy({ before($0, $1) }) { list.sort(by: before) }
-            entries += list
-            counts.append(list.count)
+            var start = 0
+            for r in 0..<ranks { next[r] = start; start += counts[r] }
+            return [DispatchEntry](unsafeUninitializedCapacity: n) { out, count in
+                for i in 0..<n {
+                    let r = dest[i]
+                    (out.baseAddress! + next[r]).initialize(to: DispatchEntry(
+                        token: Int32(i / routing.topK), slot: Int32(i % routing.topK), expert: Int32(routing.experts[i]),
+                        weight: routing.weights[i]))
+                    next[r] += 1
+                }
+                count = n
+                let before = { (a: DispatchEntry, b: DispatchEntry) in (a.expert, a.token, a.slot) < (b.expert, b.token, b.slot) }
+                var lo = 0
+                for r in 0..<ranks {
+                    var run = UnsafeMutableBufferPointer(rebasing: out[lo..<(lo + counts[r])])
+                    if !zip(run, run.dropFirst()).allSatisfy({ before($0, $1) }) { run.sort(by: before) }
+                    lo += counts[r]
+                }
+            }
         }
         return DispatchLayout(tokens: routing.tokens, topK: routing.topK, entries: entries, sendCounts: counts)
     }
@@ -136,8 +149,8 @@ public final class LocalDispatcher: ExpertDispatcher {
 
     struct Handle: DispatchHandle {
         let layout: DispatchLayout
-        /// For each received batch, the (token, slot) of each row.
-        let origins: [[(token: Int, slot: Int)]]
+        /// Received batch b holds the rows of `layout.entries[starts[b] ..< starts[b + 1]]`, in entry order.
+        let starts: [Int]
         let hidden: Int
     }
 
@@ -153,29 +166,31 @@ public final class LocalDispatcher: ExpertDispatcher {
         guard x.rows == layout.tokens else {
             throw ModelError(.badInput, "dispatch got \(x.rows) rows for a layout of \(layout.tokens) tokens", subject: "x")
         }
-        var batches: [ExpertBatch] = []
-        var origins: [[(token: Int, slot: Int)]] = []
+        var batches: [ExpertBatch] = [], starts = [0]
+        batches.reserveCapacity(layout.entries.count)
+        starts.reserveCapacity(layout.entries.count + 1)
         var i = 0
         let entries = layout.entries
         while i < entries.count {
             let e = entries[i].expert
             var j = i
             while j < entries.count && entries[j].expert == e { j += 1 }
-            let group = entries[i..<j]
-            batches.append(ExpertBatch(expert: Int(e), rows: x.gatherRows(group.map { Int($0.token) }),
-                                       weights: group.map(\.weight)))
-            origins.append(group.map { (Int($0.token), Int($0.slot)) })
+            // Every row in order (a decode token): the batch is x itself (shared storage, no gather).
+            let whole = j - i == x.rows && (i..<j).allSatisfy { Int(entries[$0].token) == $0 - i }
+            let rows = whole ? x : x.gatherRows((i..<j).map { Int(entries[$0].token) })
+            batches.append(ExpertBatch(expert: Int(e), rows: rows, weights: (i..<j).map { entries[$0].weight }))
+            starts.append(j)
             i = j
         }
-        return (batches, Handle(layout: layout, origins: origins, hidden: x.cols))
+        return (batches, Handle(layout: layout, starts: starts, hidden: x.cols))
     }
 
     public func combine(_ outputs: [ExpertBatch], _ handle: any DispatchHandle) throws -> Matrix {
         guard let h = handle as? Handle else {
             throw ModelError(.badInput, "combine got a handle from another dispatcher", subject: "handle")
         }
-        guard outputs.count == h.origins.count else {
-            throw ModelError(.badInput, "combine got \(outputs.count) batches, dispatched \(h.origins.count)", subject: "outputs")
+        guard outputs.count == h.starts.count - 1 else {
+            throw ModelError(.badInput, "combine got \(outputs.count) batches, dispatched \(h.starts.count - 1)", subject: "outputs")
         }
         let topK = h.layout.topK, d = h.hidden, tokens = h.layout.tokens
         // Where each (token, slot) was computed: batch b, row r. Summed per token in slot order from +0: the sequence
@@ -183,10 +198,13 @@ public final class LocalDispatcher: ExpertDispatcher {
         // for every MoE layer, serial between two products).
         var source = [(batch: Int32, row: Int32)](repeating: (-1, -1), count: tokens * topK)
         for (b, batch) in outputs.enumerated() {
-            guard batch.rows.rows == h.origins[b].count, batch.rows.cols == d else {
+            guard batch.rows.rows == h.starts[b + 1] - h.starts[b], batch.rows.cols == d else {
                 throw ModelError(.badInput, "output batch \(b) has shape \(batch.rows.rows)x\(batch.rows.cols)", subject: "outputs")
             }
-            for (r, o) in h.origins[b].enumerated() { source[o.token * topK + o.slot] = (Int32(b), Int32(r)) }
+            for k in h.starts[b]..<h.starts[b + 1] {
+                let o = h.layout.entries[k]
+                source[Int(o.token) * topK + Int(o.slot)] = (Int32(b), Int32(k - h.starts[b]))
+            }
         }
         var out = Matrix(rows: tokens, cols: d)
         out.data.withUnsafeMutableBufferPointer { op in

@@ -157,6 +157,7 @@ extension DeepSeekModel {
         let n = q.rows, h = heads, qk = qkDim, dn = nopeDim, dr = ropeDim, kvr = latentDim, dv = vDim
         let width = kvr + dr, len = cache.count / width
         let keys = Weight(rows: len, cols: width, storage: .f32(cache.baseAddress!), owner: nil)
+        if n == 1 { return attendAbsorbedToken(w, q, keys: keys, start: start) }
         // Query rows r = i * H + head: [q_nope · W_UK (kvr) | q_pe (dr)]. Per-head operands are gathered head-major
         // ([H, n, dn] in, [H, n, kvr] out) so all heads run as one batch of products in one parallel region.
         // Gathers copy whole runs through pointers (element loops over arrays were ~1% of a decode step).
@@ -215,5 +216,31 @@ extension DeepSeekModel {
             }
         }
         return out
+    }
+
+    /// `attendAbsorbed` for one query token (decode), the same products in the same order: a token's per-head
+    /// operands are already contiguous rows ([H, dn] of q_nope, [H, kvr] of o_lat, [H, dv] of the output), so
+    /// W_UK writes straight into the score queries and W_UV into the result, with no gathers in between.
+    func attendAbsorbedToken(_ w: AttentionWeights, _ q: Matrix, keys: Weight, start: Int) -> Matrix {
+        let h = heads, qk = qkDim, dn = nopeDim, dr = ropeDim, kvr = latentDim, dv = vDim, width = kvr + dr
+        let qcat = q.data.withUnsafeBufferPointer { qp in
+            Matrix(rows: h, cols: width) { dst in
+                let qb = qp.baseAddress!
+                Ops.withJobs(h, { hh in LinearJob(x: qb + hh * qk, tokens: 1, weight: w.wUK[hh], out: dst + hh * width) }) {
+                    Ops.linearTransposedBatch($0, pool: pool)
+                }
+                for hh in 0..<h { (dst + hh * width + kvr).initialize(from: qb + hh * qk + dn, count: dr) }
+            }
+        }
+        var scores = Ops.linear(qcat, keys, pool: pool)  // [H, len]
+        softmaxRows(&scores, rowsPerQuery: h, start: start)
+        let oLat = Ops.linearTransposed(scores, keys, columns: kvr, pool: pool)  // [H, kvr]
+        return oLat.data.withUnsafeBufferPointer { lp in
+            Matrix(rows: 1, cols: h * dv) { dst in
+                Ops.withJobs(h, { hh in LinearJob(x: lp.baseAddress! + hh * kvr, tokens: 1, weight: w.wUV[hh], out: dst + hh * dv) }) {
+                    Ops.linearBatch($0, pool: pool)
+                }
+            }
+        }
     }
 }

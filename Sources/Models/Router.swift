@@ -68,47 +68,75 @@ public struct Router: Sendable {
     /// Routes every row of `x` `[T, D]` (the post-attention-normed hidden states).
     public func route(_ x: Matrix, pool: ComputePool = .serial) -> Routing {
         let logits = Ops.linear(x, gate, pool: pool)
-        var experts: [Int] = [], weights: [Float] = []
-        experts.reserveCapacity(x.rows * parameters.topK)
-        weights.reserveCapacity(x.rows * parameters.topK)
-        for t in 0..<x.rows {
-            let (e, w) = Router.select(logits: logits.row(t), bias: bias, parameters)
-            experts += e
-            weights += w
+        let k = parameters.topK, n = parameters.experts
+        var experts = [Int](repeating: 0, count: x.rows * k), weights = [Float](repeating: 0, count: x.rows * k)
+        logits.data.withUnsafeBufferPointer { lp in
+            experts.withUnsafeMutableBufferPointer { ep in
+                weights.withUnsafeMutableBufferPointer { wp in
+                    for t in 0..<x.rows {
+                        Router.select(logits: UnsafeBufferPointer(rebasing: lp[(t * n)..<((t + 1) * n)]), bias: bias, parameters,
+                                      experts: ep.baseAddress! + t * k, weights: wp.baseAddress! + t * k)
+                    }
+                }
+            }
         }
-        return Routing(tokens: x.rows, topK: parameters.topK, experts: experts, weights: weights)
+        return Routing(tokens: x.rows, topK: k, experts: experts, weights: weights)
     }
 
     /// Selection for one token from its FP32 gate logits. Returns experts ascending by id with their weights.
     public static func select(logits: [Float], bias: [Float]?, _ p: RouterParameters) -> (experts: [Int], weights: [Float]) {
-        let n = p.experts
+        var experts = [Int](repeating: 0, count: p.topK), weights = [Float](repeating: 0, count: p.topK)
+        logits.withUnsafeBufferPointer { lp in
+            experts.withUnsafeMutableBufferPointer { ep in
+                weights.withUnsafeMutableBufferPointer { wp in
+                    select(logits: lp, bias: bias, p, experts: ep.baseAddress!, weights: wp.baseAddress!)
+                }
+            }
+        }
+        return (experts, weights)
+    }
+
+    /// `select` into caller storage (`topK` experts ascending by id, and their weights); scratch on the stack: it runs
+    /// once per token and MoE layer, serial between two products of a decode step.
+    public static func select(logits: UnsafeBufferPointer<Float>, bias: [Float]?, _ p: RouterParameters,
+                              experts chosen: UnsafeMutablePointer<Int>, weights w: UnsafeMutablePointer<Float>) {
+        let n = p.experts, k = p.topK
         precondition(logits.count == n, "router logits \(logits.count) != experts \(n)")
-        let scores = logits.map(Ops.sigmoid)
-        var choice = scores
-        if let bias { for i in 0..<n { choice[i] = scores[i] + bias[i] } }
-        if p.groups > 1 && p.topKGroups < p.groups {
-            precondition(n % p.groups == 0, "experts \(n) not divisible by n_group \(p.groups)")
-            let size = n / p.groups
-            var groupScores = [Float](repeating: 0, count: p.groups)
-            for g in 0..<p.groups {
-                let members = Array(choice[(g * size)..<((g + 1) * size)])
-                let top = Ops.topK(members, min(2, size))
-                groupScores[g] = top.count == 2 ? members[top[0]] + members[top[1]] : members[top[0]]
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * n + p.groups) { floats in
+            let scores = floats.baseAddress!, choice = scores + n, groupScores = choice + n
+            for i in 0..<n { scores[i] = Ops.sigmoid(logits[i]) }
+            if let bias { for i in 0..<n { choice[i] = scores[i] + bias[i] } } else { choice.update(from: scores, count: n) }
+            if p.groups > 1 && p.topKGroups < p.groups {
+                precondition(n % p.groups == 0, "experts \(n) not divisible by n_group \(p.groups)")
+                let size = n / p.groups
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: max(2, p.groups)) { top in
+                    for g in 0..<p.groups {
+                        let members = UnsafeBufferPointer(start: choice + g * size, count: size)
+                        Ops.topK(members, min(2, size), into: top.baseAddress!)
+                        groupScores[g] = size >= 2 ? members[top[0]] + members[top[1]] : members[top[0]]
+                    }
+                    Ops.topK(UnsafeBufferPointer(start: groupScores, count: p.groups), p.topKGroups, into: top.baseAddress!)
+                    for g in 0..<p.groups where !top[0..<p.topKGroups].contains(g) {
+                        for i in (g * size)..<((g + 1) * size) { choice[i] = -.infinity }
+                    }
+                }
             }
-            let kept = Set(Ops.topK(groupScores, p.topKGroups))
-            for g in 0..<p.groups where !kept.contains(g) {
-                for i in (g * size)..<((g + 1) * size) { choice[i] = -.infinity }
+            Ops.topK(UnsafeBufferPointer(start: choice, count: n), k, into: chosen)
+            // Ascending expert id (insertion sort of k indices).
+            for j in 1..<max(k, 1) {
+                let v = chosen[j]
+                var i = j
+                while i > 0 && chosen[i - 1] > v { chosen[i] = chosen[i - 1]; i -= 1 }
+                chosen[i] = v
             }
+            for j in 0..<k { w[j] = scores[chosen[j]] }
+            if p.normTopKProb {
+                var sum: Float = 0
+                for j in 0..<k { sum += w[j] }
+                let denominator = sum + 1e-20
+                for j in 0..<k { w[j] /= denominator }
+            }
+            for j in 0..<k { w[j] *= p.routedScalingFactor }
         }
-        let chosen = Ops.topK(choice, p.topK).sorted()
-        var w = chosen.map { scores[$0] }
-        if p.normTopKProb {
-            var sum: Float = 0
-            for v in w { sum += v }
-            let denominator = sum + 1e-20
-            for j in w.indices { w[j] /= denominator }
-        }
-        for j in w.indices { w[j] *= p.routedScalingFactor }
-        return (chosen, w)
     }
 }
