@@ -232,9 +232,12 @@ extension DeepSeekModel {
                 for hh in 0..<h { (dst + hh * width + kvr).initialize(from: qb + hh * qk + dn, count: dr) }
             }
         }
-        var scores = Ops.linear(qcat, keys, pool: pool)  // [H, len]
+        // Over a short cache the two products are a few µs of arithmetic: on this thread, not a parallel region each
+        // (~1M multiply-adds at most; a region costs ~5 µs of start-up and join; same bits either way).
+        let cachePool = h * keys.rows * width <= 1 << 20 ? ComputePool.serial : pool
+        var scores = Ops.linear(qcat, keys, pool: cachePool)  // [H, len]
         softmaxRows(&scores, rowsPerQuery: h, start: start)
-        let oLat = Ops.linearTransposed(scores, keys, columns: kvr, pool: pool)  // [H, kvr]
+        let oLat = Ops.linearTransposed(scores, keys, columns: kvr, pool: cachePool)  // [H, kvr]
         return oLat.data.withUnsafeBufferPointer { lp in
             Matrix(rows: 1, cols: h * dv) { dst in
                 Ops.withJobs(h, { hh in LinearJob(x: lp.baseAddress! + hh * kvr, tokens: 1, weight: w.wUV[hh], out: dst + hh * dv) }) {
