@@ -181,6 +181,7 @@ extension Ops {
     /// Indices of the `k` largest values, ordered by value descending; ties go to the lowest index.
     public static func topK(_ x: [Float], _ k: Int) -> [Int] {
         precondition(k >= 0 && k <= x.count, "topK: k = \(k) of \(x.count)")
+        if k == 0 { return [] }
         return [Int](unsafeUninitializedCapacity: k) { chosen, count in
             x.withUnsafeBufferPointer { topK($0, k, into: chosen.baseAddress!) }
             count = k

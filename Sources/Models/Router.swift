@@ -85,6 +85,7 @@ public struct Router: Sendable {
 
     /// Selection for one token from its FP32 gate logits. Returns experts ascending by id with their weights.
     public static func select(logits: [Float], bias: [Float]?, _ p: RouterParameters) -> (experts: [Int], weights: [Float]) {
+        if p.topK == 0 { return ([], []) }
         var experts = [Int](repeating: 0, count: p.topK), weights = [Float](repeating: 0, count: p.topK)
         logits.withUnsafeBufferPointer { lp in
             experts.withUnsafeMutableBufferPointer { ep in
