@@ -20,6 +20,9 @@ public struct LinearJob {
         self.weight = weight
         self.out = out
     }
+
+    /// Whether the product has any output (jobs without one are skipped).
+    var isLive: Bool { tokens > 0 && weight.rows > 0 }
 }
 
 extension Ops {
@@ -35,10 +38,10 @@ extension Ops {
     /// the caches, were a visible share of the serial time between products.
     public static func linearBatch(_ jobs: UnsafeBufferPointer<LinearJob>, pool: ComputePool) {
         var liveCount = 0
-        for j in jobs where j.tokens > 0 && j.weight.rows > 0 { liveCount += 1 }
+        for j in jobs where j.isLive { liveCount += 1 }
         if liveCount == 0 { return }
         if pool.threads == 1 || liveCount == 1 {
-            for j in jobs where j.tokens > 0 && j.weight.rows > 0 {
+            for j in jobs where j.isLive {
                 linear(x: j.x, tokens: j.tokens, weight: j.weight, out: j.out, pool: pool)
             }
             return
@@ -46,7 +49,7 @@ extension Ops {
         // Shapes the fused kernels do not cover go through `linear` one by one (same bits either way).
         withUnsafeTemporaryAllocation(of: FusedJob.self, capacity: liveCount) { fused in
             var n = 0
-            for j in jobs where j.tokens > 0 && j.weight.rows > 0 {
+            for j in jobs where j.isLive {
                 if let f = FusedJob(j, precision: pool.precision, sharing: n > 0 ? fused[n - 1] : nil) {
                     (fused.baseAddress! + n).initialize(to: f)
                     n += 1

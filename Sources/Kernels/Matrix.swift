@@ -73,6 +73,11 @@ public struct Matrix: Sendable, Equatable {
 
     /// Selected rows (in the given order) as a new matrix.
     public func gatherRows(_ indices: [Int]) -> Matrix {
+        indices.withUnsafeBufferPointer { gatherRows($0) }
+    }
+
+    /// `gatherRows` with the indices in caller storage.
+    public func gatherRows(_ indices: UnsafeBufferPointer<Int>) -> Matrix {
         // Every row in order (a decode token routed to an expert): the same matrix, no copy (copy-on-write storage).
         if indices.count == rows && indices.elementsEqual(0..<rows) { return self }
         let n = cols

@@ -64,8 +64,7 @@ extension Ops {
     /// `siluMul` over `count` values in caller storage (`out` may not alias the inputs).
     public static func siluMul(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
                                count: Int, pool: ComputePool = .serial) {
-        let g = UnsafeTransfer(gate), u = UnsafeTransfer(up), o = UnsafeTransfer(out)
-        pool.parallelFor(count: count, granule: 16384) { range in siluMulRange(g.value, u.value, o.value, range, portable: false) }
+        siluMul(gate: gate, up: up, out: out, count: count, pool: pool, portable: false)
     }
 
     /// `siluMul` by the portable Swift loop (the twin the C kernel is tested against).
@@ -75,20 +74,21 @@ extension Ops {
 
     private static func siluMul(gate: Matrix, up: Matrix, pool: ComputePool, portable: Bool) -> Matrix {
         precondition(gate.rows == up.rows && gate.cols == up.cols, "siluMul: shape mismatch")
-        var out = Matrix(rows: gate.rows, cols: gate.cols)
-        if gate.data.isEmpty { return out }
-        gate.data.withUnsafeBufferPointer { g in
+        if gate.data.isEmpty { return Matrix(rows: gate.rows, cols: gate.cols) }
+        return gate.data.withUnsafeBufferPointer { g in
             up.data.withUnsafeBufferPointer { u in
-                out.data.withUnsafeMutableBufferPointer { o in
-                    let g = UnsafeTransfer(g.baseAddress!), u = UnsafeTransfer(u.baseAddress!), o = UnsafeTransfer(o.baseAddress!)
-                    // Decode-sized inputs (a few thousand values) run inline: a parallel region costs more than it saves.
-                    pool.parallelFor(count: gate.data.count, granule: 16384) { range in
-                        siluMulRange(g.value, u.value, o.value, range, portable: portable)
-                    }
+                Matrix(rows: gate.rows, cols: gate.cols) { o in
+                    siluMul(gate: g.baseAddress!, up: u.baseAddress!, out: o, count: gate.data.count, pool: pool, portable: portable)
                 }
             }
         }
-        return out
+    }
+
+    private static func siluMul(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
+                                count: Int, pool: ComputePool, portable: Bool) {
+        let g = UnsafeTransfer(gate), u = UnsafeTransfer(up), o = UnsafeTransfer(out)
+        // Decode-sized inputs (a few thousand values) run inline: a parallel region costs more than it saves.
+        pool.parallelFor(count: count, granule: 16384) { range in siluMulRange(g.value, u.value, o.value, range, portable: portable) }
     }
 
     /// `o[i] = silu(g[i]) * u[i]` for i in `range`.
@@ -153,16 +153,18 @@ extension Ops {
 
     /// Scales each row `t` by `s[t]`.
     public static func scaleRows(_ a: Matrix, _ s: [Float]) -> Matrix {
-        precondition(s.count == a.rows, "scaleRows: \(s.count) scales for \(a.rows) rows")
-        var out = a
-        let n = a.cols
-        out.data.withUnsafeMutableBufferPointer { op in
-            for t in 0..<a.rows {
-                let row = op.baseAddress! + t * n, k = s[t]
-                for c in 0..<n { row[c] *= k }
+        a.data.withUnsafeBufferPointer { scaleRows($0.baseAddress, rows: a.rows, cols: a.cols, s) }
+    }
+
+    /// `scaleRows` of `[rows, cols]` values in caller storage, into a new matrix (one pass: read, scale, write).
+    public static func scaleRows(_ a: UnsafePointer<Float>?, rows: Int, cols n: Int, _ s: [Float]) -> Matrix {
+        precondition(s.count == rows, "scaleRows: \(s.count) scales for \(rows) rows")
+        return Matrix(rows: rows, cols: n) { out in
+            for t in 0..<rows {
+                let k = s[t]
+                for c in 0..<n { out[t * n + c] = a![t * n + c] * k }
             }
         }
-        return out
     }
 
     /// Index of the largest value; ties go to the lowest index; NaN never wins.

@@ -469,13 +469,8 @@ public final class DeepSeekModel: @unchecked Sendable {
             let (y, offsets) = FeedForward.batchedFlat(items, pool: pool)
             y.withUnsafeBufferPointer { yp in
                 for (k, batch) in received.enumerated() {
-                    let n = items[k].ffn.down.rows, src = yp.baseAddress! + offsets[k]
-                    outputs.append(ExpertBatch(expert: batch.expert, rows: Matrix(rows: batch.rows.rows, cols: n) { dst in
-                        for t in 0..<batch.rows.rows {
-                            let w = batch.weights[t]
-                            for c in 0..<n { dst[t * n + c] = src[t * n + c] * w }
-                        }
-                    }, weights: batch.weights))
+                    let rows = Ops.scaleRows(yp.baseAddress! + offsets[k], rows: batch.rows.rows, cols: items[k].ffn.down.rows, batch.weights)
+                    outputs.append(ExpertBatch(expert: batch.expert, rows: rows, weights: batch.weights))
                 }
             }
             if sharedAdded { sharedRows = (y, offsets[received.count]) }

@@ -175,9 +175,11 @@ public final class LocalDispatcher: ExpertDispatcher {
             let e = entries[i].expert
             var j = i
             while j < entries.count && entries[j].expert == e { j += 1 }
-            // Every row in order (a decode token): the batch is x itself (shared storage, no gather).
-            let whole = j - i == x.rows && (i..<j).allSatisfy { Int(entries[$0].token) == $0 - i }
-            let rows = whole ? x : x.gatherRows((i..<j).map { Int(entries[$0].token) })
+            // Token indices on the stack, not an array per expert (a decode token's batch is x itself, see `gatherRows`).
+            let rows = withUnsafeTemporaryAllocation(of: Int.self, capacity: j - i) { tokens in
+                for k in i..<j { tokens[k - i] = Int(entries[k].token) }
+                return x.gatherRows(UnsafeBufferPointer(tokens))
+            }
             batches.append(ExpertBatch(expert: Int(e), rows: rows, weights: (i..<j).map { entries[$0].weight }))
             starts.append(j)
             i = j
