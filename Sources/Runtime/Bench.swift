@@ -45,6 +45,9 @@ public struct BenchRow: Sendable, Codable {
     /// before and after each, averaged; empty where no probe brackets the repetitions (all but batch-1 decode).
     public var repetitionSeconds: [Double] = []
     public var repetitionProbeGBps: [Double] = []
+    /// Per repetition: |after - before| / mean of its two probes. A large spread means the machine's bandwidth changed
+    /// while it ran (a shared VM flips between modes within seconds), so that repetition has no well-defined limit.
+    public var repetitionProbeSpread: [Double] = []
 }
 
 public struct BenchReport: Sendable, Codable {
@@ -66,6 +69,11 @@ public struct BenchReport: Sendable, Codable {
     /// repetitions of (weight GB/s of the repetition / its probe); 0 when not measured.
     public var decodeProbeGBps: Double = 0
     public var decodeProbeRatio: Double = 0
+    /// The same median over the repetitions whose two probes agree within `steadyProbeSpread`, and how many those are.
+    public var decodeSteadyRatio: Double = 0
+    public var decodeSteadyRepetitions: Int = 0
+    /// Largest before/after probe spread of a repetition counted as steady.
+    public static let steadyProbeSpread = 0.05
     /// Weight FLOPs per token (2 x active parameters).
     public var weightFLOPsPerToken: Double
 }
@@ -96,7 +104,7 @@ public enum Bench {
             engine.setMicroBatches(microBatches)
             // Untraced and traced repetitions alternate, so the tracing overhead is measured under the same
             // conditions; phase shares come from the traced ones.
-            var plain: [Double] = [], traced: [Double] = [], tracedFull = 0.0, probes: [Double] = []
+            var plain: [Double] = [], traced: [Double] = [], tracedFull = 0.0, probes: [Double] = [], spreads: [Double] = []
             engine.tracer.clear()
             for rep in 0..<(options.warmup + 2 * options.repetitions) {
                 let tracing = rep >= options.warmup && (rep - options.warmup) % 2 == 1
@@ -104,7 +112,11 @@ public enum Bench {
                 let before = try bracketed.map(probeAll)
                 engine.tracer.isEnabled = tracing
                 _ = try engine.generate(world.rank == 0 ? requests : [], eosTokens: [])
-                if let before, let bracketed { probes.append((before + (try probeAll(bracketed))) / 2) }
+                if let before, let bracketed {
+                    let after = try probeAll(bracketed)
+                    probes.append((before + after) / 2)
+                    spreads.append(abs(after - before) / ((before + after) / 2))
+                }
                 engine.tracer.isEnabled = false
                 let s = engine.lastStats
                 let t = decode ? s.seconds - s.firstTokenSeconds : s.seconds
@@ -140,7 +152,8 @@ public enum Bench {
                             tokensPerSecond: Double(tokens) / median, tokensPerSecondPerRequest: Double(tokens) / median / Double(requests.count),
                             phaseShare: share, allToAllBytesPerToken: Double(a2aBytes) / Double(max(processed, 1)),
                             tracingOverhead: tracedMedian / median - 1,
-                            repetitionSeconds: Array(shared.prefix(plain.count)), repetitionProbeGBps: probes)
+                            repetitionSeconds: Array(shared.prefix(plain.count)), repetitionProbeGBps: probes,
+                            repetitionProbeSpread: spreads)
         }
 
         for length in options.promptLengths {
@@ -206,6 +219,7 @@ public enum Bench {
         // Per repetition: the weight GB/s it streamed over the probe taken around it.
         let paired = batch1.map { row in zip(row.repetitionSeconds, row.repetitionProbeGBps).map { perStep * Double(options.decodeTokens - 1) / $0.0 / 1e9 / $0.1 } } ?? []
         let probes = batch1?.repetitionProbeGBps.sorted() ?? []
+        let steady = zip(paired, batch1?.repetitionProbeSpread ?? []).filter { $0.1 <= BenchReport.steadyProbeSpread }.map(\.0).sorted()
         return BenchReport(ranks: world.size, plan: "pp=\(engine.plan.pp),ep=\(engine.plan.ep)", threads: threads,
                            precision: engine.options.matmulPrecision.rawValue, rows: rows, bandwidthGBps: bandwidth1, bandwidthThreadsGBps: bandwidthN,
                            fp32PeakGFLOPs: MachineProbe.fp32FMAPeak(threads: threads),
@@ -214,6 +228,7 @@ public enum Bench {
                            decodeStreamingGBps: (batch1?.tokensPerSecond ?? 0) * perStep / 1e9,
                            decodeProbeGBps: probes.isEmpty ? 0 : probes[probes.count / 2],
                            decodeProbeRatio: paired.isEmpty ? 0 : paired.sorted()[paired.count / 2],
+                           decodeSteadyRatio: steady.isEmpty ? 0 : steady[steady.count / 2], decodeSteadyRepetitions: steady.count,
                            weightFLOPsPerToken: flopsPerToken)
     }
 
@@ -240,6 +255,10 @@ public enum Bench {
         if r.decodeProbeRatio > 0 {
             lines.append(String(format: "  decode batch 1 vs the read probe taken right before and after each repetition (same threads, same moment): %.0f%% (median over repetitions; probes median %.1f GB/s)",
                                 r.decodeProbeRatio * 100, r.decodeProbeGBps))
+            let count = r.rows.first { $0.kind == "decode" && $0.size == 1 }?.repetitionProbeSpread.count ?? 0
+            lines.append(String(format: "  of those, repetitions whose before and after probes agree within %.0f%% (the bandwidth held still): %d of %d%@",
+                                BenchReport.steadyProbeSpread * 100, r.decodeSteadyRepetitions, count,
+                                r.decodeSteadyRepetitions > 0 ? String(format: ", median %.0f%%", r.decodeSteadyRatio * 100) : ""))
         }
         if let p = r.rows.filter({ $0.kind == "prefill" }).max(by: { $0.size < $1.size }) {
             lines.append(String(format: "  prefill %d: %.1f GFLOP/s = %@ of fp32 FMA peak, %@ of bf16 dot peak (%.2f GFLOP weights per token; ~ = estimated distinct experts)",

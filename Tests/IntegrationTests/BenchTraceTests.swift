@@ -29,6 +29,12 @@ import TestSupport
         let batch1 = rows.first { $0["kind"] as! String == "decode" && $0["size"] as! Int == 1 && $0["microBatches"] as! Int == 2 }!
         #expect((batch1["repetitionProbeGBps"] as! [Double]).count == 1 && (batch1["repetitionSeconds"] as! [Double]).count == 1)
         #expect((report["decodeProbeGBps"] as! Double) > 0 && (report["decodeProbeRatio"] as! Double) > 0)
+        // Each repetition's before/after spread; the steady median counts only repetitions within the spread limit.
+        let spreads = batch1["repetitionProbeSpread"] as! [Double]
+        #expect(spreads.count == 1 && spreads[0] >= 0)
+        let steady = report["decodeSteadyRepetitions"] as! Int
+        #expect(steady == (spreads[0] <= 0.05 ? 1 : 0))
+        #expect(((report["decodeSteadyRatio"] as! Double) > 0) == (steady == 1))
 
         let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: trace))) as! [String: Any]
         let events = object["traceEvents"] as! [[String: Any]]
