@@ -69,9 +69,11 @@ public struct BenchReport: Sendable, Codable {
     /// repetitions of (weight GB/s of the repetition / its probe); 0 when not measured.
     public var decodeProbeGBps: Double = 0
     public var decodeProbeRatio: Double = 0
-    /// The same median over the repetitions whose two probes agree within `steadyProbeSpread`, and how many those are.
+    /// The same median over the repetitions whose two probes agree within `steadyProbeSpread`, how many those are,
+    /// and how many repetitions were bracketed by probes in all.
     public var decodeSteadyRatio: Double = 0
     public var decodeSteadyRepetitions: Int = 0
+    public var decodeProbedRepetitions: Int = 0
     /// Largest before/after probe spread of a repetition counted as steady.
     public static let steadyProbeSpread = 0.05
     /// Weight FLOPs per token (2 x active parameters).
@@ -229,6 +231,7 @@ public enum Bench {
                            decodeProbeGBps: probes.isEmpty ? 0 : probes[probes.count / 2],
                            decodeProbeRatio: paired.isEmpty ? 0 : paired.sorted()[paired.count / 2],
                            decodeSteadyRatio: steady.isEmpty ? 0 : steady[steady.count / 2], decodeSteadyRepetitions: steady.count,
+                           decodeProbedRepetitions: paired.count,
                            weightFLOPsPerToken: flopsPerToken)
     }
 
@@ -255,9 +258,8 @@ public enum Bench {
         if r.decodeProbeRatio > 0 {
             lines.append(String(format: "  decode batch 1 vs the read probe taken right before and after each repetition (same threads, same moment): %.0f%% (median over repetitions; probes median %.1f GB/s)",
                                 r.decodeProbeRatio * 100, r.decodeProbeGBps))
-            let count = r.rows.first { $0.kind == "decode" && $0.size == 1 }?.repetitionProbeSpread.count ?? 0
             lines.append(String(format: "  of those, repetitions whose before and after probes agree within %.0f%% (the bandwidth held still): %d of %d%@",
-                                BenchReport.steadyProbeSpread * 100, r.decodeSteadyRepetitions, count,
+                                BenchReport.steadyProbeSpread * 100, r.decodeSteadyRepetitions, r.decodeProbedRepetitions,
                                 r.decodeSteadyRepetitions > 0 ? String(format: ", median %.0f%%", r.decodeSteadyRatio * 100) : ""))
         }
         if let p = r.rows.filter({ $0.kind == "prefill" }).max(by: { $0.size < $1.size }) {

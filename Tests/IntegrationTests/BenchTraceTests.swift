@@ -34,6 +34,7 @@ import TestSupport
         #expect(spreads.count == 1 && spreads[0] >= 0)
         let steady = report["decodeSteadyRepetitions"] as! Int
         #expect(steady == (spreads[0] <= 0.05 ? 1 : 0))
+        #expect(report["decodeProbedRepetitions"] as! Int == 1)
         #expect(((report["decodeSteadyRatio"] as! Double) > 0) == (steady == 1))
 
         let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: trace))) as! [String: Any]
