@@ -19,32 +19,16 @@ extension DeepSeekModel {
         let t = xn.rows, h = heads, qk = qkDim, dn = nopeDim, dr = ropeDim, kvr = latentDim, dv = vDim
         // The two products of xn (q_a or q, and kv_a) share one parallel region in decode.
         let firsts = Ops.linear(xn, [w.qAProj ?? w.qProj!, w.kvAProjWithMqa], pool: pool)
+        let cacheRows = latentRows(firsts[1], w, tables: tables)
+        if let o = try attendTokenFused(layer, firsts[0], cacheRows: cacheRows, segments: segments, tables: tables, mode: forced) {
+            return Ops.linear(o, w.oProj, pool: pool)
+        }
         // Queries [T, H*qk].
         var q: Matrix
         if let qNorm = w.qALayernorm, let qB = w.qBProj {
             q = Ops.linear(Ops.rmsNorm(firsts[0], weight: qNorm, eps: 1e-6), qB, pool: pool)
         } else {
             q = firsts[0]
-        }
-        // Latent rows [T, kvr + dr]: RMSNorm(c_kv) (eps 1e-6) then RoPE(k_pe).
-        let kvFull = firsts[1]
-        var cacheRows = [Float](repeating: 0, count: t * (kvr + dr))
-        kvFull.data.withUnsafeBufferPointer { kp in
-            w.kvALayernorm.withUnsafeBufferPointer { np in
-                cacheRows.withUnsafeMutableBufferPointer { cp in
-                    tables.cos.withUnsafeBufferPointer { cs in
-                        tables.sin.withUnsafeBufferPointer { sn in
-                            for r in 0..<t {
-                                let src = kp.baseAddress! + r * (kvr + dr), dst = cp.baseAddress! + r * (kvr + dr)
-                                Ops.rmsNormRow(src, np.baseAddress!, 1e-6, dst, kvr)
-                                for i in 0..<dr { dst[kvr + i] = src[kvr + i] }
-                                RotaryEmbedding.rotateInterleaved(dst + kvr, cos: cs.baseAddress! + r * tables.half,
-                                                                  sin: sn.baseAddress! + r * tables.half, half: tables.half)
-                            }
-                        }
-                    }
-                }
-            }
         }
         // RoPE on every head's q_pe.
         q.data.withUnsafeMutableBufferPointer { qp in
@@ -64,14 +48,7 @@ extension DeepSeekModel {
         var o = Matrix(rows: t, cols: h * dv)
         var row0 = 0
         for seg in segments {
-            let have = seg.cache.count(layer: layer.index)
-            guard have == seg.startPosition else {
-                throw ModelError(.cacheMismatch, "segment starts at position \(seg.startPosition) but the cache holds \(have) tokens for layer \(layer.index)",
-                                 subject: "layer \(layer.index)")
-            }
-            guard seg.cache.latentDim == kvr, seg.cache.ropeDim == dr else {
-                throw ModelError(.cacheMismatch, "cache row layout \(seg.cache.latentDim)+\(seg.cache.ropeDim) != \(kvr)+\(dr)", subject: "cache")
-            }
+            try checkCache(seg, layer: layer.index)
             if seg.count == 0 { continue }
             seg.cache.append(layer: layer.index, rows: Array(cacheRows[(row0 * (kvr + dr))..<((row0 + seg.count) * (kvr + dr))]))
             let mode = forced ?? (seg.count == 1 ? decodeMode : prefillMode)
@@ -88,22 +65,63 @@ extension DeepSeekModel {
         return Ops.linear(o, w.oProj, pool: pool)
     }
 
+    /// The latent cache rows `[T, kvr + dr]` of kv_a's output `[T, kvr + dr]`: RMSNorm(c_kv) (eps 1e-6), RoPE(k_pe).
+    func latentRows(_ kvFull: Matrix, _ w: AttentionWeights, tables: RopeTables) -> [Float] {
+        let t = kvFull.rows, dr = ropeDim, kvr = latentDim
+        var rows = [Float](repeating: 0, count: t * (kvr + dr))
+        kvFull.data.withUnsafeBufferPointer { kp in
+            w.kvALayernorm.withUnsafeBufferPointer { np in
+                rows.withUnsafeMutableBufferPointer { cp in
+                    tables.cos.withUnsafeBufferPointer { cs in
+                        tables.sin.withUnsafeBufferPointer { sn in
+                            for r in 0..<t {
+                                let src = kp.baseAddress! + r * (kvr + dr), dst = cp.baseAddress! + r * (kvr + dr)
+                                Ops.rmsNormRow(src, np.baseAddress!, 1e-6, dst, kvr)
+                                for i in 0..<dr { dst[kvr + i] = src[kvr + i] }
+                                RotaryEmbedding.rotateInterleaved(dst + kvr, cos: cs.baseAddress! + r * tables.half,
+                                                                  sin: sn.baseAddress! + r * tables.half, half: tables.half)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return rows
+    }
+
+    /// Throws unless `seg`'s cache holds exactly the tokens before the segment, in this model's row layout.
+    func checkCache(_ seg: SequenceSegment, layer: Int) throws {
+        let have = seg.cache.count(layer: layer)
+        guard have == seg.startPosition else {
+            throw ModelError(.cacheMismatch, "segment starts at position \(seg.startPosition) but the cache holds \(have) tokens for layer \(layer)",
+                             subject: "layer \(layer)")
+        }
+        guard seg.cache.latentDim == latentDim, seg.cache.ropeDim == ropeDim else {
+            throw ModelError(.cacheMismatch, "cache row layout \(seg.cache.latentDim)+\(seg.cache.ropeDim) != \(latentDim)+\(ropeDim)", subject: "cache")
+        }
+    }
+
     /// Queries per causal block of the naive prefill attention.
     static let causalBlock = 64
 
     /// Scales, masks and softmaxes score rows in place: row r belongs to query `r / rowsPerQuery`, which sits at
     /// position `start + query` and sees keys 0 ... start + query; masked entries become exact zeros.
     func softmaxRows(_ scores: inout Matrix, rowsPerQuery: Int, start: Int) {
-        let len = scores.cols, scale = softmaxScale
+        let len = scores.cols
         scores.data.withUnsafeMutableBufferPointer { sp in
             for r in 0..<scores.rows {
-                let row = sp.baseAddress! + r * len
-                let visible = min(len, start + r / rowsPerQuery + 1)
-                for u in 0..<visible { row[u] *= scale }
-                Ops.softmaxInPlace(row, visible)
-                for u in visible..<len { row[u] = 0 }
+                softmaxRow(sp.baseAddress! + r * len, count: len, visible: min(len, start + r / rowsPerQuery + 1))
             }
         }
+    }
+
+    /// One row of `softmaxRows`: the first `visible` of `count` scores scaled and softmaxed, the rest exact zeros.
+    @inline(__always)
+    func softmaxRow(_ row: UnsafeMutablePointer<Float>, count len: Int, visible: Int) {
+        let scale = softmaxScale
+        for u in 0..<visible { row[u] *= scale }
+        Ops.softmaxInPlace(row, visible)
+        for u in visible..<len { row[u] = 0 }
     }
 
     /// Naive MLA for one segment: k_nope / v expanded from every cached latent with kv_b_proj, then per head

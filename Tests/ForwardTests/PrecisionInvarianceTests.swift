@@ -1,6 +1,7 @@
 // Whole-model batch and thread invariance with every projection on the C kernels (widths that are whole 64-column
 // chunks, BF16 weights), for both matmul precisions: a token's logits do not depend on its batch companions, on
 // the batch size, or on the thread count.
+import Foundation
 import Testing
 import Kernels
 import Models
@@ -66,4 +67,29 @@ func interleavedLayoutGivesCheckpointLayoutBits(format: WeightFormat) throws {
         #expect(try packed.forward(tokens: tokens, positions: Array(0..<6), cache: cache).bitwiseEqual(expectedPrefill), "\(format) prefill, \(threads) threads")
         #expect(try packed.forward(tokens: [5], positions: [6], cache: cache).bitwiseEqual(expectedDecode), "\(format) decode, \(threads) threads")
     }
+}
+
+/// A lone decode token runs attention after q_a / kv_a as one region over heads (`attendTokenFused`); the same token
+/// next to another sequence takes the general path (separate products, then per-segment attention). Same bits, with
+/// the interleaved layout and 2 threads (heads split between them), over several decode steps; with q LoRA (q_b runs
+/// inside the region) and without (q_proj runs with kv_a before it).
+@Test(arguments: [true, false])
+func loneDecodeTokenRegionEqualsGeneralPath(qLora: Bool) throws {
+    let c = try qLora ? chunkyConfig() : tinyConfig { o in
+        o["hidden_size"] = 128; o["q_lora_rank"] = NSNull(); o["kv_lora_rank"] = 64; o["qk_nope_head_dim"] = 32
+        o["qk_rope_head_dim"] = 32; o["v_head_dim"] = 64
+    }
+    #expect(c.numAttentionHeads >= 4 && (c.qLoraRank ?? 64) % 64 == 0, "the config must give the fused region whole heads to split")
+    let model = try DeepSeekModel(config: c, source: randomSource(c, format: .bf16), pool: ComputePool(threads: 2),
+                                  weightLayout: .interleaved)
+    let a = randomTokens(5, vocab: c.vocabSize, seed: 55), b = randomTokens(3, vocab: c.vocabSize, seed: 56)
+    let alone = KVCache(config: c), withA = KVCache(config: c), withB = KVCache(config: c)
+    _ = try model.forward(batch: [(a, alone)])
+    _ = try model.forward(batch: [(b, withB), (a, withA)])
+    for (step, token) in [3, 9, 4].enumerated() {
+        let lone = try model.forward(batch: [([token], alone)])[0]
+        let paired = try model.forward(batch: [([token], withA), ([token + 1], withB)])[0]
+        #expect(lone.bitwiseEqual(paired), "decode step \(step): max diff \(lone.maxAbsDiff(paired))")
+    }
+    #expect(alone.length == 8 && withA.length == 8)
 }
