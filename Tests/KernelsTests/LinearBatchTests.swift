@@ -123,3 +123,29 @@ func transposedBatchEqualsSeparateProductsBitwise(kind: StorageKind) {
         }
     }
 }
+
+@Test(arguments: StorageKind.allCases)
+func preparedProductInPiecesEqualsLinearBitwise(kind: StorageKind) {
+    // One product packed once, its rows computed in unit-aligned pieces in any order (as the decode attention region
+    // does per head): the same bits as `Ops.linear`, row-major and in the interleaved decode layout.
+    let x = randomMatrix(1, 192, seed: 77)
+    let plain = makeWeight(kind, rows: 96, cols: 192, seed: 78)
+    for w in [plain, plain.interleavedForDecode()] {
+        let expected = Ops.linear(x, w)
+        var out = [Float](repeating: .nan, count: w.rows)
+        let ran = x.data.withUnsafeBufferPointer { xp in
+            out.withUnsafeMutableBufferPointer { op -> Bool in
+                guard let p = PreparedLinear(LinearJob(x: xp.baseAddress!, tokens: 1, weight: w, out: op.baseAddress!),
+                                             precision: .fp32) else { return false }
+                defer { p.release() }
+                #expect(w.rows % p.unit == 0 && (w.group == 0 || p.unit == w.group))
+                let pieces = stride(from: 0, to: w.rows, by: 2 * p.unit).map { $0..<min(w.rows, $0 + 2 * p.unit) }
+                for r in pieces.reversed() { p.run(rows: r) }
+                return true
+            }
+        }
+        // No C kernel: only where the CPU lacks AVX-512 or for F16 weights; the caller then uses `Ops.linear`.
+        #expect(ran == (CPUFeatures.avx512 && kind != .f16), "\(kind) group \(w.group)")
+        if ran { #expect(Matrix(rows: 1, cols: w.rows, data: out).bitwiseEqual(expected), "\(kind) group \(w.group)") }
+    }
+}
