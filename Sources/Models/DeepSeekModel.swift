@@ -364,28 +364,28 @@ public final class DeepSeekModel: @unchecked Sendable {
         let sharedAdded = !withShared.isEmpty && FeedForward.sharesRegions(items + withShared, pool: pool)
         if sharedAdded { items += withShared }
         // Every expert that received rows, in one batched product (same bits as one FFN call per expert). Each weighted
-        // row is w · y (one rounding, as `Ops.scaleRows`), written while copying out of the batched outputs.
+        // row is w · y (one rounding, as `Ops.scaleRows`): in shared regions the dispatcher weights the rows as it
+        // sums them out of the batched outputs, otherwise they are weighted into the returned batches.
         let expertStart = phaseObserver?.begin() ?? 0
-        var outputs: [ExpertBatch] = []
-        outputs.reserveCapacity(received.count)
+        var out: Matrix
         var sharedRows: (y: [Float], offset: Int)?
         if FeedForward.sharesRegions(items, pool: pool) {
             let (y, offsets) = FeedForward.batchedFlat(items, pool: pool)
-            y.withUnsafeBufferPointer { yp in
-                for (k, batch) in received.enumerated() {
-                    let rows = Ops.scaleRows(yp.baseAddress! + offsets[k], rows: batch.rows.rows, cols: items[k].ffn.down.rows, batch.weights)
-                    outputs.append(ExpertBatch(expert: batch.expert, rows: rows, weights: batch.weights))
-                }
+            phaseObserver?.end(expertStart, .expertFFN, layer: layer)
+            out = try y.withUnsafeBufferPointer { yp in
+                // An empty output (nothing routed here) is never read: any non-nil pointer will do.
+                try dispatcher.combine(weighting: yp.baseAddress ?? UnsafePointer(bitPattern: 64)!, offsets: offsets,
+                                       received: received, handle)
             }
             if sharedAdded { sharedRows = (y, offsets[received.count]) }
         } else {
             let ys = FeedForward.batched(items, pool: pool)
-            for (batch, y) in zip(received, ys) {
-                outputs.append(ExpertBatch(expert: batch.expert, rows: Ops.scaleRows(y, batch.weights), weights: batch.weights))
+            let outputs = zip(received, ys).map { batch, y in
+                ExpertBatch(expert: batch.expert, rows: Ops.scaleRows(y, batch.weights), weights: batch.weights)
             }
+            phaseObserver?.end(expertStart, .expertFFN, layer: layer)
+            out = try dispatcher.combine(outputs, handle)
         }
-        phaseObserver?.end(expertStart, .expertFFN, layer: layer)
-        var out = try dispatcher.combine(outputs, handle)
         if let (y, offset) = sharedRows {
             // out += shared expert output (elementwise, the order of `Ops.addInPlace`).
             y.withUnsafeBufferPointer { yp in

@@ -137,6 +137,22 @@ public protocol ExpertDispatcher: AnyObject, Sendable {
     /// Takes the weighted expert outputs (same batches, same order and row counts as `received`) back to their
     /// home rows; returns the routed sum `[T, D]` of this rank's tokens (fixed order: `DispatchLayout.sumSlots`).
     func combine(_ outputs: [ExpertBatch], _ handle: any DispatchHandle) throws -> Matrix
+    /// `combine` of outputs not yet weighted, still where the batched FFN wrote them: batch b's rows `[n_b, D]` at
+    /// `y + offsets[b]`, weighted by `received[b].weights` (w · y, one rounding, as `Ops.scaleRows`). Same result as
+    /// weighting them into batches and calling `combine`, which is what the default does.
+    func combine(weighting y: UnsafePointer<Float>, offsets: [Int], received: [ExpertBatch],
+                 _ handle: any DispatchHandle) throws -> Matrix
+}
+
+extension ExpertDispatcher {
+    public func combine(weighting y: UnsafePointer<Float>, offsets: [Int], received: [ExpertBatch],
+                        _ handle: any DispatchHandle) throws -> Matrix {
+        let outputs = received.enumerated().map { k, batch in
+            ExpertBatch(expert: batch.expert, rows: Ops.scaleRows(y + offsets[k], rows: batch.rows.rows, cols: batch.rows.cols, batch.weights),
+                        weights: batch.weights)
+        }
+        return try combine(outputs, handle)
+    }
 }
 
 /// Single rank: every expert is local; dispatch groups rows per expert, combine scatters and sums in order.
@@ -188,20 +204,41 @@ public final class LocalDispatcher: ExpertDispatcher {
     }
 
     public func combine(_ outputs: [ExpertBatch], _ handle: any DispatchHandle) throws -> Matrix {
+        try sumSlots(outputs.map { ($0.rows.rows, $0.rows.cols) }, handle) { b, r, into, d in
+            outputs[b].rows.data.withUnsafeBufferPointer { src in
+                let from = src.baseAddress! + r * d
+                for c in 0..<d { into[c] += from[c] }
+            }
+        }
+    }
+
+    /// Sums straight from the FFN's flat outputs: a decode step's weighted copy of every routed row was ~11 µs per
+    /// MoE layer of serial time (synth medium, fast mode; half of those rows sit in the other core's cache).
+    public func combine(weighting y: UnsafePointer<Float>, offsets: [Int], received: [ExpertBatch],
+                        _ handle: any DispatchHandle) throws -> Matrix {
+        try sumSlots(received.map { ($0.rows.rows, $0.rows.cols) }, handle) { b, r, into, d in
+            let from = y + offsets[b] + r * d, w = received[b].weights[r]
+            for c in 0..<d { into[c] += from[c] * w }  // the weighted value rounded, then added: `scaleRows` then sum
+        }
+    }
+
+    /// The routed sum of every token: `add(b, r, row, D)` adds row r of output batch b (of `shapes[b]` = rows x D)
+    /// into the token's output row, per token in slot order from +0 (the sequence of `DispatchLayout.sumSlots`, without
+    /// first copying every row into a slot matrix).
+    private func sumSlots(_ shapes: [(rows: Int, cols: Int)], _ handle: any DispatchHandle,
+                          _ add: (Int, Int, UnsafeMutablePointer<Float>, Int) -> Void) throws -> Matrix {
         guard let h = handle as? Handle else {
             throw ModelError(.badInput, "combine got a handle from another dispatcher", subject: "handle")
         }
-        guard outputs.count == h.starts.count - 1 else {
-            throw ModelError(.badInput, "combine got \(outputs.count) batches, dispatched \(h.starts.count - 1)", subject: "outputs")
+        guard shapes.count == h.starts.count - 1 else {
+            throw ModelError(.badInput, "combine got \(shapes.count) batches, dispatched \(h.starts.count - 1)", subject: "outputs")
         }
         let topK = h.layout.topK, d = h.hidden, tokens = h.layout.tokens
-        // Where each (token, slot) was computed: batch b, row r. Summed per token in slot order from +0: the sequence
-        // of `DispatchLayout.sumSlots`, without first copying every row into a slot matrix (a decode step did that
-        // for every MoE layer, serial between two products).
+        // Where each (token, slot) was computed: batch b, row r.
         var source = [(batch: Int32, row: Int32)](repeating: (-1, -1), count: tokens * topK)
-        for (b, batch) in outputs.enumerated() {
-            guard batch.rows.rows == h.starts[b + 1] - h.starts[b], batch.rows.cols == d else {
-                throw ModelError(.badInput, "output batch \(b) has shape \(batch.rows.rows)x\(batch.rows.cols)", subject: "outputs")
+        for (b, shape) in shapes.enumerated() {
+            guard shape.rows == h.starts[b + 1] - h.starts[b], shape.cols == d else {
+                throw ModelError(.badInput, "output batch \(b) has shape \(shape.rows)x\(shape.cols)", subject: "outputs")
             }
             for k in h.starts[b]..<h.starts[b + 1] {
                 let o = h.layout.entries[k]
@@ -211,11 +248,7 @@ public final class LocalDispatcher: ExpertDispatcher {
         var out = Matrix(rows: tokens, cols: d)
         out.data.withUnsafeMutableBufferPointer { op in
             for (k, s) in source.enumerated() where s.batch >= 0 {
-                let row = op.baseAddress! + (k / topK) * d
-                outputs[Int(s.batch)].rows.data.withUnsafeBufferPointer { src in
-                    let from = src.baseAddress! + Int(s.row) * d
-                    for c in 0..<d { row[c] += from[c] }
-                }
+                add(Int(s.batch), Int(s.row), op.baseAddress! + (k / topK) * d, d)
             }
         }
         return out

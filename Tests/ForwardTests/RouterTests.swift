@@ -106,3 +106,40 @@ func logit(_ p: Float) -> Float { log(p / (1 - p)) }
     let expected = DispatchLayout.sumSlots(slots, tokens: 2, topK: 3)
     #expect(try dispatcher.combine(outputs, handle).bitwiseEqual(expected))
 }
+
+/// Combining unweighted rows out of the batched FFN's flat buffer (the local dispatcher's override, and the protocol's
+/// default that the MPI dispatcher inherits) equals weighting each batch with `Ops.scaleRows` and combining it, bit
+/// for bit (weights that round, signed zeros, large and tiny values).
+@Test func combineWeightingFlatOutputsEqualsWeightedBatches() throws {
+    let routing = Routing(tokens: 3, topK: 2, experts: [4, 1, 1, 3, 0, 4], weights: [0.3, 0.7, 0.55, 0.45, 1.0 / 3, 2.0 / 3])
+    let dispatcher = LocalDispatcher(expertCount: 5)
+    let x = Matrix(rows: 3, cols: 4, data: (0..<12).map { Float($0) })
+    let (received, handle) = try dispatcher.dispatch(x, try dispatcher.layout(routing))
+    let values: [Float] = [-0.0, 1e-8, -1, 3e7, 0.1, 1, -3e7, 0.2, 0.7, 1e-8, 2.5, -0.5, 0.3, 1.5, -2.5, 7.1]
+    var offsets = [0]
+    for b in received { offsets.append(offsets.last! + b.rows.rows * 4) }
+    let flat = (0..<offsets.last!).map { values[$0 % values.count] * Float(1 + $0 / values.count) }
+    let weighted = received.enumerated().map { k, b in
+        ExpertBatch(expert: b.expert, rows: Ops.scaleRows(Matrix(rows: b.rows.rows, cols: 4, data: Array(flat[offsets[k]..<offsets[k + 1]])), b.weights),
+                    weights: b.weights)
+    }
+    let expected = try dispatcher.combine(weighted, handle)
+    /// Only the protocol's default implementation (what `AllToAllDispatcher` uses).
+    final class DefaultOnly: ExpertDispatcher, @unchecked Sendable {
+        let local: LocalDispatcher
+        init(_ local: LocalDispatcher) { self.local = local }
+        var localExperts: Set<Int> { local.localExperts }
+        func layout(_ routing: Routing) throws -> DispatchLayout { try local.layout(routing) }
+        func dispatch(_ x: Matrix, _ layout: DispatchLayout) throws -> (received: [ExpertBatch], handle: any DispatchHandle) {
+            try local.dispatch(x, layout)
+        }
+        func combine(_ outputs: [ExpertBatch], _ handle: any DispatchHandle) throws -> Matrix { try local.combine(outputs, handle) }
+    }
+    try flat.withUnsafeBufferPointer { fp in
+        let direct = try dispatcher.combine(weighting: fp.baseAddress!, offsets: offsets, received: received, handle)
+        let viaDefault = try DefaultOnly(dispatcher).combine(weighting: fp.baseAddress!, offsets: offsets, received: received, handle)
+        #expect(direct.bitwiseEqual(expected), "local: max diff \(direct.maxAbsDiff(expected))")
+        #expect(viaDefault.bitwiseEqual(expected))
+    }
+    #expect(expected.data.contains { $0 != 0 })
+}
