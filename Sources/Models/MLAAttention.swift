@@ -236,32 +236,9 @@ extension DeepSeekModel {
         return out
     }
 
-    /// `attendAbsorbed` for one query token (decode), the same products in the same order: a token's per-head
-    /// operands are already contiguous rows ([H, dn] of q_nope, [H, kvr] of o_lat, [H, dv] of the output), so
-    /// W_UK writes straight into the score queries and W_UV into the result, with no gathers in between.
+    /// `attendAbsorbed` for one query token (decode; here a token decoded next to other sequences, a lone one takes
+    /// `attendTokenFused`): one region over heads (`attendHeads`), the same products in the same order.
     func attendAbsorbedToken(_ w: AttentionWeights, _ q: Matrix, keys: Weight, start: Int) -> Matrix {
-        let h = heads, qk = qkDim, dn = nopeDim, dr = ropeDim, kvr = latentDim, dv = vDim, width = kvr + dr
-        let qcat = q.data.withUnsafeBufferPointer { qp in
-            Matrix(rows: h, cols: width) { dst in
-                let qb = qp.baseAddress!
-                Ops.withJobs(h, { hh in LinearJob(x: qb + hh * qk, tokens: 1, weight: w.wUK[hh], out: dst + hh * width) }) {
-                    Ops.linearTransposedBatch($0, pool: pool)
-                }
-                for hh in 0..<h { (dst + hh * width + kvr).initialize(from: qb + hh * qk + dn, count: dr) }
-            }
-        }
-        // Over a short cache the two products are a few µs of arithmetic: on this thread, not a parallel region each
-        // (~1M multiply-adds at most; a region costs ~5 µs of start-up and join; same bits either way).
-        let cachePool = h * keys.rows * width <= 1 << 20 ? ComputePool.serial : pool
-        var scores = Ops.linear(qcat, keys, pool: cachePool)  // [H, len]
-        softmaxRows(&scores, rowsPerQuery: h, start: start)
-        let oLat = Ops.linearTransposed(scores, keys, columns: kvr, pool: cachePool)  // [H, kvr]
-        return oLat.data.withUnsafeBufferPointer { lp in
-            Matrix(rows: 1, cols: h * dv) { dst in
-                Ops.withJobs(h, { hh in LinearJob(x: lp.baseAddress! + hh * kvr, tokens: 1, weight: w.wUV[hh], out: dst + hh * dv) }) {
-                    Ops.linearBatch($0, pool: pool)
-                }
-            }
-        }
+        q.data.withUnsafeBufferPointer { attendHeads(w, q: $0.baseAddress!, keys: keys, visible: min(keys.rows, start + 1)) }
     }
 }

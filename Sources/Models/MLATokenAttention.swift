@@ -1,6 +1,7 @@
-// Absorbed MLA attention of a single decode token as one parallel region over heads: each head's q_b rows, RoPE,
-// q_nope · W_UK, scores over the latent cache, softmax, P · c_kv and W_UV, the same products in the same order as
-// `attention`'s separate regions (same bits; the decode-vs-prefill and thread-invariance tests compare them).
+// Absorbed MLA attention of one decode token as one parallel region over heads (`attendHeads`): per head q_nope · W_UK,
+// scores over the latent cache, softmax, P · c_kv and W_UV; for a lone decode token its q_b rows and RoPE join the
+// region too (`attendTokenFused`). The products and order of the multi-token form, so the same bits (the
+// decode-vs-prefill, batch and thread invariance tests compare them).
 //
 // Dimensions: H heads, qk = dn + dr query width per head, kvr latent rank, dv value width, len cached tokens
 // (this one included), width = kvr + dr (one cache row).
@@ -18,7 +19,7 @@ extension DeepSeekModel {
                           tables: RopeTables, mode forced: AttentionMode?) throws -> Matrix? {
         guard qIn.rows == 1, segments.count == 1, segments[0].count == 1, (forced ?? decodeMode) == .absorbed else { return nil }
         let w = layer.attention, seg = segments[0]
-        let h = heads, qk = qkDim, dn = nopeDim, dr = ropeDim, kvr = latentDim, dv = vDim, width = kvr + dr
+        let h = heads, qk = qkDim, dn = nopeDim, width = latentDim + ropeDim
         // q_b's input (q LoRA: the normed q_a row), or the queries themselves (no q LoRA: q_proj ran with kv_a).
         let qa = w.qALayernorm.map { Ops.rmsNorm(qIn, weight: $0, eps: 1e-6) } ?? qIn
         let q = UnsafeMutablePointer<Float>.allocate(capacity: h * qk)
@@ -40,38 +41,52 @@ extension DeepSeekModel {
             return seg.cache.withRows(layer: layer.index) { cache in
                 tables.cos.withUnsafeBufferPointer { cs in
                     tables.sin.withUnsafeBufferPointer { sn in
-                        let len = cache.count / width, visible = min(len, seg.startPosition + 1)
-                        let keys = Weight(rows: len, cols: width, storage: .f32(cache.baseAddress!), owner: nil)
-                        // Head-major scratch: [q_abs | q_pe] rows (width), score rows (len), o_lat rows (kvr).
-                        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: h * (width + len + kvr))
-                        defer { scratch.deallocate() }
-                        let qcat = scratch, scores = qcat + h * width, oLat = scores + h * len
+                        let keys = Weight(rows: cache.count / width, cols: width, storage: .f32(cache.baseAddress!), owner: nil)
                         let cos = cs.baseAddress!, sin = sn.baseAddress!
-                        // Claims of at least a quarter of a thread's heads: the score and P · c_kv products of a claim's
-                        // heads run as one multi-row product (one pass over the cache for up to four heads).
-                        let minClaim = max(1, h / (4 * pool.threads))
-                        return Matrix(rows: 1, cols: h * dv) { out in
-                            withUnsafeTemporaryAllocation(of: Int.self, capacity: pool.threads + 1) { cuts in
-                                for p in 0...pool.threads { cuts[p] = h * p / pool.threads }
-                                pool.parallelShares(cuts: UnsafeBufferPointer(cuts), minClaim: minClaim) { range in
-                                    let a = range.lowerBound, n = range.count
-                                    qB?.run(rows: (a * qk)..<(range.upperBound * qk))
-                                    for hh in range {
-                                        let qh = q + hh * qk, row = qcat + hh * width
-                                        RotaryEmbedding.rotateInterleaved(qh + dn, cos: cos, sin: sin, half: tables.half)
-                                        Ops.linearTransposed(x: qh, tokens: 1, weight: w.wUK[hh], out: row)
-                                        (row + kvr).update(from: qh + dn, count: dr)
-                                    }
-                                    Ops.linear(x: qcat + a * width, tokens: n, weight: keys, out: scores + a * len)
-                                    for hh in range { softmaxRow(scores + hh * len, count: len, visible: visible) }
-                                    Ops.linearTransposed(x: scores + a * len, tokens: n, weight: keys, out: oLat + a * kvr, columns: kvr)
-                                    // `pool` inside its own region runs inline on this thread, with the run's matmul precision.
-                                    for hh in range {
-                                        Ops.linear(x: oLat + hh * kvr, tokens: 1, weight: w.wUV[hh], out: out + hh * dv, pool: pool)
-                                    }
-                                }
+                        return attendHeads(w, q: q, keys: keys, visible: min(keys.rows, seg.startPosition + 1)) { range in
+                            qB?.run(rows: (range.lowerBound * qk)..<(range.upperBound * qk))
+                            for hh in range {
+                                RotaryEmbedding.rotateInterleaved(q + hh * qk + dn, cos: cos, sin: sin, half: tables.half)
                             }
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Absorbed attention of one query token over `keys` (its segment's cache rows `[len, kvr + dr]`, this token's
+    /// included) as one parallel region over heads; returns o `[1, H*dv]`. Each thread takes a claim of heads: first
+    /// `prepare(heads)` readies those heads' rows of `q` `[H, qk]` (RoPE applied: a lone decode token's q_b rows and
+    /// RoPE; nothing where the caller has them), then per head q_nope · W_UK, scores, softmax over the first `visible`
+    /// keys, P · c_kv, W_UV: the products and order of the separate-region form, so the same bits.
+    func attendHeads(_ w: AttentionWeights, q: UnsafePointer<Float>, keys: Weight, visible: Int,
+                     prepare: (Range<Int>) -> Void = { _ in }) -> Matrix {
+        let h = heads, qk = qkDim, dn = nopeDim, dr = ropeDim, kvr = latentDim, dv = vDim, width = kvr + dr, len = keys.rows
+        // Head-major scratch: [q_abs | q_pe] rows (width), score rows (len), o_lat rows (kvr).
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: h * (width + len + kvr))
+        defer { scratch.deallocate() }
+        let qcat = scratch, scores = qcat + h * width, oLat = scores + h * len
+        // Claims of at least a quarter of a thread's heads: the score and P · c_kv products of a claim's heads run as
+        // one multi-row product (one pass over the cache for up to four heads).
+        let minClaim = max(1, h / (4 * pool.threads))
+        return Matrix(rows: 1, cols: h * dv) { out in
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: pool.threads + 1) { cuts in
+                for p in 0...pool.threads { cuts[p] = h * p / pool.threads }
+                pool.parallelShares(cuts: UnsafeBufferPointer(cuts), minClaim: minClaim) { range in
+                    let a = range.lowerBound, n = range.count
+                    prepare(range)
+                    for hh in range {
+                        let qh = q + hh * qk, row = qcat + hh * width
+                        Ops.linearTransposed(x: qh, tokens: 1, weight: w.wUK[hh], out: row)
+                        (row + kvr).update(from: qh + dn, count: dr)
+                    }
+                    Ops.linear(x: qcat + a * width, tokens: n, weight: keys, out: scores + a * len)
+                    for hh in range { softmaxRow(scores + hh * len, count: len, visible: visible) }
+                    Ops.linearTransposed(x: scores + a * len, tokens: n, weight: keys, out: oLat + a * kvr, columns: kvr)
+                    // `pool` inside its own region runs inline on this thread, with the run's matmul precision.
+                    for hh in range {
+                        Ops.linear(x: oLat + hh * kvr, tokens: 1, weight: w.wUV[hh], out: out + hh * dv, pool: pool)
                     }
                 }
             }
