@@ -141,7 +141,16 @@ extension Ops {
     /// In-place `a += b`.
     public static func addInPlace(_ a: inout Matrix, _ b: Matrix) {
         precondition(a.rows == b.rows && a.cols == b.cols, "add: shape mismatch")
-        for i in a.data.indices { a.data[i] += b.data[i] }
+        b.data.withUnsafeBufferPointer { bp in
+            a.data.withUnsafeMutableBufferPointer { ap in
+                if let out = ap.baseAddress { addInPlace(out, bp.baseAddress!, count: ap.count) }
+            }
+        }
+    }
+
+    /// `a[i] += b[i]` for i in 0..<count, in caller storage.
+    public static func addInPlace(_ a: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, count: Int) {
+        for i in 0..<count { a[i] += b[i] }
     }
 
     /// Elementwise `a · s`.

@@ -372,11 +372,7 @@ public final class DeepSeekModel: @unchecked Sendable {
         if FeedForward.sharesRegions(items, pool: pool) {
             let (y, offsets) = FeedForward.batchedFlat(items, pool: pool)
             phaseObserver?.end(expertStart, .expertFFN, layer: layer)
-            out = try y.withUnsafeBufferPointer { yp in
-                // An empty output (nothing routed here) is never read: any non-nil pointer will do.
-                try dispatcher.combine(weighting: yp.baseAddress ?? UnsafePointer(bitPattern: 64)!, offsets: offsets,
-                                       received: received, handle)
-            }
+            out = try y.withUnsafeBufferPointer { try dispatcher.combine(weighting: $0, offsets: offsets, received: received, handle) }
             if sharedAdded { sharedRows = (y, offsets[received.count]) }
         } else {
             let ys = FeedForward.batched(items, pool: pool)
@@ -387,11 +383,9 @@ public final class DeepSeekModel: @unchecked Sendable {
             out = try dispatcher.combine(outputs, handle)
         }
         if let (y, offset) = sharedRows {
-            // out += shared expert output (elementwise, the order of `Ops.addInPlace`).
+            // out += shared expert output, read where the batched FFN wrote it.
             y.withUnsafeBufferPointer { yp in
-                out.data.withUnsafeMutableBufferPointer { op in
-                    for i in 0..<op.count { op[i] += yp[offset + i] }
-                }
+                out.data.withUnsafeMutableBufferPointer { op in Ops.addInPlace(op.baseAddress!, yp.baseAddress! + offset, count: op.count) }
             }
         }
         return (out, sharedAdded)

@@ -138,20 +138,32 @@ public protocol ExpertDispatcher: AnyObject, Sendable {
     /// home rows; returns the routed sum `[T, D]` of this rank's tokens (fixed order: `DispatchLayout.sumSlots`).
     func combine(_ outputs: [ExpertBatch], _ handle: any DispatchHandle) throws -> Matrix
     /// `combine` of outputs not yet weighted, still where the batched FFN wrote them: batch b's rows `[n_b, D]` at
-    /// `y + offsets[b]`, weighted by `received[b].weights` (w · y, one rounding, as `Ops.scaleRows`). Same result as
+    /// `y[offsets[b]...]`, weighted by `received[b].weights` (w · y, one rounding, as `Ops.scaleRows`). Same result as
     /// weighting them into batches and calling `combine`, which is what the default does.
-    func combine(weighting y: UnsafePointer<Float>, offsets: [Int], received: [ExpertBatch],
+    func combine(weighting y: UnsafeBufferPointer<Float>, offsets: [Int], received: [ExpertBatch],
                  _ handle: any DispatchHandle) throws -> Matrix
 }
 
 extension ExpertDispatcher {
-    public func combine(weighting y: UnsafePointer<Float>, offsets: [Int], received: [ExpertBatch],
+    public func combine(weighting y: UnsafeBufferPointer<Float>, offsets: [Int], received: [ExpertBatch],
                         _ handle: any DispatchHandle) throws -> Matrix {
+        ExpertBatch.checkFlat(y, offsets: offsets, received: received)
         let outputs = received.enumerated().map { k, batch in
-            ExpertBatch(expert: batch.expert, rows: Ops.scaleRows(y + offsets[k], rows: batch.rows.rows, cols: batch.rows.cols, batch.weights),
+            ExpertBatch(expert: batch.expert, rows: Ops.scaleRows(y.baseAddress! + offsets[k], rows: batch.rows.rows, cols: batch.rows.cols, batch.weights),
                         weights: batch.weights)
         }
         return try combine(outputs, handle)
+    }
+}
+
+extension ExpertBatch {
+    /// Traps unless flat output rows hold every batch's rows at its offset (a caller's bookkeeping error).
+    static func checkFlat(_ y: UnsafeBufferPointer<Float>, offsets: [Int], received: [ExpertBatch]) {
+        precondition(offsets.count > received.count, "combine(weighting:): \(offsets.count) offsets for \(received.count) batches")
+        for (k, b) in received.enumerated() {
+            precondition(offsets[k] >= 0 && offsets[k] + b.rows.rows * b.rows.cols <= y.count,
+                         "combine(weighting:): batch \(k) reaches past the \(y.count) output values")
+        }
     }
 }
 
@@ -214,10 +226,11 @@ public final class LocalDispatcher: ExpertDispatcher {
 
     /// Sums straight from the FFN's flat outputs: a decode step's weighted copy of every routed row was ~11 µs per
     /// MoE layer of serial time (synth medium, fast mode; half of those rows sit in the other core's cache).
-    public func combine(weighting y: UnsafePointer<Float>, offsets: [Int], received: [ExpertBatch],
+    public func combine(weighting y: UnsafeBufferPointer<Float>, offsets: [Int], received: [ExpertBatch],
                         _ handle: any DispatchHandle) throws -> Matrix {
-        try sumSlots(received.map { ($0.rows.rows, $0.rows.cols) }, handle) { b, r, into, d in
-            let from = y + offsets[b] + r * d, w = received[b].weights[r]
+        ExpertBatch.checkFlat(y, offsets: offsets, received: received)
+        return try sumSlots(received.map { ($0.rows.rows, $0.rows.cols) }, handle) { b, r, into, d in
+            let from = y.baseAddress! + offsets[b] + r * d, w = received[b].weights[r]
             for c in 0..<d { into[c] += from[c] * w }  // the weighted value rounded, then added: `scaleRows` then sum
         }
     }

@@ -136,8 +136,8 @@ func logit(_ p: Float) -> Float { log(p / (1 - p)) }
         func combine(_ outputs: [ExpertBatch], _ handle: any DispatchHandle) throws -> Matrix { try local.combine(outputs, handle) }
     }
     try flat.withUnsafeBufferPointer { fp in
-        let direct = try dispatcher.combine(weighting: fp.baseAddress!, offsets: offsets, received: received, handle)
-        let viaDefault = try DefaultOnly(dispatcher).combine(weighting: fp.baseAddress!, offsets: offsets, received: received, handle)
+        let direct = try dispatcher.combine(weighting: fp, offsets: offsets, received: received, handle)
+        let viaDefault = try DefaultOnly(dispatcher).combine(weighting: fp, offsets: offsets, received: received, handle)
         #expect(direct.bitwiseEqual(expected), "local: max diff \(direct.maxAbsDiff(expected))")
         #expect(viaDefault.bitwiseEqual(expected))
     }
