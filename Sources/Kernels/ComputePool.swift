@@ -27,6 +27,8 @@ public final class ComputePool: @unchecked Sendable {
     private let shareWords: [ShareWord]
     /// Set while a parallel loop runs: a nested or concurrent call runs inline instead (same results).
     private let busy = Atomic<Bool>(false)
+    /// Nonzero while the caller of `parallelShares(prologue:)` has not yet published its share.
+    private let prologuePending = ShareWord()
 
     public init(threads: Int, precision: MatmulPrecision = .fp32) {
         precondition(threads >= 1, "ComputePool needs at least one thread")
@@ -101,6 +103,37 @@ public final class ComputePool: @unchecked Sendable {
         }) { w in ShareWord.work(words, me: w, minClaim: minClaim, body) }
         if !ran { body(0..<total) }
     }
+
+    /// `parallelShares` whose calling thread first runs `prologue` while the workers start on their shares of `cuts`
+    /// (the caller's own, `cuts[0]..<cuts[1]`, must be empty). `prologue` returns `end` >= `cuts.last`: units
+    /// `cuts.last..<end` become the caller's share, open to stealing; workers that run out before it is published
+    /// wait for it. For serial work that produces more of the region's work (routing and job setup of a decode
+    /// step's MoE layer): the other threads stream the work already known instead of waiting for it.
+    public func parallelShares(cuts: UnsafeBufferPointer<Int>, minClaim: Int, prologue: () -> Int,
+                               _ body: (Range<Int>) -> Void) {
+        precondition(cuts.count == threads + 1 && cuts.first == 0 && (threads == 1 || cuts[1] == 0),
+                     "parallelShares(prologue:) needs threads + 1 cuts from 0, the caller's share empty")
+        let total = cuts[threads]
+        let minClaim = Swift.max(1, minClaim)
+        let words = shareWords, pending = prologuePending
+        let ran = onWorkers(threads, prepare: {
+            for v in 0..<threads { words[v].word.store(ShareWord.pack(cuts[v], cuts[v + 1]), ordering: .releasing) }
+            pending.word.store(1, ordering: .releasing)
+        }) { w in
+            if w == 0 {
+                let end = prologue()
+                precondition(end >= total && end < 1 << 32, "parallelShares(prologue:): end \(end) before \(total) or too large")
+                // Own word first (empty until now, so no thief touched it), then the flag that releases waiting workers.
+                words[0].word.store(ShareWord.pack(total, end), ordering: .releasing)
+                pending.word.store(0, ordering: .releasing)
+            }
+            ShareWord.work(words, me: w, minClaim: minClaim, pending: w == 0 ? nil : pending, body)
+        }
+        if !ran {
+            let end = prologue()
+            if end > 0 { body(0..<end) }
+        }
+    }
 }
 
 /// The unclaimed range `next..<end` of one thread's share, packed in one word so owner claims (front) and thief
@@ -115,7 +148,8 @@ final class ShareWord: @unchecked Sendable {
     /// Drains share `me`, then steals until no share has two claims left. A range is never handed out twice: the
     /// owner advances `next` and a thief lowers `end` of the same word by compare-exchange, and a thief installs
     /// what it took in its own (empty, so never stolen from) word.
-    static func work(_ words: [ShareWord], me: Int, minClaim: Int, _ body: (Range<Int>) -> Void) {
+    /// `pending` (nonzero: more work may still be published) keeps a thread that found nothing to steal waiting.
+    static func work(_ words: [ShareWord], me: Int, minClaim: Int, pending: ShareWord? = nil, _ body: (Range<Int>) -> Void) {
         let mine = words[me]
         while true {
             var seen = mine.word.load(ordering: .acquiring)
@@ -128,13 +162,19 @@ final class ShareWord: @unchecked Sendable {
             }
             var stolen = false
             while !stolen {
+                // Read before the scan: once it reads 0, the scan sees the published share.
+                let waiting = pending.map { $0.word.load(ordering: .acquiring) != 0 } ?? false
                 var victim = -1, victimWord: UInt64 = 0, most = 2 * minClaim - 1
                 for v in words.indices where v != me {
                     let value = words[v].word.load(ordering: .acquiring)
                     let (n, e) = unpack(value)
                     if e - n > most { most = e - n; victim = v; victimWord = value }
                 }
-                if victim < 0 { return }
+                if victim < 0 {
+                    if !waiting { return }
+                    for _ in 0..<8 { _ = mine.word.load(ordering: .relaxed) }
+                    continue
+                }
                 let (n, e) = unpack(victimWord)
                 let mid = n + (e - n) / 2
                 if words[victim].word.compareExchange(expected: victimWord, desired: pack(n, mid), ordering: .acquiringAndReleasing).exchanged {

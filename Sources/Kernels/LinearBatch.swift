@@ -46,17 +46,8 @@ extension Ops {
             }
             return
         }
-        // Shapes the fused kernels do not cover go through `linear` one by one (same bits either way).
         withUnsafeTemporaryAllocation(of: FusedJob.self, capacity: liveCount) { fused in
-            var n = 0
-            for j in jobs where j.isLive {
-                if let f = FusedJob(j, precision: pool.precision, sharing: n > 0 ? fused[n - 1] : nil) {
-                    (fused.baseAddress! + n).initialize(to: f)
-                    n += 1
-                } else {
-                    linear(x: j.x, tokens: j.tokens, weight: j.weight, out: j.out, pool: pool)
-                }
-            }
+            let n = prepare(jobs, into: fused, from: 0, pool: pool)
             if n == 0 { return }
             let ready = UnsafeBufferPointer(rebasing: fused[0..<n])
             defer {
@@ -103,6 +94,125 @@ extension Ops {
     /// Input rows up to which `linear(_:_:pool:)` shares one region between its products.
     public static let sharedRegionRows = 8
 
+    /// `linearBatch(lead)` in a region whose calling thread first runs `prologue`: it writes up to `capacity` more jobs
+    /// into the buffer it is given and returns how many; they join the same region (the caller's share, open to
+    /// stealing) while the workers already run `lead`. Same bits as `linearBatch` of all the jobs. The jobs'
+    /// activations are packed by the caller inside the region, and it may run serial work there (a decode step's
+    /// routing and dispatch) that the other threads would otherwise wait through.
+    public static func linearBatch(_ lead: UnsafeBufferPointer<LinearJob>, appending capacity: Int, pool: ComputePool,
+                                   prologue: (UnsafeMutableBufferPointer<LinearJob>) -> Int) {
+        withUnsafeTemporaryAllocation(of: LinearJob.self, capacity: max(capacity, 1)) { more in
+            var made = 0
+            defer { more.baseAddress!.deinitialize(count: made) }
+            if pool.threads == 1 {
+                linearBatch(lead, pool: pool)
+                made = prologue(UnsafeMutableBufferPointer(rebasing: more[0..<capacity]))
+                linearBatch(UnsafeBufferPointer(rebasing: more[0..<made]), pool: pool)
+                return
+            }
+            withUnsafeTemporaryAllocation(of: FusedJob.self, capacity: lead.count + capacity) { fused in
+                var n = 0
+                defer {
+                    for f in fused[0..<n] { f.release() }
+                    fused.baseAddress!.deinitialize(count: n)
+                }
+                let parts = pool.threads
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * (lead.count + capacity) + parts + 2) { ints in
+                    withUnsafeTemporaryAllocation(of: Double.self, capacity: lead.count + capacity) { groupCost in
+                        let view = UnsafeBufferPointer(fused), groups = ints.baseAddress!, firstUnit = groups + lead.count + capacity
+                        let cuts = firstUnit + lead.count + capacity + 1
+                        firstUnit[0] = 0
+                        n = prepare(lead, into: fused, from: 0, pool: pool)
+                        let (total, bytes) = unitTables(view, 0..<n, groups: groups, firstUnit: firstUnit, groupCost: groupCost.baseAddress!)
+                        // The workers share the lead jobs; the caller's share stays empty until its prologue returns.
+                        cuts[0] = 0
+                        cutShares(view, 0..<n, total: total, parts: parts - 1, groups: groups, firstUnit: firstUnit,
+                                  groupCost: groupCost.baseAddress!, cuts: cuts + 1)
+                        let leadJobs = n
+                        let minClaim = max(1, firstUnit[n] * 65536 / max(bytes, 1))
+                        pool.parallelShares(cuts: UnsafeBufferPointer(start: cuts, count: parts + 1), minClaim: minClaim, prologue: {
+                            made = prologue(UnsafeMutableBufferPointer(rebasing: more[0..<capacity]))
+                            precondition(made <= capacity, "linearBatch(appending:): \(made) jobs for \(capacity) places")
+                            n = prepare(UnsafeBufferPointer(rebasing: more[0..<made]), into: fused, from: leadJobs, pool: pool)
+                            _ = unitTables(view, leadJobs..<n, groups: groups, firstUnit: firstUnit, groupCost: groupCost.baseAddress!)
+                            return firstUnit[n]
+                        }) { range in runUnits(range, view, firstUnit) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Prepares the live jobs of `jobs` into `fused` from index `start` (jobs sharing their input with the previous one
+    /// share its packed activations); shapes the fused kernels do not cover run through `linear` right away (same bits
+    /// either way). Returns the end index.
+    private static func prepare(_ jobs: UnsafeBufferPointer<LinearJob>, into fused: UnsafeMutableBufferPointer<FusedJob>,
+                                from start: Int, pool: ComputePool) -> Int {
+        var n = start
+        for j in jobs where j.isLive {
+            if let f = FusedJob(j, precision: pool.precision, sharing: n > 0 ? fused[n - 1] : nil) {
+                (fused.baseAddress! + n).initialize(to: f)
+                n += 1
+            } else {
+                linear(x: j.x, tokens: j.tokens, weight: j.weight, out: j.out, pool: pool)
+            }
+        }
+        return n
+    }
+
+    /// Row units of prepared jobs `range` laid end to end after `firstUnit[range.lowerBound]`: per job its unit count
+    /// and the cost of one unit, and `firstUnit[j + 1]`. Returns the jobs' total cost and weight bytes. Cost of one
+    /// row unit: weight bytes streamed (memory-bound decode) plus multiply-adds (compute-bound prefill), in comparable
+    /// units (~3 bytes of streaming per multiply-add of one token on this CPU class).
+    private static func unitTables(_ fused: UnsafeBufferPointer<FusedJob>, _ range: Range<Int>,
+                                   groups: UnsafeMutablePointer<Int>, firstUnit: UnsafeMutablePointer<Int>,
+                                   groupCost: UnsafeMutablePointer<Double>) -> (cost: Double, bytes: Int) {
+        var total = 0.0, bytes = 0
+        for j in range {
+            let f = fused[j]
+            groupCost[j] = Double(f.unit * f.cols) * (3 * Double(f.elementBytes) + Double(f.tokens))
+            groups[j] = ceilDiv(f.rows, f.unit)
+            firstUnit[j + 1] = firstUnit[j] + groups[j]
+            total += groupCost[j] * Double(groups[j])
+            bytes += f.unit * f.cols * f.elementBytes * groups[j]
+        }
+        return (total, bytes)
+    }
+
+    /// Cut points of jobs `range` (from unit 0) into `parts` shares of equal cost: `cuts[0...parts]`, share p starting
+    /// at the first unit whose cumulative cost reaches p/parts of `total`. Units of one job cost the same, so the unit
+    /// is found by division, job by job (no walk over every unit).
+    private static func cutShares(_ fused: UnsafeBufferPointer<FusedJob>, _ range: Range<Int>, total: Double, parts: Int,
+                                  groups: UnsafeMutablePointer<Int>, firstUnit: UnsafeMutablePointer<Int>,
+                                  groupCost: UnsafeMutablePointer<Double>, cuts: UnsafeMutablePointer<Int>) {
+        var nCuts = 1
+        cuts[0] = 0
+        var acc = 0.0
+        for j in range {
+            let count = groups[j], jobCost = groupCost[j] * Double(count)
+            while nCuts < parts && acc + jobCost > total * Double(nCuts) / Double(parts) {
+                let g = max(0, Int(((total * Double(nCuts) / Double(parts) - acc) / groupCost[j]).rounded(.up)))
+                cuts[nCuts] = firstUnit[j] + min(g, count)
+                nCuts += 1
+            }
+            acc += jobCost
+        }
+        while nCuts < parts + 1 { cuts[nCuts] = firstUnit[range.upperBound]; nCuts += 1 }
+    }
+
+    /// Runs the row units `range` of the prepared jobs (`firstUnit` as `unitTables` made it).
+    private static func runUnits(_ range: Range<Int>, _ fused: UnsafeBufferPointer<FusedJob>, _ firstUnit: UnsafeMutablePointer<Int>) {
+        var j = 0
+        while firstUnit[j + 1] <= range.lowerBound { j += 1 }
+        var u = range.lowerBound
+        while u < range.upperBound {
+            let stop = min(range.upperBound, firstUnit[j + 1]), unit = fused[j].unit
+            fused[j].run(rows: ((u - firstUnit[j]) * unit)..<min(fused[j].rows, (stop - firstUnit[j]) * unit))
+            u = stop
+            j += 1
+        }
+    }
+
     /// Runs prepared jobs as one parallel region: their row units (4 rows, or an interleaved weight's group) laid end
     /// to end, cut into one share per thread by estimated cost, balanced at run time by `parallelShares`.
     static func runShares(_ fused: UnsafeBufferPointer<FusedJob>, pool: ComputePool) {
@@ -111,44 +221,13 @@ extension Ops {
         withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * jobs + parts + 2) { ints in
             withUnsafeTemporaryAllocation(of: Double.self, capacity: jobs) { groupCost in
                 let groups = ints.baseAddress!, firstUnit = groups + jobs, cuts = firstUnit + jobs + 1
-                // Cost of one row unit: weight bytes streamed (memory-bound decode) plus multiply-adds (compute-bound
-                // prefill), in comparable units (~3 bytes of streaming per multiply-add of one token on this CPU class).
-                var total = 0.0, bytes = 0
                 firstUnit[0] = 0
-                for (j, f) in fused.enumerated() {
-                    groupCost[j] = Double(f.unit * f.cols) * (3 * Double(f.elementBytes) + Double(f.tokens))
-                    groups[j] = ceilDiv(f.rows, f.unit)
-                    firstUnit[j + 1] = firstUnit[j] + groups[j]
-                    total += groupCost[j] * Double(groups[j])
-                    bytes += f.unit * f.cols * f.elementBytes * groups[j]
-                }
-                // Cut points: share p starts at the first unit whose cumulative cost reaches p/parts of the total.
-                // Units of one job cost the same, so the unit is found by division, job by job (no walk over every unit).
-                var nCuts = 1
-                cuts[0] = 0
-                var acc = 0.0
-                for j in 0..<jobs {
-                    let count = groups[j], jobCost = groupCost[j] * Double(count)
-                    while nCuts < parts && acc + jobCost > total * Double(nCuts) / Double(parts) {
-                        let g = max(0, Int(((total * Double(nCuts) / Double(parts) - acc) / groupCost[j]).rounded(.up)))
-                        cuts[nCuts] = firstUnit[j] + min(g, count)
-                        nCuts += 1
-                    }
-                    acc += jobCost
-                }
-                while nCuts < parts + 1 { cuts[nCuts] = firstUnit[jobs]; nCuts += 1 }
+                let (total, bytes) = unitTables(fused, 0..<jobs, groups: groups, firstUnit: firstUnit, groupCost: groupCost.baseAddress!)
+                cutShares(fused, 0..<jobs, total: total, parts: parts, groups: groups, firstUnit: firstUnit, groupCost: groupCost.baseAddress!, cuts: cuts)
                 // Smallest claim ~64 KB of weights: a claim costs one kernel call (~0.1 µs), 64 KB streams in ~2 µs.
                 let minClaim = max(1, firstUnit[jobs] * 65536 / max(bytes, 1))
                 pool.parallelShares(cuts: UnsafeBufferPointer(start: cuts, count: parts + 1), minClaim: minClaim) { range in
-                    var j = 0
-                    while firstUnit[j + 1] <= range.lowerBound { j += 1 }
-                    var u = range.lowerBound
-                    while u < range.upperBound {
-                        let stop = min(range.upperBound, firstUnit[j + 1]), unit = fused[j].unit
-                        fused[j].run(rows: ((u - firstUnit[j]) * unit)..<min(fused[j].rows, (stop - firstUnit[j]) * unit))
-                        u = stop
-                        j += 1
-                    }
+                    runUnits(range, fused, firstUnit)
                 }
             }
         }

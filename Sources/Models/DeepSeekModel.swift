@@ -325,6 +325,9 @@ public final class DeepSeekModel: @unchecked Sendable {
             defer { phaseObserver?.end(start, .denseFFN, layer: layer.index) }
             return ffn(x, pool: pool)
         case .moe(let router, let experts, let shared):
+            if let shared, x.rows <= Ops.sharedRegionRows, pool.threads > 1 {
+                return try moeBehindShared(layer.index, router: router, experts: experts, shared: shared, x, observe: observe)
+            }
             let routerStart = phaseObserver?.begin() ?? 0
             let routing = router.route(x, pool: pool)
             phaseObserver?.end(routerStart, .router, layer: layer.index)
@@ -337,6 +340,36 @@ public final class DeepSeekModel: @unchecked Sendable {
             }
             return out
         }
+    }
+
+    /// A decode-sized MoE layer with a shared expert on several threads: the shared expert's products open both
+    /// regions and the workers stream them while this thread routes, dispatches and packs the routed products, which
+    /// join the same regions (`FeedForward.batchedFlat(lead:)`). Same bits as routing, `runExperts` and then adding the
+    /// shared expert. Phases: the router and the dispatcher's own spans inside, `expertFFN` around them.
+    func moeBehindShared(_ layer: Int, router: Router, experts: [Int: FeedForward], shared: FeedForward, _ x: Matrix,
+                         observe: ((ForwardEvent) -> Void)?) throws -> Matrix {
+        var received: [ExpertBatch] = [], handle: (any DispatchHandle)?
+        var expertStart = phaseObserver?.begin() ?? 0
+        let (sharedOut, y, offsets) = try FeedForward.batchedFlat(lead: (x, shared), capacity: experts.count, more: {
+            phaseObserver?.end(expertStart, .expertFFN, layer: layer)
+            let routerStart = phaseObserver?.begin() ?? 0
+            let routing = router.route(x, pool: pool)  // inside the region: on this thread
+            phaseObserver?.end(routerStart, .router, layer: layer)
+            observe?(.routing(layer: layer, routing))
+            (received, handle) = try dispatcher.dispatch(x, try dispatcher.layout(routing))
+            expertStart = phaseObserver?.begin() ?? 0
+            return try received.map { batch in
+                guard let ffn = experts[batch.expert] else {
+                    throw ModelError(.expertNotLocal, "expert \(batch.expert) of layer \(layer) received tokens but its weights are not loaded here",
+                                     subject: "model.layers.\(layer).mlp.experts.\(batch.expert)")
+                }
+                return (x: batch.rows, ffn: ffn)
+            }
+        }, pool: pool)
+        phaseObserver?.end(expertStart, .expertFFN, layer: layer)
+        var out = try y.withUnsafeBufferPointer { try dispatcher.combine(weighting: $0, offsets: offsets, received: received, handle!) }
+        Ops.addInPlace(&out, sharedOut)
+        return out
     }
 
     /// Routed part of an MoE layer through the dispatcher: dispatch, grouped expert FFNs (one batched linear per

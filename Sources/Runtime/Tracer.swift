@@ -11,7 +11,8 @@ public enum TracePhase: String, Sendable, Codable, CaseIterable {
     case denseFFN = "dense_ffn"
     case router
     case dispatch
-    /// Routed experts; in decode-sized steps with several threads also the shared expert (one parallel region).
+    /// Routed experts; in decode-sized steps with several threads also the shared expert, whose products the workers
+    /// run during the router and dispatch spans (those sit between this phase's spans).
     case expertFFN = "expert_ffn"
     case combine
     /// The shared expert where it runs on its own (prefill, or one thread).

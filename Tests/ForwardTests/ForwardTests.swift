@@ -235,3 +235,39 @@ private func randomTestMatrix(_ rows: Int, _ cols: Int, seed: UInt64, scale: Flo
     }
     return Matrix(rows: rows, cols: cols, data: data)
 }
+
+@Test func moeBehindSharedExpertEqualsPlainPathBitwise() throws {
+    // Decode-sized batches on 2-3 threads: the shared expert's products lead both regions while the caller routes
+    // and packs the routed products. Same bits as routing, the routed experts and then the shared expert added.
+    // Widths of whole 64-column chunks: the products run on the C kernels in shared regions.
+    let c = try chunkyConfig()
+    let source = randomSource(c, format: .bf16)
+    for threads in [2, 3] {
+        let model = try DeepSeekModel(config: c, source: source, pool: ComputePool(threads: threads), weightLayout: .interleaved)
+        for rows in [1, 3, Ops.sharedRegionRows] {
+            var rng = SeededRandom(UInt64(60 + rows))
+            let x = Matrix(rows: rows, cols: c.hiddenSize, data: rng.floats(rows * c.hiddenSize, 1.5))
+            for layer in model.layers {
+                guard case .moe(let router, let experts, let shared?) = layer.mlp else { continue }
+                var routed: Routing?
+                let got = try model.moeBehindShared(layer.index, router: router, experts: experts, shared: shared, x) {
+                    if case .routing(_, let r) = $0 { routed = r }
+                }
+                let routing = router.route(x)
+                var expected = try model.runExperts(routing: routing, x: x, experts: experts, layer: layer.index)
+                Ops.addInPlace(&expected, shared(x))
+                #expect(routed == routing, "threads \(threads) rows \(rows) layer \(layer.index): routing not reported")
+                #expect(got.bitwiseEqual(expected), "threads \(threads) rows \(rows) layer \(layer.index): max diff \(got.maxAbsDiff(expected))")
+            }
+        }
+    }
+}
+
+@Test func expertShardRejectsForeignExpertsInDecodeOnThreads() throws {
+    // The routing runs inside the shared expert's region there: the error must come out of it (no hang, no trap).
+    let c = try tinyConfig()
+    let shard = try DeepSeekModel(config: c, source: randomSource(c), experts: [0, 1, 2, 3], pool: ComputePool(threads: 2))
+    // Six one-token sequences (decode-sized: 6 rows, 18 expert slots) surely route to an expert not held here.
+    let batch = (0..<6).map { (tokens: [3 + 5 * $0], cache: KVCache(config: c)) }
+    #expect(throws: ModelError.self) { _ = try shard.forward(batch: batch) }
+}

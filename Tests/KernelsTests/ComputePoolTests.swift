@@ -72,3 +72,44 @@ final class UnitLedger: Sendable {
         #expect(ledger.counts.withLock { $0 }.allSatisfy { $0 == 20 }, "nested call \(o)")
     }
 }
+
+@Test func parallelSharesWithPrologueHandOutEveryUnitOnce() {
+    // The workers start on the first units while the caller's prologue runs; the prologue appends more units (none,
+    // a few, many), which become the caller's share. Every unit exactly once, whoever ran it.
+    var rng = SeededRandom(78)
+    for threads in 1...4 {
+        let pool = ComputePool(threads: threads)
+        for _ in 0..<40 {
+            let lead = Int(rng.next() % 200), more = [0, 1, 7, 300][Int(rng.next() % 4)]
+            var cuts = (0..<max(threads - 2, 0)).map { _ in lead == 0 ? 0 : Int(rng.next() % UInt64(lead + 1)) }.sorted()
+            cuts = threads == 1 ? [0, lead] : [0, 0] + cuts + [lead]
+            let minClaim = 1 + Int(rng.next() % 9)
+            let ledger = UnitLedger(units: lead + more)
+            cuts.withUnsafeBufferPointer { cuts in
+                pool.parallelShares(cuts: cuts, minClaim: minClaim, prologue: { lead + more }) { range in
+                    #expect(!range.isEmpty && range.upperBound <= lead + more)
+                    ledger.record(range)
+                }
+            }
+            #expect(ledger.counts.withLock { $0 }.allSatisfy { $0 == 1 }, "threads \(threads) cuts \(cuts) more \(more)")
+        }
+    }
+}
+
+@Test func parallelSharesWorkersWaitForThePrologue() {
+    // The lead units are done long before the prologue returns: the worker must not leave, and takes part of the
+    // appended share (each caller claim is slow).
+    let pool = ComputePool(threads: 2)
+    let ledger = UnitLedger(units: 210)
+    let caller = pthread_self()
+    [0, 0, 10].withUnsafeBufferPointer { cuts in
+        pool.parallelShares(cuts: cuts, minClaim: 1, prologue: { usleep(20_000); return 210 }) { range in
+            if pthread_equal(pthread_self(), caller) != 0 { usleep(5000) }
+            ledger.record(range)
+        }
+    }
+    let takers = ledger.takenBy.withLock { $0 }
+    #expect(ledger.counts.withLock { $0 }.allSatisfy { $0 == 1 })
+    #expect(takers[0..<10].allSatisfy { $0 != nil && pthread_equal($0!, caller) == 0 }, "the lead units were not the worker's")
+    #expect(takers[10...].contains { $0 != nil && pthread_equal($0!, caller) == 0 }, "the worker took none of the appended units")
+}

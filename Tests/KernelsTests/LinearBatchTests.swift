@@ -149,3 +149,41 @@ func preparedProductInPiecesEqualsLinearBitwise(kind: StorageKind) {
         if ran { #expect(Matrix(rows: 1, cols: w.rows, data: out).bitwiseEqual(expected), "\(kind) group \(w.group)") }
     }
 }
+
+@Test(arguments: [StorageKind.f32, .bf16, .fp8])
+func linearBatchAppendingEqualsSeparateProductsBitwise(kind: StorageKind) {
+    // Lead products start while the caller's prologue writes more (a fallback shape among them, sometimes none);
+    // every output equals its own `Ops.linear`.
+    let shapes = [(36, 128, 1), (64, 128, 1), (20, 100, 2), (130, 256, 3), (64, 128, 8)]
+    let weights = shapes.enumerated().map { i, s in makeWeight(kind, rows: s.0, cols: s.1, seed: UInt64(700 + i)) }
+    let inputs = shapes.enumerated().map { i, s in randomMatrix(s.2, s.1, seed: UInt64(1700 + i)) }
+    let expected = zip(inputs, weights).map { Ops.linear($0, $1, pool: ComputePool(threads: 1)) }
+    for threads in [1, 2, 3] {
+        let pool = ComputePool(threads: threads)
+        for leadCount in [0, 2, shapes.count] {
+            let flatIn = inputs.flatMap(\.data)
+            var flatOut = [Float](repeating: .nan, count: zip(inputs, weights).reduce(0) { $0 + $1.0.rows * $1.1.rows })
+            flatIn.withUnsafeBufferPointer { xp in
+                flatOut.withUnsafeMutableBufferPointer { op in
+                    var xo = 0, oo = 0
+                    let jobs = zip(inputs, weights).map { x, w in
+                        defer { xo += x.data.count; oo += x.rows * w.rows }
+                        return LinearJob(x: xp.baseAddress! + xo, tokens: x.rows, weight: w, out: op.baseAddress! + oo)
+                    }
+                    jobs[0..<leadCount].withUnsafeBufferPointer { lead in
+                        Ops.linearBatch(lead, appending: shapes.count, pool: pool) { more in
+                            for (k, j) in jobs[leadCount...].enumerated() { (more.baseAddress! + k).initialize(to: j) }
+                            return shapes.count - leadCount
+                        }
+                    }
+                }
+            }
+            var oo = 0
+            for (i, e) in expected.enumerated() {
+                let got = Matrix(rows: e.rows, cols: e.cols, data: Array(flatOut[oo..<(oo + e.data.count)]))
+                oo += e.data.count
+                #expect(got.bitwiseEqual(e), "\(kind) threads \(threads) lead \(leadCount) job \(i) \(shapes[i])")
+            }
+        }
+    }
+}
