@@ -325,7 +325,9 @@ public final class DeepSeekModel: @unchecked Sendable {
             defer { phaseObserver?.end(start, .denseFFN, layer: layer.index) }
             return ffn(x, pool: pool)
         case .moe(let router, let experts, let shared):
-            if let shared, x.rows <= Ops.sharedRegionRows, pool.threads > 1 {
+            // Where the routed and shared FFNs would share regions even if the tokens picked as many experts as they can.
+            let k = router.parameters.topK
+            if let shared, FeedForward.sharesRegions(rows: x.rows * (k + 1), ffns: min(experts.count, x.rows * k) + 1, pool: pool) {
                 return try moeBehindShared(layer.index, router: router, experts: experts, shared: shared, x, observe: observe)
             }
             let routerStart = phaseObserver?.begin() ?? 0

@@ -29,8 +29,12 @@ public struct FeedForward: Sendable {
     /// per FFN (decode). Many rows per expert (prefill): products are compute-bound and splitting each one over the
     /// threads measured ~25% faster than giving each thread whole experts.
     public static func sharesRegions(_ items: [(x: Matrix, ffn: FeedForward)], pool: ComputePool) -> Bool {
-        let rows = items.reduce(0) { $0 + $1.x.rows }
-        return items.count > 1 && pool.threads > 1 && rows <= batchedRowsPerExpert * items.count
+        sharesRegions(rows: items.reduce(0) { $0 + $1.x.rows }, ffns: items.count, pool: pool)
+    }
+
+    /// `sharesRegions` for `ffns` FFNs over `rows` rows in all.
+    public static func sharesRegions(rows: Int, ffns: Int, pool: ComputePool) -> Bool {
+        ffns > 1 && pool.threads > 1 && rows <= batchedRowsPerExpert * ffns
     }
 
     /// Several FFNs over their own rows (the routed experts of one layer) in two parallel regions: gate and up of

@@ -244,7 +244,7 @@ private func randomTestMatrix(_ rows: Int, _ cols: Int, seed: UInt64, scale: Flo
     let source = randomSource(c, format: .bf16)
     for threads in [2, 3] {
         let model = try DeepSeekModel(config: c, source: source, pool: ComputePool(threads: threads), weightLayout: .interleaved)
-        for rows in [1, 3, Ops.sharedRegionRows] {
+        for rows in [1, 3, Ops.sharedRegionRows, 16] {
             var rng = SeededRandom(UInt64(60 + rows))
             let x = Matrix(rows: rows, cols: c.hiddenSize, data: rng.floats(rows * c.hiddenSize, 1.5))
             for layer in model.layers {
