@@ -160,7 +160,7 @@ final class ShareWord: @unchecked Sendable {
                 let (done, now) = mine.word.compareExchange(expected: seen, desired: pack(n + take, e), ordering: .acquiringAndReleasing)
                 if done { body(n..<(n + take)); seen = mine.word.load(ordering: .acquiring) } else { seen = now }
             }
-            var stolen = false
+            var stolen = false, waits = 0
             while !stolen {
                 // Read before the scan: once it reads 0, the scan sees the published share.
                 let waiting = pending.map { $0.word.load(ordering: .acquiring) != 0 } ?? false
@@ -172,7 +172,9 @@ final class ShareWord: @unchecked Sendable {
                 }
                 if victim < 0 {
                     if !waiting { return }
-                    for _ in 0..<8 { _ = mine.word.load(ordering: .relaxed) }
+                    // A long prologue (an Alltoallv waiting for other ranks) must not hold a core other ranks need.
+                    waits += 1
+                    if waits > 2_000 { sched_yield() } else { for _ in 0..<8 { _ = mine.word.load(ordering: .relaxed) } }
                     continue
                 }
                 let (n, e) = unpack(victimWord)

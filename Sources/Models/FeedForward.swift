@@ -16,6 +16,12 @@ public struct FeedForward: Sendable {
         self.down = down
     }
 
+    /// Traps unless `x` `[T, D]` fits this FFN and its three matrices fit each other (a caller's bookkeeping error).
+    func checkInput(_ x: Matrix) {
+        precondition(x.cols == gate.cols && up.rows == gate.rows && up.cols == gate.cols && down.cols == gate.rows,
+                     "FeedForward: input [\(x.rows), \(x.cols)] or weights gate [\(gate.rows), \(gate.cols)], up [\(up.rows), \(up.cols)], down [\(down.rows), \(down.cols)] do not fit")
+    }
+
     /// `[T, D] -> [T, D]`; row t depends only on row t.
     public func callAsFunction(_ x: Matrix, pool: ComputePool = .serial) -> Matrix {
         let gu = Ops.linear(x, [gate, up], pool: pool)  // one region in decode
@@ -61,7 +67,7 @@ public struct FeedForward: Sendable {
             // shared expert: all the same rows) are read once, so their products also share one packed copy.
             var distinct = 0
             for (k, (x, f)) in items.enumerated() {
-                precondition(x.cols == f.gate.cols && f.up.rows == f.gate.rows && f.down.cols == f.gate.rows, "FeedForward.batched: shape mismatch")
+                f.checkInput(x)
                 if k > 0 && items[k - 1].x.sharesStorage(with: x) {
                     xOff[k] = xOff[k - 1]
                 } else {
@@ -114,7 +120,7 @@ public struct FeedForward: Sendable {
     static func batchedFlat(lead: (x: Matrix, ffn: FeedForward), capacity: Int, more: () throws -> [(x: Matrix, ffn: FeedForward)],
                             pool: ComputePool) throws -> (lead: Matrix, y: [Float], offsets: [Int]) {
         let (lx, lf) = lead
-        precondition(lx.cols == lf.gate.cols && lf.up.rows == lf.gate.rows && lf.down.cols == lf.gate.rows, "FeedForward.batchedFlat: shape mismatch")
+        lf.checkInput(lx)
         let ln = lx.rows * lf.gate.rows
         let lguh = UnsafeMutablePointer<Float>.allocate(capacity: max(3 * ln, 1))
         defer { lguh.deallocate() }
@@ -124,14 +130,12 @@ public struct FeedForward: Sendable {
         defer { guh?.deallocate() }
         // Region 1: the lead's gate and up; the caller routes, then packs every routed gate and up product.
         lx.data.withUnsafeBufferPointer { xp in
-            let leadJobs = [LinearJob(x: xp.baseAddress!, tokens: lx.rows, weight: lf.gate, out: lguh),
-                            LinearJob(x: xp.baseAddress!, tokens: lx.rows, weight: lf.up, out: lguh + ln)]
-            leadJobs.withUnsafeBufferPointer { lead in
+            Ops.withJobs(2, { j in LinearJob(x: xp.baseAddress!, tokens: lx.rows, weight: j == 0 ? lf.gate : lf.up, out: lguh + j * ln) }) { lead in
                 Ops.linearBatch(lead, appending: 2 * capacity, pool: pool) { jobs in
                     do { items = try more() } catch { failure = error; return 0 }
                     precondition(items.count <= capacity, "FeedForward.batchedFlat(lead:): \(items.count) routed FFNs for \(capacity)")
                     for (x, f) in items {
-                        precondition(x.cols == f.gate.cols && f.up.rows == f.gate.rows && f.down.cols == f.gate.rows, "FeedForward.batchedFlat: shape mismatch")
+                        f.checkInput(x)
                         hOff.append(hn)
                         hn += x.rows * f.gate.rows
                         offsets.append(offsets[offsets.count - 1] + x.rows * f.down.rows)
