@@ -334,8 +334,9 @@ public final class DeepSeekModel: @unchecked Sendable {
             let routing = router.route(x, pool: pool)
             phaseObserver?.end(routerStart, .router, layer: layer.index)
             observe?(.routing(layer: layer.index, routing))
-            var (out, sharedAdded) = try runExperts(routing: routing, x: x, experts: experts, shared: shared, layer: layer.index)
-            if let shared, !sharedAdded {
+            // Not decode-sized (prefill, or one thread): the shared expert runs as its own products.
+            var out = try runExperts(routing: routing, x: x, experts: experts, layer: layer.index)
+            if let shared {
                 let sharedStart = phaseObserver?.begin() ?? 0
                 Ops.addInPlace(&out, shared(x, pool: pool))
                 phaseObserver?.end(sharedStart, .sharedExpert, layer: layer.index)
@@ -360,13 +361,7 @@ public final class DeepSeekModel: @unchecked Sendable {
             observe?(.routing(layer: layer, routing))
             (received, handle) = try dispatcher.dispatch(x, try dispatcher.layout(routing))
             expertStart = phaseObserver?.begin() ?? 0
-            return try received.map { batch in
-                guard let ffn = experts[batch.expert] else {
-                    throw ModelError(.expertNotLocal, "expert \(batch.expert) of layer \(layer) received tokens but its weights are not loaded here",
-                                     subject: "model.layers.\(layer).mlp.experts.\(batch.expert)")
-                }
-                return (x: batch.rows, ffn: ffn)
-            }
+            return try expertItems(received, experts, layer: layer)
         }, pool: pool)
         phaseObserver?.end(expertStart, .expertFFN, layer: layer)
         var out = try y.withUnsafeBufferPointer { try dispatcher.combine(weighting: $0, offsets: offsets, received: received, handle!) }
@@ -377,53 +372,34 @@ public final class DeepSeekModel: @unchecked Sendable {
     /// Routed part of an MoE layer through the dispatcher: dispatch, grouped expert FFNs (one batched linear per
     /// expert), weight each output row, combine (sum in ascending expert id per token).
     public func runExperts(routing: Routing, x: Matrix, experts: [Int: FeedForward], layer: Int) throws -> Matrix {
-        try runExperts(routing: routing, x: x, experts: experts, shared: nil, layer: layer).out
+        let (received, handle) = try dispatcher.dispatch(x, try dispatcher.layout(routing))
+        let items = try expertItems(received, experts, layer: layer)
+        // Every expert that received rows, in one batched product (same bits as one FFN call per expert). Each weighted
+        // row is w · y (one rounding, as `Ops.scaleRows`): in shared regions the dispatcher weights the rows as it
+        // sums them out of the batched outputs, otherwise they are weighted into the returned batches.
+        let expertStart = phaseObserver?.begin() ?? 0
+        if FeedForward.sharesRegions(items, pool: pool) {
+            let (y, offsets) = FeedForward.batchedFlat(items, pool: pool)
+            phaseObserver?.end(expertStart, .expertFFN, layer: layer)
+            return try y.withUnsafeBufferPointer { try dispatcher.combine(weighting: $0, offsets: offsets, received: received, handle) }
+        }
+        let ys = FeedForward.batched(items, pool: pool)
+        let outputs = zip(received, ys).map { batch, y in
+            ExpertBatch(expert: batch.expert, rows: Ops.scaleRows(y, batch.weights), weights: batch.weights)
+        }
+        phaseObserver?.end(expertStart, .expertFFN, layer: layer)
+        return try dispatcher.combine(outputs, handle)
     }
 
-    /// `runExperts`, and when the products run in shared parallel regions (decode-sized batches,
-    /// `FeedForward.sharesRegions`) the shared expert joins them: its output is added after the routed sum, the
-    /// same bits and order as adding it separately, with two regions and their serial setup fewer per layer.
-    /// `sharedAdded` says whether it did; the phase is then `expertFFN` (routed and shared together).
-    func runExperts(routing: Routing, x: Matrix, experts: [Int: FeedForward], shared: FeedForward?,
-                    layer: Int) throws -> (out: Matrix, sharedAdded: Bool) {
-        let layout = try dispatcher.layout(routing)
-        let (received, handle) = try dispatcher.dispatch(x, layout)
-        var items = try received.map { batch in
+    /// The FFN of every received batch's expert, with its rows; an expert whose weights are not held is an error.
+    func expertItems(_ received: [ExpertBatch], _ experts: [Int: FeedForward], layer: Int) throws -> [(x: Matrix, ffn: FeedForward)] {
+        try received.map { batch in
             guard let ffn = experts[batch.expert] else {
                 throw ModelError(.expertNotLocal, "expert \(batch.expert) of layer \(layer) received tokens but its weights are not loaded here",
                                  subject: "model.layers.\(layer).mlp.experts.\(batch.expert)")
             }
             return (x: batch.rows, ffn: ffn)
         }
-        let withShared = shared.map { [(x: x, ffn: $0)] } ?? []
-        let sharedAdded = !withShared.isEmpty && FeedForward.sharesRegions(items + withShared, pool: pool)
-        if sharedAdded { items += withShared }
-        // Every expert that received rows, in one batched product (same bits as one FFN call per expert). Each weighted
-        // row is w · y (one rounding, as `Ops.scaleRows`): in shared regions the dispatcher weights the rows as it
-        // sums them out of the batched outputs, otherwise they are weighted into the returned batches.
-        let expertStart = phaseObserver?.begin() ?? 0
-        var out: Matrix
-        var sharedRows: (y: [Float], offset: Int)?
-        if FeedForward.sharesRegions(items, pool: pool) {
-            let (y, offsets) = FeedForward.batchedFlat(items, pool: pool)
-            phaseObserver?.end(expertStart, .expertFFN, layer: layer)
-            out = try y.withUnsafeBufferPointer { try dispatcher.combine(weighting: $0, offsets: offsets, received: received, handle) }
-            if sharedAdded { sharedRows = (y, offsets[received.count]) }
-        } else {
-            let ys = FeedForward.batched(items, pool: pool)
-            let outputs = zip(received, ys).map { batch, y in
-                ExpertBatch(expert: batch.expert, rows: Ops.scaleRows(y, batch.weights), weights: batch.weights)
-            }
-            phaseObserver?.end(expertStart, .expertFFN, layer: layer)
-            out = try dispatcher.combine(outputs, handle)
-        }
-        if let (y, offset) = sharedRows {
-            // out += shared expert output, read where the batched FFN wrote it.
-            y.withUnsafeBufferPointer { yp in
-                out.data.withUnsafeMutableBufferPointer { op in Ops.addInPlace(op.baseAddress!, yp.baseAddress! + offset, count: op.count) }
-            }
-        }
-        return (out, sharedAdded)
     }
 }
 
