@@ -143,14 +143,9 @@ extension Ops {
         precondition(a.rows == b.rows && a.cols == b.cols, "add: shape mismatch")
         b.data.withUnsafeBufferPointer { bp in
             a.data.withUnsafeMutableBufferPointer { ap in
-                if let out = ap.baseAddress { addInPlace(out, bp.baseAddress!, count: ap.count) }
+                for i in ap.indices { ap[i] += bp[i] }
             }
         }
-    }
-
-    /// `a[i] += b[i]` for i in 0..<count, in caller storage.
-    public static func addInPlace(_ a: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, count: Int) {
-        for i in 0..<count { a[i] += b[i] }
     }
 
     /// Elementwise `a · s`.
