@@ -44,14 +44,17 @@ let package = Package(
         .target(name: "Models", dependencies: ["Kernels", "Tensors"], exclude: ["Presets"], swiftSettings: optimized),
         // Plan: pure values - stage/expert partitions, cluster descriptions, per-rank memory, cost model, launch lines.
         .target(name: "Parallel", dependencies: ["Models", .product(name: "Yams", package: "Yams")]),
+        // Text: tokenizers (tokenizer.json BPE, tiktoken), chat templates (a Jinja interpreter), streamed
+        // detokenization and stop strings. Below the engine: no MPI, no model math, no dependencies.
+        .target(name: "Text", swiftSettings: optimized),
         // Engine: shard loading, dispatch over Comm, pipeline, scheduler, sampler, tracer, selftest.
         .target(name: "Runtime", dependencies: [
-            "Parallel", "Models", "Checkpoint", "Kernels", "Tensors", "Comm",
+            "Parallel", "Models", "Checkpoint", "Kernels", "Tensors", "Comm", "Text",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: optimized),
         // CLI entry point: argument parsing and user output only.
         .executableTarget(name: "moerun", dependencies: [
-            "Runtime", "Parallel", "Models",
+            "Runtime", "Parallel", "Models", "Text",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -67,6 +70,7 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tensors"]),
         .testTarget(name: "ForwardTests", dependencies: ["Models", "Kernels", "Tensors", "Checkpoint", "TestSupport"]),
         .testTarget(name: "FixtureTests", dependencies: ["Runtime", "Models", "Kernels", "Parallel", "TestSupport"]),
+        .testTarget(name: "TextTests", dependencies: ["Text"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "moerun"]),
     ],
     swiftLanguageModes: [.v6]

@@ -106,7 +106,8 @@ public final class Coordinator {
     }
 
     /// Record the token sampled for `entry` (and its logits when kept). Finished sequences free their slot.
-    public func complete(_ entry: StepEntry, token: Int, logits: [[Float]] = []) {
+    /// `stop` ends the sequence after this token with reason "stop" (a stop string matched on rank 0's text).
+    public func complete(_ entry: StepEntry, token: Int, logits: [[Float]] = [], stop: Bool = false) {
         guard var s = active[entry.sequence] else { preconditionFailure("token for inactive sequence \(entry.sequence)") }
         let id = entry.sequence
         if keepLogits {
@@ -123,6 +124,8 @@ public final class Coordinator {
         s.inFlight = false
         if eosTokens.contains(token) {
             results[id].finishReason = "eos"
+        } else if stop {
+            results[id].finishReason = "stop"
         } else if results[id].tokens.count >= requests[id].maxNewTokens {
             results[id].finishReason = "length"
         }

@@ -206,7 +206,10 @@ public final class Engine {
     }
 
     /// Generate for `requests` (rank 0's are used; other ranks may pass []). Returns results on rank 0, nil elsewhere.
-    public func generate(_ requests: [GenerationRequest], eosTokens: Set<Int>) throws -> [GenerationResult]? {
+    /// `onToken(request, token)` runs on rank 0 as each token arrives (streaming); returning true ends that request
+    /// after this token with finish reason "stop".
+    public func generate(_ requests: [GenerationRequest], eosTokens: Set<Int>,
+                         onToken: ((_ request: Int, _ token: Int) -> Bool)? = nil) throws -> [GenerationResult]? {
         let coordinator = world.rank == 0
             ? Coordinator(requests: requests, lanes: plan.ep, microBatches: options.microBatches ?? plan.pp,
                           maxSequencesPerLane: options.maxSequencesPerLane, eosTokens: eosTokens, keepLogits: options.keepLogits)
@@ -314,7 +317,8 @@ public final class Engine {
                             for r in 0..<e.logitRows { kept.append(Array(logits[((row + r) * vocab)..<((row + r + 1) * vocab)])) }
                             row += e.logitRows
                         }
-                        coordinator.complete(e, token: Int(tokens[i]), logits: kept)
+                        let stop = onToken?(e.sequence, Int(tokens[i])) ?? false
+                        coordinator.complete(e, token: Int(tokens[i]), logits: kept, stop: stop)
                         stats.generatedTokens += 1
                         if stats.firstTokenSeconds == 0 { stats.firstTokenSeconds = Double(Tracer.now - startTime) / 1e9 }
                     }

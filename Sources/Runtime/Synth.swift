@@ -2,6 +2,7 @@
 // written as a deterministic random-weight HF checkpoint (config.json, sharded safetensors + index, optional FP8).
 import Checkpoint
 import Foundation
+import Text
 import Models
 import Tensors
 
@@ -60,6 +61,8 @@ public struct SynthResult: Sendable {
     public let tensors: Int
     public let bytes: Int
     public let seconds: Double
+    /// Tokenizer files written next to the weights (empty when none was asked for).
+    public var tokenizerFiles: [String] = []
 }
 
 public enum Synth {
@@ -150,8 +153,10 @@ public enum Synth {
     }
 
     /// Writes the checkpoint into `directory` (created if needed). `progress` is called about once a second.
+    /// `tokenizer` also writes a byte-level BPE tokenizer of the config's family (its vocabulary fills
+    /// vocab_size), its special tokens and chat template, so text prompts work on the synthetic model.
     public static func write(config: ModelConfig, dtype: SynthDType, seed: UInt64, directory: String, shards requested: Int? = nil,
-                             progress: ((SynthProgress) -> Void)? = nil) throws -> SynthResult {
+                             tokenizer: Bool = true, progress: ((SynthProgress) -> Void)? = nil) throws -> SynthResult {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
@@ -169,6 +174,17 @@ public enum Synth {
             acc += p.bytes
         }
         let names = groups.indices.map { String(format: "model-%05d-of-%05d.safetensors", $0 + 1, groups.count) }
+        // The tokenizer decides the BOS / EOS ids, so it is written first and the config follows it.
+        var config = config
+        var tokenizerFiles: [String] = []
+        if tokenizer {
+            let style: SyntheticTokenizer.Style = config.modelType == "kimi_k2" ? .kimiK2 : .deepseekV3
+            let written = try SyntheticTokenizer.write(style: style, vocabSize: config.vocabSize,
+                                                       modelMaxLength: config.maxPositionEmbeddings, directory: directory)
+            config.bosTokenId = written.bosID
+            config.eosTokenId = EosTokenIDs(written.eosIDs)
+            tokenizerFiles = written.files
+        }
         let configText = try config.jsonData()
         guard FileManager.default.createFile(atPath: directory + "/config.json", contents: configText) else {
             throw CheckpointError(.writeFailed, file: directory + "/config.json", "cannot write", hint: "check the path and permissions")
@@ -196,7 +212,7 @@ public enum Synth {
         try SafetensorsWriter.writeIndex(directory: directory, weightMap: weightMap, totalSize: total)
         progress?(SynthProgress(written: total, total: total, seconds: Date().timeIntervalSince(start)))
         return SynthResult(directory: directory, config: config, shards: names, tensors: weightMap.count, bytes: total,
-                           seconds: Date().timeIntervalSince(start))
+                           seconds: Date().timeIntervalSince(start), tokenizerFiles: tokenizerFiles)
     }
 }
 

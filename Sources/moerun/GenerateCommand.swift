@@ -5,6 +5,7 @@ import Foundation
 import Models
 import Parallel
 import Runtime
+import Text
 
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,10 +19,22 @@ struct GenerateCommand: ParsableCommand {
     var model: String
     @Option(help: "Parallel plan 'pp=P,ep=E' with P x E = launched ranks (default: derived from the rank count); optional 'layers=a:b' / 'experts=x:y' sizes per stage / lane as written by moerun plan.")
     var plan: String?
+    @Option(help: "Prompt text for a raw completion (encoded as the tokenizer's encode(text) does, BOS included).")
+    var prompt: String?
+    @Option(help: "A user message: the checkpoint's chat template is applied, with the generation prompt.")
+    var chat: String?
+    @Option(help: "System prompt for --chat.")
+    var system: String?
+    @Option(help: "JSON file with an OpenAI-style messages array (or {\"messages\": [...], \"tools\": [...]}), rendered with the chat template.")
+    var messages: String?
     @Option(help: "Prompt as comma-separated token ids, e.g. 185,175,484.")
     var promptIds: String?
-    @Option(help: "File with one comma-separated prompt per line (a batch).")
+    @Option(help: "File with one prompt per line: comma-separated token ids, or JSON {\"prompt\": \"text\"} / {\"messages\": [...]}; blank lines and lines starting with # are skipped.")
     var prompts: String?
+    @Option(help: "Stop when the generated text contains this string (repeatable; the string itself is not printed).")
+    var stop: [String] = []
+    @Flag(help: "Also print the prompt and generated token ids.")
+    var showIds = false
     @Option(help: "Tokens to generate per prompt.")
     var maxNewTokens = 16
     @Option(help: "Sampling temperature; 0 = greedy.")
@@ -61,7 +74,9 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func validate() throws {
-        guard (promptIds == nil) != (prompts == nil) else { throw ValidationError("give exactly one of --prompt-ids or --prompts") }
+        let given = [prompt, chat, messages, promptIds, prompts].compactMap { $0 }.count
+        guard given == 1 else { throw ValidationError("give exactly one of --prompt, --chat, --messages, --prompt-ids or --prompts") }
+        if system != nil && chat == nil { throw ValidationError("--system goes with --chat (put a system message in --messages otherwise)") }
         guard maxNewTokens >= 1 else { throw ValidationError("--max-new-tokens must be at least 1") }
         guard maxBatch >= 1 else { throw ValidationError("--max-batch must be at least 1") }
         if let m = microBatches, m < 1 { throw ValidationError("--micro-batches must be at least 1") }
@@ -70,17 +85,13 @@ struct GenerateCommand: ParsableCommand {
         guard temperature >= 0, topK >= 0, topP > 0, topP <= 1 else { throw ValidationError("need temperature >= 0, top-k >= 0, 0 < top-p <= 1") }
     }
 
-    func readRequests() throws -> [GenerationRequest] {
-        if let promptIds {
-            return [GenerationRequest(prompt: try RequestValidation.parseIDs(promptIds, what: "--prompt-ids"), maxNewTokens: maxNewTokens)]
-        }
-        guard let text = try? String(contentsOfFile: prompts!, encoding: .utf8) else {
-            throw RequestValidation.Problem(message: "cannot read --prompts file '\(prompts!)'")
-        }
-        return try text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
-            .enumerated().map { i, line in
-                GenerationRequest(prompt: try RequestValidation.parseIDs(line, what: "\(prompts!) line \(i + 1)"), maxNewTokens: maxNewTokens)
-            }
+    /// The prompts as the user gave them, before tokenization.
+    func readInputs() throws -> [PromptInput] {
+        if let promptIds { return [.ids(try PromptFiles.parseIDs(promptIds, what: "--prompt-ids"), origin: "--prompt-ids")] }
+        if let prompt { return [.text(prompt, origin: "--prompt")] }
+        if let chat { return [.messages(Conversation.single(user: chat, system: system), origin: "--chat")] }
+        if let messages { return [.messages(try Conversation.load(messagesFile: messages, toolsFile: nil), origin: messages)] }
+        return try PromptFiles.read(prompts!)
     }
 
     func run() throws {
@@ -88,11 +99,16 @@ struct GenerateCommand: ParsableCommand {
             let say = { (line: String) in if world.rank == 0 { emit(line) } }
             // Input and plan errors are the same on every rank: rank 0 reports, all exit 2 before loading.
             var requests: [GenerationRequest] = []
+            var tokenizer: Tokenizer?
+            var tokenizerNote: String?
             guard let (opened, parallelPlan) = openModelAndPlan(world, model: model, plan: plan, check: { opened in
-                requests = try readRequests()
+                let inputs = try readInputs()
+                (requests, tokenizer, tokenizerNote) = try TextRequests.make(inputs, model: model, maxNewTokens: maxNewTokens,
+                                                              maxContext: opened.config.maxPositionEmbeddings)
                 try RequestValidation.check(requests, config: opened.config)
             }) else { return 2 }
             if !opened.unknownKeys.isEmpty { say("note: config.json keys not used by moerun: \(opened.unknownKeys.joined(separator: ", "))") }
+            if let tokenizerNote { say(tokenizerNote) }
             parallelPlan.summary.forEach(say)
 
             var options = EngineOptions()
@@ -107,12 +123,14 @@ struct GenerateCommand: ParsableCommand {
             let engine = try startEngine(world, opened: opened, plan: parallelPlan, options: options, preload: !noPreload)
             try printMemory(engine, world: world, say: say)
 
-            let eos: Set<Int> = ignoreEos ? [] : Set(opened.config.eosIDs)
-            let results = try engine.generate(world.rank == 0 ? requests : [], eosTokens: eos)
+            // Generation config eos ids (a list for some models) when the tokenizer files give them, else config.json's.
+            let eos: Set<Int> = ignoreEos ? [] : Set(tokenizer?.config.eosTokenIDs ?? opened.config.eosIDs)
+            let output = TextOutput(tokenizer: tokenizer, requests: requests.count, stops: stop, showIDs: showIds)
+            let results = try engine.generate(world.rank == 0 ? requests : [], eosTokens: eos) { request, token in
+                output.received(request: request, token: token)
+            }
             if let results {
-                for (i, r) in results.enumerated() {
-                    say("prompt \(i): [\(r.prompt.map(String.init).joined(separator: ","))] -> \(r.tokens.map(String.init).joined(separator: ",")) (\(r.finishReason))")
-                }
+                output.finish(results, say: say)
                 let s = engine.lastStats
                 say(String(format: "generated %d tokens for %d prompt%@ in %.3f s: %.1f tokens/s overall; prefill %.1f tokens/s (first token after %.3f s), decode %.1f tokens/s",
                            s.generatedTokens, s.sequences, s.sequences == 1 ? "" : "s", s.seconds, Double(s.generatedTokens) / max(s.seconds, 1e-9),

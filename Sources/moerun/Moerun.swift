@@ -12,7 +12,8 @@ struct Moerun: ParsableCommand {
             Example: mpirun -np 4 --oversubscribe moerun selftest
             """,
         subcommands: [GenerateCommand.self, BenchCommand.self, PlanCommand.self, InspectCommand.self, SynthCommand.self,
-                      SelftestCommand.self, ReportCommand.self]
+                      SelftestCommand.self, ReportCommand.self,
+                      TokenizeCommand.self, DetokenizeCommand.self, ChatTemplateCommand.self]
     )
 
     static func main() {

@@ -57,6 +57,9 @@ struct SynthCommand: ParsableCommand {
                 if meter == nil { meter = ProgressMeter(label: "synth", total: p.total, enabled: !quiet) }
                 meter?.update(p.written)
             }
+            if !result.tokenizerFiles.isEmpty {
+                print("synth: tokenizer: \(result.tokenizerFiles.joined(separator: ", ")) (byte-level BPE filling the \(result.config.vocabSize)-id vocabulary, the family's special tokens and chat template)")
+            }
             print("synth: wrote \(result.tensors) tensors, \(ModelSummary.bytes(result.bytes)) in \(result.shards.count) shards + index to \(result.directory) (\(String(format: "%.1f", result.seconds)) s)")
         }
     }
