@@ -1,14 +1,26 @@
 // Coordinator (rank 0's scheduler, pure logic): assigns prompts to lanes and micro-batch groups, issues one
 // StepDescriptor per pipeline tick, takes sampled tokens back, stops sequences on eos / max tokens and
-// admits waiting prompts into freed slots (continuous batching).
+// admits waiting prompts into freed slots (continuous batching). Offline it is given a fixed list; serving,
+// requests are submitted and cancelled while it runs, and it idles instead of stopping when there is no work.
 
 /// One prompt to complete.
 public struct GenerationRequest: Sendable, Equatable {
     public var prompt: [Int]
     public var maxNewTokens: Int
-    public init(prompt: [Int], maxNewTokens: Int) {
+    /// Sampling of this request (nil: the coordinator's default).
+    public var sampling: SamplingParameters?
+    /// The sampler's stream key (nil: the request id, as offline runs have always used).
+    public var samplingKey: Int?
+    /// Token ids that end this request (nil: the coordinator's eos set).
+    public var stopTokens: Set<Int>?
+
+    public init(prompt: [Int], maxNewTokens: Int, sampling: SamplingParameters? = nil, samplingKey: Int? = nil,
+                stopTokens: Set<Int>? = nil) {
         self.prompt = prompt
         self.maxNewTokens = maxNewTokens
+        self.sampling = sampling
+        self.samplingKey = samplingKey
+        self.stopTokens = stopTokens
     }
 }
 
@@ -20,7 +32,15 @@ public struct GenerationResult: Sendable, Equatable {
     public var promptLogits: [[Float]] = []
     /// Logits that produced each generated token (only when requested).
     public var stepLogits: [[Float]] = []
+    /// "eos", "length", "stop" (the token observer asked) or "cancelled".
     public var finishReason: String = ""
+}
+
+/// What happened to a request, reported as it happens (serving streams these).
+public enum CoordinatorEvent: Sendable, Equatable {
+    case token(Int)
+    /// The last event of a request; `result` holds its tokens and reason.
+    case finished(GenerationResult)
 }
 
 public final class Coordinator {
@@ -29,33 +49,83 @@ public final class Coordinator {
     public let maxSequencesPerLane: Int
     public let eosTokens: Set<Int>
     public let keepLogits: Bool
-    public private(set) var results: [GenerationResult]
+    public let defaultSampling: SamplingParameters
+    /// Serving: idle ticks instead of stop when there is no work, until `close()`.
+    public let keepAlive: Bool
+    /// Called for every token and every finish, in order.
+    public var onEvent: ((Int, CoordinatorEvent) -> Void)?
 
-    private let requests: [GenerationRequest]
-    private var waiting: [Int]
+    private var requests: [Int: GenerationRequest] = [:]
+    /// Results of finished and running requests; serving drops a result once its finish was reported.
+    private var outcome: [Int: GenerationResult] = [:]
+    private var nextID = 0
+    private var waiting: [Int] = []
     private struct Active {
         var lane: Int
         var group: Int
         var inFlight: Bool
         var position: Int
         var lastToken: Int
+        /// Cancelled while its micro-batch is in the pipeline: finished when that entry comes back, so no stage
+        /// frees a cache it still works on.
+        var cancelled = false
     }
     private var active: [Int: Active] = [:]
     private var released: [Int] = []
     private var tick = 0
+    private var closed = false
 
-    public init(requests: [GenerationRequest], lanes: Int, microBatches: Int, maxSequencesPerLane: Int,
-                eosTokens: Set<Int>, keepLogits: Bool) {
+    public init(requests: [GenerationRequest] = [], lanes: Int, microBatches: Int, maxSequencesPerLane: Int,
+                eosTokens: Set<Int>, keepLogits: Bool, defaultSampling: SamplingParameters = SamplingParameters(),
+                keepAlive: Bool = false) {
         precondition(lanes >= 1 && microBatches >= 1 && maxSequencesPerLane >= 1)
-        self.requests = requests
         self.lanes = lanes
         self.microBatches = microBatches
         self.maxSequencesPerLane = maxSequencesPerLane
         self.eosTokens = eosTokens
         self.keepLogits = keepLogits
-        self.waiting = Array(requests.indices)
-        self.results = requests.map { GenerationResult(prompt: $0.prompt) }
+        self.defaultSampling = defaultSampling
+        self.keepAlive = keepAlive
+        for r in requests { submit(r) }
     }
+
+    /// Queues a request; returns its id (ids count up from 0 in submission order).
+    @discardableResult
+    public func submit(_ request: GenerationRequest) -> Int {
+        let id = nextID
+        nextID += 1
+        requests[id] = request
+        outcome[id] = GenerationResult(prompt: request.prompt)
+        waiting.append(id)
+        return id
+    }
+
+    /// Ends a request: a waiting one at once, a running one at its next tick (or, when its micro-batch is in the
+    /// pipeline, when that comes back). Unknown and finished ids are ignored.
+    public func cancel(_ id: Int) {
+        if let w = waiting.firstIndex(of: id) {
+            waiting.remove(at: w)
+            finish(id, reason: "cancelled")
+        } else if var s = active[id] {
+            if s.inFlight {
+                s.cancelled = true
+                active[id] = s
+            } else {
+                active[id] = nil
+                released.append(id)
+                finish(id, reason: "cancelled")
+            }
+        }
+    }
+
+    /// Serving: no new work will come; `nextStep` stops once the running requests are done.
+    public func close() { closed = true }
+
+    /// Results in id order (offline: the order of the requests given).
+    public var results: [GenerationResult] { outcome.keys.sorted().map { outcome[$0]! } }
+
+    /// Requests queued and not yet admitted.
+    public var waitingCount: Int { waiting.count }
 
     /// No waiting prompt and no active sequence: every result is final.
     public var isFinished: Bool { waiting.isEmpty && active.isEmpty }
@@ -69,14 +139,16 @@ public final class Coordinator {
         defer { tick += 1 }
         if isFinished {
             defer { released = [] }
-            return StepDescriptor(tick: tick, microBatch: -1, entries: [], released: released, stop: true)
+            // Serving and still open: an idle tick keeps every rank in step (and its watchdog satisfied).
+            return StepDescriptor(tick: tick, microBatch: -1, entries: [], released: released, stop: !keepAlive || closed)
         }
         let group = tick % microBatches
         var entries: [StepEntry] = []
         for id in active.keys.sorted() {
             guard var s = active[id], s.group == group, !s.inFlight else { continue }
             entries.append(StepEntry(sequence: id, lane: s.lane, start: s.position, tokens: [s.lastToken],
-                                     allLogits: false, step: results[id].tokens.count))
+                                     allLogits: false, step: outcome[id]!.tokens.count,
+                                     sampling: requests[id]!.sampling ?? defaultSampling, samplingKey: requests[id]!.samplingKey))
             s.inFlight = true
             active[id] = s
         }
@@ -89,9 +161,10 @@ public final class Coordinator {
         while let id = waiting.first, groupSize < groupTarget, let lane = freeLane() {
             groupSize += 1
             waiting.removeFirst()
-            let prompt = requests[id].prompt
+            let request = requests[id]!
             active[id] = Active(lane: lane, group: group, inFlight: true, position: 0, lastToken: -1)
-            entries.append(StepEntry(sequence: id, lane: lane, start: 0, tokens: prompt, allLogits: keepLogits, step: 0))
+            entries.append(StepEntry(sequence: id, lane: lane, start: 0, tokens: request.prompt, allLogits: keepLogits, step: 0,
+                                     sampling: request.sampling ?? defaultSampling, samplingKey: request.samplingKey))
         }
         defer { released = [] }
         return StepDescriptor(tick: tick, microBatch: group, entries: entries, released: released)
@@ -110,30 +183,45 @@ public final class Coordinator {
     public func complete(_ entry: StepEntry, token: Int, logits: [[Float]] = [], stop: Bool = false) {
         guard var s = active[entry.sequence] else { preconditionFailure("token for inactive sequence \(entry.sequence)") }
         let id = entry.sequence
-        if keepLogits {
-            if entry.allLogits {
-                results[id].promptLogits = logits
-                results[id].stepLogits.append(logits.last ?? [])
-            } else {
-                results[id].stepLogits.append(logits.last ?? [])
-            }
+        if s.cancelled {
+            active[id] = nil
+            released.append(id)
+            finish(id, reason: "cancelled")
+            return
         }
-        results[id].tokens.append(token)
+        if keepLogits {
+            if entry.allLogits { outcome[id]!.promptLogits = logits }
+            outcome[id]!.stepLogits.append(logits.last ?? [])
+        }
+        outcome[id]!.tokens.append(token)
+        onEvent?(id, .token(token))
         s.position = entry.start + entry.tokens.count
         s.lastToken = token
         s.inFlight = false
-        if eosTokens.contains(token) {
-            results[id].finishReason = "eos"
+        let reason: String?
+        if (requests[id]!.stopTokens ?? eosTokens).contains(token) {
+            reason = "eos"
         } else if stop {
-            results[id].finishReason = "stop"
-        } else if results[id].tokens.count >= requests[id].maxNewTokens {
-            results[id].finishReason = "length"
-        }
-        if results[id].finishReason.isEmpty {
-            active[id] = s
+            reason = "stop"
+        } else if outcome[id]!.tokens.count >= requests[id]!.maxNewTokens {
+            reason = "length"
         } else {
+            reason = nil
+        }
+        if let reason {
             active[id] = nil
             released.append(id)
+            finish(id, reason: reason)
+        } else {
+            active[id] = s
         }
+    }
+
+    private func finish(_ id: Int, reason: String) {
+        outcome[id]!.finishReason = reason
+        onEvent?(id, .finished(outcome[id]!))
+        requests[id] = nil
+        // A served request's result lives in its events; offline callers read `results` at the end.
+        if keepAlive { outcome[id] = nil }
     }
 }

@@ -212,18 +212,36 @@ public final class Engine {
                          onToken: ((_ request: Int, _ token: Int) -> Bool)? = nil) throws -> [GenerationResult]? {
         let coordinator = world.rank == 0
             ? Coordinator(requests: requests, lanes: plan.ep, microBatches: options.microBatches ?? plan.pp,
-                          maxSequencesPerLane: options.maxSequencesPerLane, eosTokens: eosTokens, keepLogits: options.keepLogits)
+                          maxSequencesPerLane: options.maxSequencesPerLane, eosTokens: eosTokens, keepLogits: options.keepLogits,
+                          defaultSampling: options.sampling)
             : nil
+        var stats = GenerationStats()
+        stats.promptTokens = requests.reduce(0) { $0 + $1.prompt.count }
+        stats.sequences = requests.count
+        try run(coordinator, stats: &stats, feed: nil, onToken: onToken)
+        lastStats = stats
+        return coordinator?.results
+    }
+
+    /// Serve requests until the feed closes the coordinator: every rank calls this; rank 0 passes the
+    /// coordinator (made with `keepAlive`) and `feed`, which it calls before each tick to hand over submissions
+    /// and cancellations (and to wait, briefly, while there is no work).
+    public func serve(_ coordinator: Coordinator?, feed: ((Coordinator) -> Void)?) throws {
+        var stats = GenerationStats()
+        try run(coordinator, stats: &stats, feed: feed, onToken: nil)
+    }
+
+    /// The tick loop shared by offline generation and serving.
+    private func run(_ coordinator: Coordinator?, stats: inout GenerationStats, feed: ((Coordinator) -> Void)?,
+                     onToken: ((_ request: Int, _ token: Int) -> Bool)?) throws {
         var history: [Int: StepDescriptor] = [:]
         var pending: [any PendingSend] = []
         var localResults: (tokens: [Int32], logits: [Float])? = nil
         let d = config.hiddenSize, vocab = config.vocabSize
         var tick = 0
         let startTime = Tracer.now
-        var stats = GenerationStats()
-        stats.promptTokens = requests.reduce(0) { $0 + $1.prompt.count }
-        stats.sequences = requests.count
         while true {
+            if let coordinator, let feed { feed(coordinator) }
             // 1. The coordinator's descriptor for this tick reaches every rank.
             world.setContext("tick \(tick) step broadcast")
             let t0 = tracer.begin()
@@ -330,8 +348,6 @@ public final class Engine {
         for p in pending { try p.wait() }
         stats.seconds = Double(Tracer.now - startTime) / 1e9
         stats.ticks = tick
-        lastStats = stats
-        return coordinator?.results
     }
 
     /// Last stage: logits for the rows each entry needs (last position, or all with keepLogits), then sample.
@@ -348,7 +364,7 @@ public final class Engine {
         var r = 0
         for e in entries {
             let last = r + e.logitRows - 1
-            let sampled = Sampler.sample(logits.row(last), parameters: options.sampling, sequence: e.sequence, step: e.step)
+            let sampled = Sampler.sample(logits.row(last), parameters: e.sampling, sequence: e.samplingKey, step: e.step)
             tokens.append(Int32(sampled))
             r += e.logitRows
         }

@@ -1,6 +1,7 @@
 // StepDescriptor: what the coordinator broadcasts each pipeline tick — which sequences advance in the
-// micro-batch entering stage 0, at which positions, with which tokens, plus caches to free and the stop flag.
-// Encoded as a flat [Int32] so one broadcast carries it.
+// micro-batch entering stage 0, at which positions, with which tokens and sampling parameters, plus caches to
+// free and the stop flag; an idle tick (a served model waiting for requests) carries nothing. Encoded as a flat
+// [Int32] behind a version word so one broadcast carries it.
 
 /// One sequence's share of a micro-batch.
 public struct StepEntry: Sendable, Equatable {
@@ -16,14 +17,22 @@ public struct StepEntry: Sendable, Equatable {
     public var allLogits: Bool
     /// Generation step of the token sampled from this entry (0 = first new token); seeds the sampler.
     public var step: Int
+    /// This sequence's sampling parameters (each request has its own).
+    public var sampling: SamplingParameters
+    /// Stream of the sampler's generator together with (seed, step): the request index offline, 0 for a
+    /// served request, so a seeded request samples the same tokens whatever else runs beside it.
+    public var samplingKey: Int
 
-    public init(sequence: Int, lane: Int, start: Int, tokens: [Int], allLogits: Bool, step: Int) {
+    public init(sequence: Int, lane: Int, start: Int, tokens: [Int], allLogits: Bool, step: Int,
+                sampling: SamplingParameters = SamplingParameters(), samplingKey: Int? = nil) {
         self.sequence = sequence
         self.lane = lane
         self.start = start
         self.tokens = tokens
         self.allLogits = allLogits
         self.step = step
+        self.sampling = sampling
+        self.samplingKey = samplingKey ?? sequence
     }
 
     /// Rows of logits the last stage returns for this entry.
@@ -37,6 +46,8 @@ public struct StepDescriptor: Sendable, Equatable {
     /// Sequences whose caches every rank frees before this tick's work.
     public var released: [Int]
     public var stop: Bool
+    /// Layout of the encoded words; a rank that reads another version fails instead of misreading them.
+    public static let version: Int32 = 2
 
     public init(tick: Int, microBatch: Int, entries: [StepEntry], released: [Int] = [], stop: Bool = false) {
         self.tick = tick
@@ -53,30 +64,41 @@ public struct StepDescriptor: Sendable, Equatable {
     public var tokenCount: Int { entries.reduce(0) { $0 + $1.tokens.count } }
 
     public func encode() -> [Int32] {
-        var out: [Int32] = [Int32(tick), Int32(microBatch), stop ? 1 : 0, Int32(released.count)]
+        var out: [Int32] = [Self.version, Int32(tick), Int32(microBatch), stop ? 1 : 0, Int32(released.count)]
         out += released.map { Int32($0) }
         out.append(Int32(entries.count))
         for e in entries {
-            out += [Int32(e.sequence), Int32(e.lane), Int32(e.start), e.allLogits ? 1 : 0, Int32(e.step), Int32(e.tokens.count)]
+            let p = e.sampling
+            out += [Int32(e.sequence), Int32(e.lane), Int32(e.start), e.allLogits ? 1 : 0, Int32(e.step),
+                    Int32(bitPattern: p.temperature.bitPattern), Int32(p.topK), Int32(bitPattern: p.topP.bitPattern),
+                    Int32(truncatingIfNeeded: p.seed), Int32(truncatingIfNeeded: p.seed >> 32), Int32(e.samplingKey),
+                    Int32(e.tokens.count)]
             out += e.tokens.map { Int32($0) }
         }
         return out
     }
 
     public static func decode(_ words: [Int32]) -> StepDescriptor {
-        var i = 0
+        precondition(words.first == version, "step descriptor version \(words.first.map(String.init) ?? "none"), expected \(version): every rank must run the same moerun build")
+        var i = 1
         func next() -> Int {
             defer { i += 1 }
             return Int(words[i])
         }
+        func word() -> UInt32 { UInt32(bitPattern: Int32(next())) }
         let tick = next(), microBatch = next(), stop = next() != 0
         let released = (0..<next()).map { _ in next() }
         let count = next()
         var entries: [StepEntry] = []
         for _ in 0..<count {
-            let sequence = next(), lane = next(), start = next(), all = next() != 0, step = next(), n = next()
+            let sequence = next(), lane = next(), start = next(), all = next() != 0, step = next()
+            let temperature = Float(bitPattern: word()), topK = next(), topP = Float(bitPattern: word())
+            let seed = UInt64(word()) | UInt64(word()) << 32
+            let key = next(), n = next()
             entries.append(StepEntry(sequence: sequence, lane: lane, start: start, tokens: (0..<n).map { _ in next() },
-                                     allLogits: all, step: step))
+                                     allLogits: all, step: step,
+                                     sampling: SamplingParameters(temperature: temperature, topK: topK, topP: topP, seed: seed),
+                                     samplingKey: key))
         }
         return StepDescriptor(tick: tick, microBatch: microBatch, entries: entries, released: released, stop: stop)
     }

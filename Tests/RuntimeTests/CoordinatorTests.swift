@@ -72,3 +72,78 @@ import Testing
         #expect(Double(one.cost) / Double(four.cost) > 3, "cost one \(one.cost), four \(four.cost)")
     }
 }
+
+/// The coordinator as a long-lived serving scheduler: submissions while it runs, cancellation at every stage of
+/// a request's life (waiting, running, in the pipeline), idle ticks instead of stop, per-request sampling.
+@Suite struct ServingCoordinatorTests {
+    /// One pipeline stage: each descriptor's tokens come back before the next tick.
+    func tickOnce(_ c: Coordinator, token: (StepEntry) -> Int = { ($0.sequence * 7 + $0.step) % 50 }) -> StepDescriptor {
+        let d = c.nextStep()
+        for e in d.entries { c.complete(e, token: token(e)) }
+        return d
+    }
+
+    @Test func idleTicksUntilClosedAndRequestsJoinWhileRunning() {
+        let c = Coordinator(lanes: 2, microBatches: 1, maxSequencesPerLane: 2, eosTokens: [], keepLogits: false, keepAlive: true)
+        var events: [(Int, CoordinatorEvent)] = []
+        c.onEvent = { events.append(($0, $1)) }
+        let idle = c.nextStep()
+        #expect(!idle.stop && idle.entries.isEmpty, "no work: an idle tick, not stop")
+        let a = c.submit(GenerationRequest(prompt: [1, 2], maxNewTokens: 3))
+        _ = tickOnce(c)
+        let b = c.submit(GenerationRequest(prompt: [3], maxNewTokens: 2))
+        let joined = tickOnce(c)
+        #expect(joined.entries.map(\.sequence).sorted() == [a, b], "a new request joins the running batch at the next tick")
+        while !c.isFinished { _ = tickOnce(c) }
+        #expect(events.filter { if case .token = $0.1 { return $0.0 == a } else { return false } }.count == 3)
+        #expect(events.contains { id, e in
+            if id == b, case .finished(let r) = e { return r.prompt == [3] && r.tokens == [7, 8] && r.finishReason == "length" }
+            return false
+        })
+        #expect(!c.nextStep().stop)
+        c.close()
+        #expect(c.nextStep().stop)
+    }
+
+    @Test func cancelWaitingRunningAndInFlight() {
+        let c = Coordinator(lanes: 1, microBatches: 1, maxSequencesPerLane: 1, eosTokens: [], keepLogits: false, keepAlive: true)
+        var finished: [Int: String] = [:]
+        c.onEvent = { id, e in if case .finished(let r) = e { finished[id] = r.finishReason } }
+        let running = c.submit(GenerationRequest(prompt: [1], maxNewTokens: 50))
+        let queued = c.submit(GenerationRequest(prompt: [2], maxNewTokens: 50))
+        _ = tickOnce(c)
+        c.cancel(queued)
+        #expect(finished[queued] == "cancelled" && c.waitingCount == 0)
+        // In flight: the descriptor is out, its token not back yet. The cache may not be freed before it returns.
+        let out = c.nextStep()
+        #expect(out.entries.map(\.sequence) == [running])
+        c.cancel(running)
+        #expect(finished[running] == nil)
+        #expect(!c.nextStep().released.contains(running), "not released while its micro-batch is in the pipeline")
+        c.complete(out.entries[0], token: 5)
+        #expect(finished[running] == "cancelled")
+        #expect(c.nextStep().released == [running], "released at the next tick, on every rank")
+        // Running and not in flight: released at the next tick.
+        let other = c.submit(GenerationRequest(prompt: [4], maxNewTokens: 50))
+        _ = tickOnce(c)
+        c.cancel(other)
+        #expect(finished[other] == "cancelled")
+        #expect(c.nextStep().released == [other])
+        c.cancel(12345)   // unknown ids are ignored
+    }
+
+    @Test func eachRequestCarriesItsOwnSamplingAndStreamKey() {
+        let c = Coordinator(lanes: 1, microBatches: 1, maxSequencesPerLane: 4, eosTokens: [9], keepLogits: false,
+                            defaultSampling: SamplingParameters(temperature: 0.5, seed: 1))
+        let hot = SamplingParameters(temperature: 0.9, topK: 5, topP: 0.8, seed: 77)
+        c.submit(GenerationRequest(prompt: [1], maxNewTokens: 2, sampling: hot, samplingKey: 0, stopTokens: [3]))
+        c.submit(GenerationRequest(prompt: [2], maxNewTokens: 2))
+        let d = c.nextStep()
+        #expect(d.entries[0].sampling == hot && d.entries[0].samplingKey == 0)
+        #expect(d.entries[1].sampling == SamplingParameters(temperature: 0.5, seed: 1) && d.entries[1].samplingKey == 1)
+        #expect(StepDescriptor.decode(d.encode()) == d, "sampling parameters survive the broadcast bit for bit")
+        c.complete(d.entries[0], token: 3)
+        c.complete(d.entries[1], token: 9)
+        #expect(c.results.map(\.finishReason) == ["eos", "eos"], "per-request stop tokens replace the default eos set")
+    }
+}

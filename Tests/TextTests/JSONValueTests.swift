@@ -53,6 +53,41 @@ import Testing
     }
 }
 
+@Test func fileErrorsNameTheFileAndByteOffset() throws {
+    #expect(throws: TextError(.unreadable, "t.json: invalid JSON at byte offset 11 (line 2, column 3): expected a string key")) {
+        try JSONValue.parse(Array("{\"a\": 1,\n  }".utf8), file: "t.json")
+    }
+    #expect(throws: TextError(.unreadable, "t.json: invalid JSON at byte offset 8 (line 1, column 8): invalid UTF-8")) {
+        try JSONValue.parse(Array("[\"é\", \"".utf8) + [0xC3, 0x28, 0x22, 0x5D], file: "t.json")
+    }
+    #expect(throws: TextError(.unreadable, "t.json: invalid JSON at byte offset 1 (line 1, column 2): invalid UTF-8")) {
+        try JSONValue.parse([0x5B, 0xFF, 0x5D], file: "t.json")
+    }
+    #expect(throws: TextError(.unreadable, "invalid JSON at line 1, column 2: unexpected character 'é'")) {
+        try JSONValue.parse("[é]")
+    }
+}
+
+@Test func integersAreReadExactlyAndOverflowToDouble() throws {
+    #expect(try JSONValue.parse("[9223372036854775807, -9223372036854775808, 9223372036854775808, 1e30, -0.5]")
+        == .array([.int(.max), .int(.min), .double(9223372036854775808), .double(1e30), .double(-0.5)]))
+    #expect(throws: TextError.self) { try JSONValue.parse("01") }
+    #expect(throws: TextError.self) { try JSONValue.parse("-") }
+}
+
+@Test func largeObjectsFindKeysAndMergeDuplicates() throws {
+    let n = 1000
+    let text = "{" + (0..<n).map { #""k\#($0)é": \#($0)"# }.joined(separator: ",") + #","k7é": -7}"#
+    guard case .object(var o) = try JSONValue.parse(text) else { Issue.record("not an object"); return }
+    #expect(o.count == n && o.keys[7] == "k7é")
+    #expect(o["k7é"] == .int(-7) && o["k999é"] == .int(999) && o["k1000é"] == nil)
+    o["k3é"] = nil
+    #expect(o.count == n - 1 && o["k4é"] == .int(4) && o["k3é"] == nil && Array(o)[3].key == "k4é")
+    // Keys are told apart by their bytes, as Python does: NFC and NFD spellings are two keys.
+    let nfcNFD = try JSONValue.parse("{\"\u{E9}\": 1, \"e\u{301}\": 2}")
+    #expect(nfcNFD.objectValue?.count == 2 && nfcNFD["\u{E9}"] == .int(1))
+}
+
 @Test func deepNestingIsRejectedNotCrashing() {
     let deep = String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)
     #expect(throws: TextError.self) { try JSONValue.parse(deep) }

@@ -101,4 +101,20 @@ import Testing
         let e4 = try #require(Self.error { () throws(TextError) in try Tokenizer.load(directory: dir4) })
         #expect(e4.code == .badField && e4.message.contains("tiktoken.model") && e4.message.contains("line 2"), "\(e4.message)")
     }
+
+    @Test func configNumbersTakeIntsAndFloats() throws {
+        var c = TokenizerConfig()
+        // Kimi's "no limit": larger than Int, so no limit here either.
+        try c.read(tokenizerConfig: try JSONValue.parse(#"{"model_max_length": 1e30}"#), file: "c.json")
+        #expect(c.modelMaxLength == nil)
+        try c.read(tokenizerConfig: try JSONValue.parse(#"{"model_max_length": 1000000000000000019884624838656}"#), file: "c.json")
+        #expect(c.modelMaxLength == nil)
+        try c.read(tokenizerConfig: try JSONValue.parse(#"{"model_max_length": 4096.0}"#), file: "c.json")
+        #expect(c.modelMaxLength == 4096)
+        try c.read(generationConfig: try JSONValue.parse(#"{"eos_token_id": [1, 2.0], "temperature": 1, "top_p": 0.95}"#), file: "g.json")
+        #expect(c.eosTokenIDs == [1, 2] && c.defaultTemperature == 1 && c.defaultTopP == 0.95)
+        #expect(throws: TextError(.badField, "g.json: eos_token_id[0] must be an integer")) {
+            try c.read(generationConfig: try JSONValue.parse(#"{"eos_token_id": [1.5]}"#), file: "g.json")
+        }
+    }
 }

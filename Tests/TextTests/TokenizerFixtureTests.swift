@@ -8,6 +8,16 @@ import Testing
 
     static func load(_ dir: String) throws -> Tokenizer { try Tokenizer.load(directory: TokFixtures.path(dir)) }
 
+    /// A fixture's list of cases; an empty one would make its test pass vacuously.
+    static func cases(_ dir: String, _ file: String) throws -> [[String: Any]] {
+        let cases = try #require(try TokFixtures.json("\(dir)/\(file)") as? [[String: Any]])
+        #expect(!cases.isEmpty)
+        return cases
+    }
+
+    /// Expands run-length encoded ids, [[id, count], ...].
+    static func expand(_ runs: [[Int]]) -> [Int] { runs.flatMap { Array(repeating: $0[0], count: $0[1]) } }
+
     @Test(arguments: dirs)
     func everyLineMatchesReference(dir: String) throws {
         let tok = try Self.load(dir)
@@ -42,9 +52,7 @@ import Testing
     @Test(arguments: dirs)
     func decodeCasesMatchReference(dir: String) throws {
         let tok = try Self.load(dir)
-        let cases = try #require(try TokFixtures.json("\(dir)/decode.json") as? [[String: Any]])
-        #expect(!cases.isEmpty)
-        for c in cases {
+        for c in try Self.cases(dir, "decode.json") {
             let ids = try #require(c["ids"] as? [Int])
             #expect(tok.decode(ids) == (c["text"] as? String), "ids \(ids)")
             #expect(tok.decode(ids, skipSpecialTokens: true) == (c["skip_special"] as? String), "ids \(ids) skipping")
@@ -55,9 +63,7 @@ import Testing
     @Test(arguments: dirs)
     func longInputsMatchReference(dir: String) throws {
         let tok = try Self.load(dir)
-        let cases = try #require(try TokFixtures.json("\(dir)/long.json") as? [[String: Any]])
-        #expect(!cases.isEmpty)
-        for c in cases {
+        for c in try Self.cases(dir, "long.json") {
             let recipe = try #require(c["recipe"] as? [[Any]])
             var text = ""
             for step in recipe {
@@ -65,15 +71,10 @@ import Testing
                 text += String(repeating: s, count: k)
             }
             #expect(text.unicodeScalars.count == (c["chars"] as? Int))
-            var expected: [Int] = []
-            for run in try #require(c["ids_rle"] as? [[Int]]) { expected += Array(repeating: run[0], count: run[1]) }
+            let expected = Self.expand(try #require(c["ids_rle"] as? [[Int]]))
             let got = tok.encode(text)
             #expect(got == expected, "\(dir) recipe \(recipe.map { "\($0[1])x\(($0[0] as? String)?.prefix(12) ?? "")" })")
-            if let rawRLE = c["raw_rle"] as? [[Int]] {
-                var raw: [Int] = []
-                for run in rawRLE { raw += Array(repeating: run[0], count: run[1]) }
-                #expect(tok.encode(text, addSpecialTokens: false) == raw)
-            }
+            if let rawRLE = c["raw_rle"] as? [[Int]] { #expect(tok.encode(text, addSpecialTokens: false) == Self.expand(rawRLE)) }
         }
     }
 
@@ -118,6 +119,8 @@ import Testing
         #expect(tok.vocabularySize == 4256)
         #expect(tok.config.kind == "tiktoken.model")
         #expect(tok.config.modelType == "kimi_k2")
+        // Its model_max_length is 1e30 written out: past Int, so no limit.
+        #expect(tok.config.modelMaxLength == nil)
         #expect(tok.config.bosTokenID == 4000 && tok.config.eosTokenID == 4001)
         #expect(tok.id(forToken: "<|im_end|>") == 4002)
         #expect(tok.id(forToken: "<|reserved_token_4005|>") == 4005)

@@ -35,18 +35,8 @@ enum SynthTokenizer {
     static let merges: [(String, String)] = [("h", "e"), ("l", "l"), ("he", "ll"), ("hell", "o"), ("Ġ", "w"), ("o", "r"),
                                              ("Ġw", "or"), ("Ġwor", "l"), ("Ġworl", "d"), ("1", "2"), ("12", "3")]
 
-    static func escape(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
-    }
+    /// A JSON string literal for `s`.
+    static func escape(_ s: String) -> String { JSONValue.string(s).serialized() }
 
     static func json(preTokenizer: String, addedTokens: String = "[]", normalizer: String = "null",
                      postProcessor: String = "null", decoder: String = #"{"type":"ByteLevel"}"#,

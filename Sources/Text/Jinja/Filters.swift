@@ -186,14 +186,14 @@ enum Filters {
 
     static func htmlEscape(_ s: String) -> String {
         var out = ""
-        for c in s.unicodeScalars {
+        PyFormat.appendEscaped(s, into: &out) { c in
             switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&#34;"
-            case "'": out += "&#39;"
-            default: out.unicodeScalars.append(c)
+            case "&": "&amp;"
+            case "<": "&lt;"
+            case ">": "&gt;"
+            case "\"": "&#34;"
+            case "'": "&#39;"
+            default: nil
             }
         }
         return out

@@ -64,28 +64,29 @@ enum PyFormat {
     static func strRepr(_ s: String, into out: inout String) {
         let quote: Unicode.Scalar = (s.utf8.contains(0x27) && !s.utf8.contains(0x22)) ? "\"" : "'"
         out.unicodeScalars.append(quote)
-        for c in s.unicodeScalars {
+        appendEscaped(s, into: &out) { c in
             switch c {
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
+            case "\\": "\\\\"
+            case "\n": "\\n"
+            case "\r": "\\r"
+            case "\t": "\\t"
+            case quote: "\\" + String(c)
             default:
-                if c == quote {
-                    out += "\\"
-                    out.unicodeScalars.append(c)
-                } else if isPrintable(c) {
-                    out.unicodeScalars.append(c)
-                } else if c.value < 0x100 {
-                    out += "\\x" + hex(c.value, width: 2)
-                } else if c.value < 0x10000 {
-                    out += "\\u" + hex(c.value, width: 4)
-                } else {
-                    out += "\\U" + hex(c.value, width: 8)
-                }
+                if isPrintable(c) { nil }
+                else if c.value < 0x100 { "\\x" + hex(c.value, width: 2) }
+                else if c.value < 0x10000 { "\\u" + hex(c.value, width: 4) }
+                else { "\\U" + hex(c.value, width: 8) }
             }
         }
         out.unicodeScalars.append(quote)
+    }
+
+    /// Appends `s` with each scalar that `escape` maps replaced by its escape: the loop of every quoting function
+    /// (repr, json.dumps, the escape filter), which differ only in their tables.
+    static func appendEscaped(_ s: String, into out: inout String, _ escape: (Unicode.Scalar) -> String?) {
+        for c in s.unicodeScalars {
+            if let e = escape(c) { out += e } else { out.unicodeScalars.append(c) }
+        }
     }
 
     static func hex(_ v: UInt32, width: Int) -> String {
@@ -97,28 +98,20 @@ enum PyFormat {
     /// (as lowercase `\uXXXX`, surrogate pairs above U+FFFF), like `ensure_ascii=True`.
     static func jsonQuote(_ s: String, asciiOnly: Bool, into out: inout String) {
         out += "\""
-        for c in s.unicodeScalars {
+        appendEscaped(s, into: &out) { c in
             switch c {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
+            case "\"": "\\\""
+            case "\\": "\\\\"
+            case "\n": "\\n"
+            case "\r": "\\r"
+            case "\t": "\\t"
+            case "\u{08}": "\\b"
+            case "\u{0C}": "\\f"
             default:
-                if c.value < 0x20 {
-                    out += "\\u" + hex(c.value, width: 4)
-                } else if asciiOnly && c.value > 0x7E {
-                    if c.value >= 0x10000 {
-                        let v = c.value - 0x10000
-                        out += "\\u" + hex(0xD800 + (v >> 10), width: 4) + "\\u" + hex(0xDC00 + (v & 0x3FF), width: 4)
-                    } else {
-                        out += "\\u" + hex(c.value, width: 4)
-                    }
-                } else {
-                    out.unicodeScalars.append(c)
-                }
+                if c.value < 0x20 || (asciiOnly && c.value > 0x7E && c.value < 0x10000) { "\\u" + hex(c.value, width: 4) }
+                else if asciiOnly && c.value >= 0x10000 {
+                    "\\u" + hex(0xD800 + ((c.value - 0x10000) >> 10), width: 4) + "\\u" + hex(0xDC00 + (c.value & 0x3FF), width: 4)
+                } else { nil }
             }
         }
         out += "\""

@@ -65,7 +65,7 @@ final class BytesTable: @unchecked Sendable {  // immutable after init
         var slots = [Int32](repeating: -1, count: cap)
         mask = cap - 1
         for (key, id) in entries {
-            var h = Self.hash(key.withUnsafeBufferPointer { $0 }) & mask
+            var h = key.withUnsafeBufferPointer(Self.hash) & mask
             var replaced = false
             while slots[h] >= 0 {
                 let e = Int(slots[h])

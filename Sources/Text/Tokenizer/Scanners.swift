@@ -119,6 +119,20 @@ enum Scan {
         return wsEnd - 1 > i ? wsEnd - 1 : wsEnd
     }
 
+    /// `\s*[\r\n]+|\s+(?!\S)|\s+` at i, which is whitespace: how DeepSeek-V3's and Kimi's patterns both end.
+    @inline(__always) static func whitespace(_ s: UnsafePointer<UInt32>, _ c: UnsafePointer<UInt16>, _ i: Int, _ hi: Int) -> Int {
+        let ws = run(c, i + 1, hi, CB.WS)
+        let nl = spacesThenNewlines(s, c, i, hi, ws)
+        return nl >= 0 ? nl : spaceTail(i, hi, ws)
+    }
+
+    /// `[\r\n]*` from j: the tail of both patterns' punctuation alternative.
+    @inline(__always) static func newlines(_ s: UnsafePointer<UInt32>, _ j: Int, _ hi: Int) -> Int {
+        var j = j
+        while j < hi && isCRLF(s[j]) { j += 1 }
+        return j
+    }
+
     static let asciiPunct: [Bool] = (0..<128).map { v in
         (v >= 0x21 && v <= 0x2F) || (v >= 0x3A && v <= 0x40) || (v >= 0x5B && v <= 0x60) || (v >= 0x7B && v <= 0x7E)
     }
@@ -140,18 +154,8 @@ enum Scan {
         // ` ?[\p{P}\p{S}]+[\r\n]*`
         var p = -1
         if v == 0x20 && i + 1 < hi && c[i + 1] & (CB.P | CB.S) != 0 { p = i + 1 } else if ci & (CB.P | CB.S) != 0 { p = i }
-        if p >= 0 {
-            var j = run(c, p + 1, hi, CB.P | CB.S)
-            while j < hi && isCRLF(s[j]) { j += 1 }
-            return j
-        }
-        // \s*[\r\n]+|\s+(?!\S)|\s+
-        if ci & CB.WS != 0 {
-            let ws = run(c, i + 1, hi, CB.WS)
-            let nl = spacesThenNewlines(s, c, i, hi, ws)
-            return nl >= 0 ? nl : spaceTail(i, hi, ws)
-        }
-        return -1
+        if p >= 0 { return newlines(s, run(c, p + 1, hi, CB.P | CB.S), hi) }
+        return ci & CB.WS != 0 ? whitespace(s, c, i, hi) : -1
     }
 
     static func gpt2(_ s: UnsafePointer<UInt32>, _ c: UnsafePointer<UInt16>, _ i: Int, _ hi: Int) -> Int {
@@ -222,14 +226,8 @@ enum Scan {
         if p >= 0 {
             var j = p + 1
             while j < hi && c[j] & (CB.WS | CB.L | CB.N) == 0 { j += 1 }
-            while j < hi && isCRLF(s[j]) { j += 1 }
-            return j
+            return newlines(s, j, hi)
         }
-        if ci & CB.WS != 0 {
-            let ws = run(c, i + 1, hi, CB.WS)
-            let nl = spacesThenNewlines(s, c, i, hi, ws)
-            return nl >= 0 ? nl : spaceTail(i, hi, ws)
-        }
-        return -1
+        return ci & CB.WS != 0 ? whitespace(s, c, i, hi) : -1
     }
 }

@@ -87,7 +87,7 @@ extension Tokenizer {
     static let kimiReservedSpecials = 256
 
     convenience init(tiktokenModel bytes: [UInt8], file: String, config: TokenizerConfig) throws(TextError) {
-        if let bad = firstInvalidUTF8(bytes) { throw TextError(.unreadable, "\(file): not valid UTF-8 at byte offset \(bad)") }
+        try requireUTF8(bytes, file: file)
         var ranks: [([UInt8], Int)] = []
         var lineNo = 0
         for line in bytes.split(separator: 0x0A, omittingEmptySubsequences: false) {

@@ -49,27 +49,28 @@ public struct TokenizerConfig: Sendable, Equatable {
     }
 
     /// Reads tokenizer_config.json fields into `self`.
-    mutating func read(tokenizerConfig j: TJSON, file: String) throws(TextError) {
-        guard j.object != nil else { throw TextError(.badField, "\(file): the top level must be an object") }
+    mutating func read(tokenizerConfig j: JSONValue, file: String) throws(TextError) {
+        guard j.objectValue != nil else { throw TextError(.badField, "\(file): the top level must be an object") }
         bosToken = try Self.tokenString(j["bos_token"], "bos_token", file) ?? bosToken
         eosToken = try Self.tokenString(j["eos_token"], "eos_token", file) ?? eosToken
         padToken = try Self.tokenString(j["pad_token"], "pad_token", file) ?? padToken
         if let v = j["add_bos_token"], !v.isNull {
-            guard let b = v.bool else { throw TextError(.badField, "\(file): add_bos_token must be a boolean") }
+            guard let b = v.boolValue else { throw TextError(.badField, "\(file): add_bos_token must be a boolean") }
             addBosToken = b
         }
         if let v = j["add_eos_token"], !v.isNull {
-            guard let b = v.bool else { throw TextError(.badField, "\(file): add_eos_token must be a boolean") }
+            guard let b = v.boolValue else { throw TextError(.badField, "\(file): add_eos_token must be a boolean") }
             addEosToken = b
         }
-        if let v = j["tokenizer_class"]?.string { tokenizerClass = v }
-        if case .number(let d)? = j["model_max_length"] { modelMaxLength = d < 9e18 ? Int(d) : nil }
+        if let v = j["tokenizer_class"]?.stringValue { tokenizerClass = v }
+        // Often a huge float (1e30, "no limit" in Kimi's and others' configs): that is no limit here too.
+        if let d = j["model_max_length"]?.numberValue { modelMaxLength = abs(d) < 9e18 ? Int(d) : nil }
         switch j["chat_template"] {
         case .string(let s)?: chatTemplate = s
         case .array(let list)?:
             // The list form names templates; the one called "default" is the chat template.
             for (i, e) in list.enumerated() {
-                guard let name = e["name"]?.string, let t = e["template"]?.string else {
+                guard let name = e["name"]?.stringValue, let t = e["template"]?.stringValue else {
                     throw TextError(.badField, "\(file): chat_template[\(i)] needs string fields name and template")
                 }
                 if name == "default" { chatTemplate = t }
@@ -78,48 +79,48 @@ public struct TokenizerConfig: Sendable, Equatable {
         case let v?: throw TextError(.badField, "\(file): chat_template must be a string or a list, not \(v.typeName)")
         }
         if let dec = j["added_tokens_decoder"] {
-            guard let pairs = dec.object else { throw TextError(.badField, "\(file): added_tokens_decoder must be an object") }
+            guard let pairs = dec.objectValue else { throw TextError(.badField, "\(file): added_tokens_decoder must be an object") }
             for (key, v) in pairs {
-                guard let id = Int(key), let content = v["content"]?.string else {
+                guard let id = Int(key), let content = v["content"]?.stringValue else {
                     throw TextError(.badField, "\(file): added_tokens_decoder.\(key) needs an integer key and a string content")
                 }
                 addedTokensDecoder.append(AddedToken(
-                    content: content, id: id, special: v["special"]?.bool ?? false,
-                    singleWord: v["single_word"]?.bool ?? false, lstrip: v["lstrip"]?.bool ?? false,
-                    rstrip: v["rstrip"]?.bool ?? false, normalized: v["normalized"]?.bool ?? false))
+                    content: content, id: id, special: v["special"]?.boolValue ?? false,
+                    singleWord: v["single_word"]?.boolValue ?? false, lstrip: v["lstrip"]?.boolValue ?? false,
+                    rstrip: v["rstrip"]?.boolValue ?? false, normalized: v["normalized"]?.boolValue ?? false))
             }
         }
     }
 
     /// A token field is a string or an AddedToken object with `content`.
-    private static func tokenString(_ v: TJSON?, _ name: String, _ file: String) throws(TextError) -> String? {
+    private static func tokenString(_ v: JSONValue?, _ name: String, _ file: String) throws(TextError) -> String? {
         switch v {
         case nil, .null?: return nil
         case .string(let s)?: return s
         case .object?:
-            if let s = v?["content"]?.string { return s }
+            if let s = v?["content"]?.stringValue { return s }
             throw TextError(.badField, "\(file): \(name).content must be a string")
         case let x?: throw TextError(.badField, "\(file): \(name) must be a string or an object, not \(x.typeName)")
         }
     }
 
     /// Reads generation_config.json (eos_token_id int or list, temperature, top_p).
-    mutating func read(generationConfig j: TJSON, file: String) throws(TextError) {
+    mutating func read(generationConfig j: JSONValue, file: String) throws(TextError) {
         switch j["eos_token_id"] {
-        case .number?:
-            guard let i = j["eos_token_id"]?.int else { throw TextError(.badField, "\(file): eos_token_id must be an integer") }
+        case .int?, .double?:
+            guard let i = j["eos_token_id"]?.intValue else { throw TextError(.badField, "\(file): eos_token_id must be an integer") }
             eosTokenIDs = [i]
         case .array(let a)?:
             var ids: [Int] = []
             for (k, e) in a.enumerated() {
-                guard let i = e.int else { throw TextError(.badField, "\(file): eos_token_id[\(k)] must be an integer") }
+                guard let i = e.intValue else { throw TextError(.badField, "\(file): eos_token_id[\(k)] must be an integer") }
                 ids.append(i)
             }
             eosTokenIDs = ids
         case .null?, nil: break
         case let v?: throw TextError(.badField, "\(file): eos_token_id must be an integer or a list, not \(v.typeName)")
         }
-        if case .number(let t)? = j["temperature"] { defaultTemperature = t }
-        if case .number(let p)? = j["top_p"] { defaultTopP = p }
+        if let t = j["temperature"]?.numberValue { defaultTemperature = t }
+        if let p = j["top_p"]?.numberValue { defaultTopP = p }
     }
 }

@@ -8,16 +8,14 @@ extension Tokenizer {
                                              "GemmaTokenizerFast"]
 
     convenience init(tokenizerJSON bytes: [UInt8], file: String, config: TokenizerConfig) throws(TextError) {
-        if let bad = firstInvalidUTF8(bytes) {
-            throw TextError(.unreadable, "\(file): not valid UTF-8 at byte offset \(bad)")
-        }
-        let root = try TJSON.parse(bytes, file: file)
+        // The parser checks UTF-8 as it reads strings; a bad byte is reported at its offset like a syntax error.
+        let root = try JSONValue.parse(bytes, file: file)
         let r = JSONReader(file: file)
-        guard root.object != nil else { throw r.bad("", "must be an object") }
+        guard root.objectValue != nil else { throw r.bad("", "must be an object") }
 
         // Model.
         let model = try r.need(root, "model", "")
-        let mtype = model["type"]?.string ?? "BPE"
+        let mtype = model["type"]?.stringValue ?? "BPE"
         guard mtype == "BPE" else {
             throw TextError(.unsupported, "\(file): model type '\(mtype)' is not supported (supported: BPE)")
         }
@@ -26,18 +24,11 @@ extension Tokenizer {
                 throw TextError(.unsupported, "\(file): model.\(key) is not supported (it must be null)")
             }
         }
-        if case .number(let d)? = model["dropout"], d != 0 {
+        if let d = model["dropout"]?.numberValue, d != 0 {
             throw TextError(.unsupported, "\(file): model.dropout \(d) is not supported (encode must be deterministic)")
         }
-        guard let vocabPairs = try r.need(model, "vocab", "model").object else { throw r.bad("model.vocab", "must be an object") }
-        var vocab: [String: Int] = [:]
-        vocab.reserveCapacity(vocabPairs.count)
-        var maxID = -1
-        for (k, v) in vocabPairs {
-            guard let id = v.int, id >= 0, id < 1 << 30 else { throw r.bad("model.vocab[\(quote(k))]", "must be a non-negative integer id") }
-            vocab[k] = id
-            maxID = max(maxID, id)
-        }
+        let vocab = try Vocab(try r.need(model, "vocab", "model"), r)
+        var maxID = vocab.maxID
         let unkToken = try r.optString(model, "unk_token", "model")
         let fuseUnk = try r.optBool(model, "fuse_unk", "model") ?? false
         let ignoreMerges = try r.optBool(model, "ignore_merges", "model") ?? false
@@ -56,18 +47,21 @@ extension Tokenizer {
         }
 
         // Merges, ranked by order.
-        guard let merges = try r.need(model, "merges", "model").array else { throw r.bad("model.merges", "must be an array") }
+        guard let merges = try r.need(model, "merges", "model").arrayValue else { throw r.bad("model.merges", "must be an array") }
         var pairEntries: [(UInt32, UInt32, UInt32, UInt32)] = []
         pairEntries.reserveCapacity(merges.count)
         for (i, m) in merges.enumerated() {
             let a: String, b: String
             switch m {
             case .string(let s):
-                let parts = s.split(separator: " ", omittingEmptySubsequences: false)
-                guard parts.count == 2 else { throw r.bad("model.merges[\(i)]", "must be two tokens separated by one space") }
-                a = String(parts[0]); b = String(parts[1])
+                // Split on the byte: a Character split would also grapheme-break 128k strings.
+                let u = s.utf8
+                guard let space = u.firstIndex(of: 0x20), !u[u.index(after: space)...].contains(0x20) else {
+                    throw r.bad("model.merges[\(i)]", "must be two tokens separated by one space")
+                }
+                a = String(s[..<space]); b = String(s[u.index(after: space)...])
             case .array(let p):
-                guard p.count == 2, let x = p[0].string, let y = p[1].string else {
+                guard p.count == 2, let x = p[0].stringValue, let y = p[1].stringValue else {
                     throw r.bad("model.merges[\(i)]", "must be a pair of strings")
                 }
                 a = x; b = y
@@ -144,7 +138,12 @@ extension Tokenizer {
         for (k, id) in vocab { idToToken[id] = k }
         for t in added { idToToken[t.id] = t.content }
         let tokenBytes = idToToken.map { t in t.map { byteDecoder ? ByteLevelMap.decoderBytes($0) : Array($0.utf8) } }
-        let specialFlags = idToToken.map { t in t.map { specialSet.contains($0) } ?? false }
+        // By id rather than a set lookup per token: the only ids that can hold a special token's text are its
+        // added id and its vocab id.
+        var specialFlags = [Bool](repeating: false, count: idToToken.count)
+        for c in specialSet {
+            for id in [addedMap[c], vocab[c]].compactMap({ $0 }) where idToToken[id] == c { specialFlags[id] = true }
+        }
         var cfg = config
         cfg.kind = "tokenizer.json BPE"
         let pipeline = BPEPipeline(addedTokens: matchable, normalizer: normalizer, steps: steps, merger: merger,
@@ -153,15 +152,15 @@ extension Tokenizer {
                   tokenBytes: tokenBytes, skippable: specialFlags, joinWithSpaces: !byteDecoder)
     }
 
-    private static func readAddedTokens(_ v: TJSON?, _ r: JSONReader) throws(TextError) -> [AddedToken] {
+    private static func readAddedTokens(_ v: JSONValue?, _ r: JSONReader) throws(TextError) -> [AddedToken] {
         guard let v, !v.isNull else { return [] }
-        guard let list = v.array else { throw r.bad("added_tokens", "must be an array") }
+        guard let list = v.arrayValue else { throw r.bad("added_tokens", "must be an array") }
         var out: [AddedToken] = []
         for (i, e) in list.enumerated() {
             let p = "added_tokens[\(i)]"
-            guard e.object != nil else { throw r.bad(p, "must be an object") }
-            guard let content = e["content"]?.string else { throw r.bad("\(p).content", "must be a string") }
-            guard let id = e["id"]?.int else { throw r.bad("\(p).id", "must be an integer") }
+            guard e.objectValue != nil else { throw r.bad(p, "must be an object") }
+            guard let content = e["content"]?.stringValue else { throw r.bad("\(p).content", "must be a string") }
+            guard let id = e["id"]?.intValue else { throw r.bad("\(p).id", "must be an integer") }
             out.append(AddedToken(
                 content: content, id: id, special: try r.optBool(e, "special", p) ?? false,
                 singleWord: try r.optBool(e, "single_word", p) ?? false, lstrip: try r.optBool(e, "lstrip", p) ?? false,
@@ -170,7 +169,7 @@ extension Tokenizer {
         return out
     }
 
-    static func readNormalizer(_ v: TJSON?, _ path: String, _ r: JSONReader) throws(TextError) -> NormalizerSpec? {
+    static func readNormalizer(_ v: JSONValue?, _ path: String, _ r: JSONReader) throws(TextError) -> NormalizerSpec? {
         guard let v, !v.isNull else { return nil }
         let type = try r.type(v, path)
         switch type {
@@ -180,7 +179,7 @@ extension Tokenizer {
         case "NFKD": return .nfkd
         case "Lowercase": return .lowercase
         case "Sequence":
-            guard let list = try r.need(v, "normalizers", path).array else { throw r.bad("\(path).normalizers", "must be an array") }
+            guard let list = try r.need(v, "normalizers", path).arrayValue else { throw r.bad("\(path).normalizers", "must be an array") }
             var out: [NormalizerSpec] = []
             for (i, e) in list.enumerated() {
                 if let n = try readNormalizer(e, "\(path).normalizers[\(i)]", r) { out.append(n) }
@@ -191,20 +190,20 @@ extension Tokenizer {
         }
     }
 
-    static func readPreTokenizer(_ v: TJSON, _ path: String, _ r: JSONReader,
+    static func readPreTokenizer(_ v: JSONValue, _ path: String, _ r: JSONReader,
                                  into steps: inout [PreTokenizerStep]) throws(TextError) {
         let type = try r.type(v, path)
         switch type {
         case "Sequence":
-            guard let list = try r.need(v, "pretokenizers", path).array else { throw r.bad("\(path).pretokenizers", "must be an array") }
+            guard let list = try r.need(v, "pretokenizers", path).arrayValue else { throw r.bad("\(path).pretokenizers", "must be an array") }
             for (i, e) in list.enumerated() { try readPreTokenizer(e, "\(path).pretokenizers[\(i)]", r, into: &steps) }
         case "Split":
             let pv = try r.need(v, "pattern", path)
             let pattern: KnownPattern
-            if let s = pv["String"]?.string {
+            if let s = pv["String"]?.stringValue {
                 guard !s.isEmpty else { throw r.bad("\(path).pattern", "an empty String pattern matches nothing useful") }
                 pattern = .literal(s.unicodeScalars.map(\.value))
-            } else if let re = pv["Regex"]?.string {
+            } else if let re = pv["Regex"]?.stringValue {
                 guard let k = KnownPattern.recognise(regex: re) else {
                     throw TextError(.unsupported, "\(r.file): \(path).pattern regex \(quote(re)) is not supported: moerun "
                         + "matches known patterns (DeepSeek-V3's three Splits, GPT-2's, Kimi K2's) and literals with exact scanners")
@@ -229,21 +228,21 @@ extension Tokenizer {
         }
     }
 
-    static func readPostProcessor(_ v: TJSON, _ path: String, _ r: JSONReader, into template: inout [[Int]?]?) throws(TextError) {
+    static func readPostProcessor(_ v: JSONValue, _ path: String, _ r: JSONReader, into template: inout [[Int]?]?) throws(TextError) {
         let type = try r.type(v, path)
         switch type {
         case "ByteLevel": return  // offsets only
         case "Sequence":
-            guard let list = try r.need(v, "processors", path).array else { throw r.bad("\(path).processors", "must be an array") }
+            guard let list = try r.need(v, "processors", path).arrayValue else { throw r.bad("\(path).processors", "must be an array") }
             for (i, e) in list.enumerated() { try readPostProcessor(e, "\(path).processors[\(i)]", r, into: &template) }
         case "TemplateProcessing":
             guard template == nil else {
                 throw TextError(.unsupported, "\(r.file): \(path): more than one TemplateProcessing is not supported")
             }
             var specials: [String: [Int]] = [:]
-            if let st = v["special_tokens"], let pairs = st.object {
+            if let st = v["special_tokens"], let pairs = st.objectValue {
                 for (name, e) in pairs {
-                    guard let ids = e["ids"]?.array?.compactMap(\.int) else {
+                    guard let ids = e["ids"]?.arrayValue?.compactMap(\.intValue) else {
                         throw r.bad("\(path).special_tokens[\(quote(name))].ids", "must be a list of integers")
                     }
                     specials[name] = ids
@@ -251,11 +250,11 @@ extension Tokenizer {
             }
             var pieces: [[Int]?] = []
             let single = try r.need(v, "single", path)
-            if let list = single.array {
+            if let list = single.arrayValue {
                 for (i, p) in list.enumerated() {
                     if p["Sequence"] != nil {
                         pieces.append(nil)
-                    } else if let name = p["SpecialToken"]?["id"]?.string {
+                    } else if let name = p["SpecialToken"]?["id"]?.stringValue {
                         guard let ids = specials[name] else {
                             throw r.bad("\(path).single[\(i)]", "special token '\(name)' is not in \(path).special_tokens")
                         }
@@ -264,7 +263,7 @@ extension Tokenizer {
                         throw r.bad("\(path).single[\(i)]", "must be {\"Sequence\": ...} or {\"SpecialToken\": ...}")
                     }
                 }
-            } else if let s = single.string {
+            } else if let s = single.stringValue {
                 // The string form: "[CLS]:0 $A:0 [SEP]:0".
                 for part in s.split(separator: " ") {
                     let name = String(part.split(separator: ":", maxSplits: 1).first ?? part)
@@ -282,13 +281,13 @@ extension Tokenizer {
     }
 
     /// True for a ByteLevel decoder, false for none; anything else is unsupported.
-    static func readDecoder(_ v: TJSON?, _ path: String, _ r: JSONReader) throws(TextError) -> Bool {
+    static func readDecoder(_ v: JSONValue?, _ path: String, _ r: JSONReader) throws(TextError) -> Bool {
         guard let v, !v.isNull else { return false }
         let type = try r.type(v, path)
         switch type {
         case "ByteLevel": return true
         case "Sequence":
-            guard let list = try r.need(v, "decoders", path).array, !list.isEmpty else {
+            guard let list = try r.need(v, "decoders", path).arrayValue, !list.isEmpty else {
                 throw r.bad("\(path).decoders", "must be a non-empty array")
             }
             for (i, e) in list.enumerated() { _ = try readDecoder(e, "\(path).decoders[\(i)]", r) }
@@ -297,66 +296,4 @@ extension Tokenizer {
             throw TextError(.unsupported, "\(r.file): \(path) type '\(type)' is not supported (supported: \(supportedDecoders))")
         }
     }
-}
-
-func quote(_ s: String) -> String {
-    "\"" + s.unicodeScalars.map { $0.value < 0x20 || $0 == "\"" || $0 == "\\" ? $0.escaped(asASCII: false) : String($0) }.joined() + "\""
-}
-
-/// Field access with JSON paths in the errors.
-struct JSONReader {
-    let file: String
-
-    func bad(_ path: String, _ what: String) -> TextError {
-        TextError(.badField, "\(file): \(path.isEmpty ? "the top level" : path) \(what)")
-    }
-
-    func need(_ v: TJSON, _ key: String, _ path: String) throws(TextError) -> TJSON {
-        guard let x = v[key] else { throw bad(path.isEmpty ? key : "\(path).\(key)", "is missing") }
-        return x
-    }
-
-    func needString(_ v: TJSON, _ key: String, _ path: String) throws(TextError) -> String {
-        guard let s = try need(v, key, path).string else { throw bad("\(path).\(key)", "must be a string") }
-        return s
-    }
-
-    func optString(_ v: TJSON, _ key: String, _ path: String) throws(TextError) -> String? {
-        guard let x = v[key], !x.isNull else { return nil }
-        guard let s = x.string else { throw bad("\(path).\(key)", "must be a string or null, not \(x.typeName)") }
-        return s
-    }
-
-    func optBool(_ v: TJSON, _ key: String, _ path: String) throws(TextError) -> Bool? {
-        guard let x = v[key], !x.isNull else { return nil }
-        guard let b = x.bool else { throw bad("\(path).\(key)", "must be a boolean, not \(x.typeName)") }
-        return b
-    }
-
-    func type(_ v: TJSON, _ path: String) throws(TextError) -> String {
-        guard v.object != nil else { throw bad(path, "must be an object") }
-        return try needString(v, "type", path)
-    }
-}
-
-/// Offset of the first byte that is not part of valid UTF-8, or nil.
-func firstInvalidUTF8(_ b: [UInt8]) -> Int? {
-    var i = 0
-    let n = b.count
-    while i < n {
-        let c = b[i]
-        if c < 0x80 { i += 1; continue }
-        let len: Int, minV: UInt32
-        if c & 0xE0 == 0xC0 { len = 2; minV = 0x80 } else if c & 0xF0 == 0xE0 { len = 3; minV = 0x800 }
-        else if c & 0xF8 == 0xF0 { len = 4; minV = 0x10000 } else { return i }
-        guard i + len <= n else { return i }
-        var v = UInt32(c) & (0xFF >> (len + 1))
-        for k in 1..<len {
-            guard b[i + k] & 0xC0 == 0x80 else { return i }
-            v = v << 6 | UInt32(b[i + k] & 0x3F)
-        }
-        if v < minV || v > 0x10FFFF || (v >= 0xD800 && v < 0xE000) { return i }
-        i += len
-    }
-    return nil
 }

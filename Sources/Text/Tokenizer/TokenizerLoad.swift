@@ -18,7 +18,7 @@ extension Tokenizer {
         if exists("config.json") {
             let j = try readJSON(path("config.json"))
             config.files.append("config.json")
-            if let t = j["model_type"]?.string { config.modelType = t }
+            if let t = j["model_type"]?.stringValue { config.modelType = t }
         }
         if exists("tokenizer_config.json") {
             try config.read(tokenizerConfig: try readJSON(path("tokenizer_config.json")), file: path("tokenizer_config.json"))
@@ -27,9 +27,7 @@ extension Tokenizer {
         if exists("chat_template.jinja") {
             // The standalone file is what current transformers saves and prefers over the config's copy.
             let bytes = try readFile(path("chat_template.jinja"))
-            if let bad = firstInvalidUTF8(bytes) {
-                throw TextError(.unreadable, "\(path("chat_template.jinja")): not valid UTF-8 at byte offset \(bad)")
-            }
+            try requireUTF8(bytes, file: path("chat_template.jinja"))
             config.chatTemplate = String(decoding: bytes, as: UTF8.self)
             config.files.append("chat_template.jinja")
         }
@@ -65,9 +63,7 @@ extension Tokenizer {
         return [UInt8](data)
     }
 
-    static func readJSON(_ path: String) throws(TextError) -> TJSON {
-        let bytes = try readFile(path)
-        if let bad = firstInvalidUTF8(bytes) { throw TextError(.unreadable, "\(path): not valid UTF-8 at byte offset \(bad)") }
-        return try TJSON.parse(bytes, file: path)
+    static func readJSON(_ path: String) throws(TextError) -> JSONValue {
+        try JSONValue.parse(try readFile(path), file: path)
     }
 }

@@ -1,0 +1,155 @@
+// ServeQueue: the hand-over between request threads (HTTP) and rank 0's engine loop. Any thread submits and
+// cancels; only the engine thread (the one that calls MPI) touches the coordinator, in `feed`, once per tick.
+import Foundation
+
+public final class ServeQueue: @unchecked Sendable {
+    /// Why a submission was refused.
+    public enum Refusal: Error, Sendable, Equatable {
+        case queueFull(waiting: Int)
+        case draining
+        case failed(String)
+    }
+
+    /// Events of one request, called on the engine thread in order: tokens, then one `.finished`.
+    public typealias Handler = @Sendable (CoordinatorEvent) -> Void
+
+    public let maxWaiting: Int
+    /// How long `feed` waits for work before letting an idle tick through (every rank's watchdog sees a
+    /// broadcast at least this often).
+    public let idleWait: Double
+
+    // Shared state, under `lock`.
+    private let lock = NSCondition()
+    private var pending: [(id: UInt64, request: GenerationRequest, handler: Handler)] = []
+    private var cancels: [UInt64] = []
+    private var nextID: UInt64 = 1
+    private var draining = false
+    private var failure: String?
+    private var lastTick = Date()
+    private var running = 0
+    private var queued = 0
+    private var promptTokens = 0
+    private var generatedTokens = 0
+
+    // Engine-thread state: only `feed` and the coordinator's callbacks (same thread) touch these.
+    private var handlers: [Int: Handler] = [:]
+    private var external: [UInt64: Int] = [:]
+    private var internalToExternal: [Int: UInt64] = [:]
+
+    public init(maxWaiting: Int = 256, idleWait: Double = 0.5) {
+        self.maxWaiting = maxWaiting
+        self.idleWait = idleWait
+    }
+
+    /// Queues a request (any thread). Its handler is called from the engine thread.
+    public func submit(_ request: GenerationRequest, handler: @escaping Handler) throws(Refusal) -> UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        if let failure { throw .failed(failure) }
+        if draining { throw .draining }
+        guard pending.count + queued < maxWaiting else { throw .queueFull(waiting: pending.count + queued) }
+        let id = nextID
+        nextID += 1
+        pending.append((id, request, handler))
+        lock.signal()
+        return id
+    }
+
+    /// Ends a request (any thread); unknown or finished ids are ignored.
+    public func cancel(_ id: UInt64) {
+        lock.lock()
+        cancels.append(id)
+        lock.signal()
+        lock.unlock()
+    }
+
+    /// No new requests; the loop stops once the running ones are done (SIGTERM).
+    public func drain() {
+        lock.lock()
+        draining = true
+        lock.signal()
+        lock.unlock()
+    }
+
+    /// Seconds since the engine loop last came through `feed`.
+    public var secondsSinceTick: Double {
+        lock.lock()
+        defer { lock.unlock() }
+        return Date().timeIntervalSince(lastTick)
+    }
+
+    public var failureMessage: String? {
+        lock.lock()
+        defer { lock.unlock() }
+        return failure
+    }
+
+    /// (running, waiting, prompt tokens, generated tokens) as of the last tick.
+    public var counters: (running: Int, waiting: Int, promptTokens: Int, generatedTokens: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (running, queued + pending.count, promptTokens, generatedTokens)
+    }
+
+    /// Engine thread, before each tick: hands submissions and cancellations to the coordinator; while there
+    /// is nothing to do, waits up to `idleWait` for something to arrive.
+    public func feed(_ coordinator: Coordinator) {
+        if coordinator.onEvent == nil { coordinator.onEvent = { [unowned self] id, event in self.deliver(id, event) } }
+        lock.lock()
+        if pending.isEmpty && cancels.isEmpty && coordinator.isFinished && !draining {
+            _ = lock.wait(until: Date().addingTimeInterval(idleWait))
+        }
+        let arrived = pending, cancelled = cancels, closing = draining
+        pending = []
+        cancels = []
+        lastTick = Date()
+        lock.unlock()
+
+        for (id, request, handler) in arrived {
+            let inner = coordinator.submit(request)
+            handlers[inner] = handler
+            external[id] = inner
+            internalToExternal[inner] = id
+            lock.lock()
+            promptTokens += request.prompt.count
+            lock.unlock()
+        }
+        for id in cancelled {
+            if let inner = external[id] { coordinator.cancel(inner) }
+        }
+        if closing { coordinator.close() }
+        lock.lock()
+        running = coordinator.activeCount
+        queued = coordinator.waitingCount
+        lock.unlock()
+    }
+
+    /// Engine thread: the loop ended with an error (a lost rank, a watchdog abort). Every open request gets a
+    /// finished event with the reason; later submissions are refused with it.
+    public func fail(_ message: String) {
+        lock.lock()
+        failure = message
+        let stranded = pending
+        pending = []
+        lock.unlock()
+        var failed = GenerationResult(prompt: [])
+        failed.finishReason = "failed: " + message
+        for handler in handlers.values { handler(.finished(failed)) }
+        handlers = [:]
+        for p in stranded { p.handler(.finished(failed)) }
+    }
+
+    private func deliver(_ inner: Int, _ event: CoordinatorEvent) {
+        guard let handler = handlers[inner] else { return }
+        handler(event)
+        switch event {
+        case .token:
+            lock.lock()
+            generatedTokens += 1
+            lock.unlock()
+        case .finished:
+            handlers[inner] = nil
+            if let id = internalToExternal.removeValue(forKey: inner) { external[id] = nil }
+        }
+    }
+}
