@@ -24,6 +24,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         // YAML cluster files (clusters/*.yaml) are decoded in Parallel from bytes (no IO there).
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        // The HTTP front end (moerun serve): Hummingbird 2 on SwiftNIO, Prometheus text for /metrics.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // Transport: the only place that includes mpi.h; macro handles exposed as inline functions.
@@ -52,9 +57,18 @@ let package = Package(
             "Parallel", "Models", "Checkpoint", "Kernels", "Tensors", "Comm", "Text",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: optimized),
+        // HTTP front end: an OpenAI-compatible server over the CompletionEngine protocol; no MPI, no Runtime.
+        .target(name: "MoerunServer", dependencies: [
+            "Text",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         // CLI entry point: argument parsing and user output only.
         .executableTarget(name: "moerun", dependencies: [
-            "Runtime", "Parallel", "Models", "Text",
+            "Runtime", "Parallel", "Models", "Text", "MoerunServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -71,6 +85,7 @@ let package = Package(
         .testTarget(name: "ForwardTests", dependencies: ["Models", "Kernels", "Tensors", "Checkpoint", "TestSupport"]),
         .testTarget(name: "FixtureTests", dependencies: ["Runtime", "Models", "Kernels", "Parallel", "TestSupport"]),
         .testTarget(name: "TextTests", dependencies: ["Text"]),
+        .testTarget(name: "MoerunServerTests", dependencies: ["MoerunServer", "Text"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "moerun"]),
     ],
     swiftLanguageModes: [.v6]

@@ -86,15 +86,18 @@ public enum Launch {
     }
 
     /// A runnable script for one launcher: fixed arguments from the plan, extra `generate` arguments from "$@".
+    /// MOERUN_COMMAND=serve runs `moerun serve` with the same layout instead (both take the plan's options).
     public static func script(_ words: [String], environment: [String: String] = [:], note: String) -> String {
-        """
+        let rest = shellLine(Array(words.dropFirst())).replacingOccurrences(of: " generate --model ", with: " \"${MOERUN_COMMAND:-generate}\" --model ")
+        return """
         #!/usr/bin/env bash
         # \(note)
         # Usage: bash THIS_FILE [generate options, e.g. --prompts FILE --max-new-tokens 64]
+        #        MOERUN_COMMAND=serve bash THIS_FILE [serve options, e.g. --port 8000]   (an OpenAI-compatible server)
         set -euo pipefail
         extra=()
         if [ "$(id -u)" -eq 0 ] && [ "\(words.first ?? "")" = mpirun ]; then extra+=(--allow-run-as-root); fi
-        exec \(shellLine(Array(words.prefix(1)), environment: environment)) ${extra[@]+"${extra[@]}"} \(shellLine(Array(words.dropFirst()))) "$@"
+        exec \(shellLine(Array(words.prefix(1)), environment: environment)) ${extra[@]+"${extra[@]}"} \(rest) "$@"
 
         """
     }

@@ -1,0 +1,164 @@
+// `moerun serve`: every rank runs the engine loop on its main thread (the only thread that calls MPI); rank 0
+// also runs the OpenAI-compatible HTTP server on other threads and feeds the loop through a ServeQueue.
+import ArgumentParser
+import Foundation
+import MoerunServer
+import Runtime
+import Text
+
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve a checkpoint over the launched ranks with an OpenAI-compatible HTTP API on rank 0.",
+        discussion: """
+            Example: mpirun -np 4 moerun serve --model DIR --plan pp=2,ep=2 --port 8000
+            Then: curl http://127.0.0.1:8000/v1/chat/completions -H 'Content-Type: application/json' \\
+                    -d '{"model": "DIR-NAME", "messages": [{"role": "user", "content": "Hello"}]}'
+            SIGTERM (or SIGINT) drains: no new requests, running ones finish, every rank exits 0.
+            """)
+
+    @Option(help: "Checkpoint directory (config.json + safetensors + tokenizer files).")
+    var model: String
+    @Option(help: "Parallel plan 'pp=P,ep=E' with P x E = launched ranks (default: derived from the rank count).")
+    var plan: String?
+    @Option(help: "Address to bind (loopback by default; 0.0.0.0 opens it to the network).")
+    var host = "127.0.0.1"
+    @Option(help: "TCP port (0 picks a free one and prints it).")
+    var port = 8000
+    @Option(help: "Require 'Authorization: Bearer KEY' (default: $MOERUN_API_KEY; none when unset).")
+    var apiKey: String?
+    @Option(help: "The model name clients send (default: the checkpoint directory's name).")
+    var servedModelName: String?
+    @Option(help: "Sequences one lane holds at once.")
+    var maxBatch = 16
+    @Option(help: "Micro-batches in flight (default: one per pipeline stage).")
+    var microBatches: Int?
+    @Option(help: "Requests that may wait for a slot; beyond it requests get 429 with Retry-After.")
+    var maxWaiting = 256
+    @Option(help: "max_tokens when a request gives none (capped by the remaining context).")
+    var defaultMaxTokens = 4096
+    @OptionGroup var compute: ComputeOptions
+    @OptionGroup var mpi: MPIOptions
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
+        guard maxBatch >= 1, maxWaiting >= 1, defaultMaxTokens >= 1 else {
+            throw ValidationError("--max-batch, --max-waiting and --default-max-tokens must be at least 1")
+        }
+        if let m = microBatches, m < 1 { throw ValidationError("--micro-batches must be at least 1") }
+    }
+
+    func run() throws {
+        withWorld(mpi) { world in try serve(world) }
+    }
+
+    private func serve(_ world: any Communicator) throws -> Int32 {
+        let say = { (line: String) in if world.rank == 0 { emit(line) } }
+        var tokenizer: Tokenizer?
+        guard let (opened, parallelPlan) = openModelAndPlan(world, model: model, plan: plan, check: { _ in
+            tokenizer = try Tokenizer.load(directory: model)
+        }), let tokenizer else { return 2 }
+        parallelPlan.summary.forEach(say)
+
+        // Rank 0's HTTP server answers (/health 503) while the weights load.
+        let queue = ServeQueue(maxWaiting: maxWaiting)
+        let bridge = EngineBridge(queue: queue)
+        var server: OpenAIServer?
+        var serverTask: Task<Void, Never>?
+        if world.rank == 0 {
+            let name = servedModelName ?? URL(fileURLWithPath: model).standardizedFileURL.lastPathComponent
+            let key = apiKey ?? ProcessInfo.processInfo.environment["MOERUN_API_KEY"]
+            let configuration = ServerConfiguration(host: host, port: port, apiKey: key?.isEmpty == false ? key : nil,
+                                                    servedModelName: name, modelRoot: model,
+                                                    maxModelLength: opened.config.maxPositionEmbeddings,
+                                                    vocabularySize: opened.config.vocabSize, defaultMaxTokens: defaultMaxTokens)
+            let http = OpenAIServer(configuration: configuration, engine: bridge, tokenizer: tokenizer)
+            server = http
+            serverTask = Task.detached {
+                do { try await http.run() } catch {
+                    printError("moerun: error: the HTTP server stopped: \(error)")
+                    queue.drain()
+                }
+            }
+            let bound = Self.wait { await http.listeningPort() }
+            guard let bound else {
+                printError("moerun: error: cannot listen on \(host):\(port) (see the message above)")
+                MPIEnvironment.abort(message: "moerun: error: the HTTP server did not start on rank 0", code: 1)
+            }
+            say("serving '\(name)' on http://\(host):\(bound)/v1 (\(key == nil ? "no API key" : "API key required"))")
+        }
+        let signals = Self.drainOnSignals(rank: world.rank, queue: queue)
+
+        var options = EngineOptions()
+        options.maxSequencesPerLane = maxBatch
+        options.microBatches = microBatches
+        compute.apply(to: &options, rank: world.rank)
+        let engine = try startEngine(world, opened: opened, plan: parallelPlan, options: options, preload: true)
+        try printMemory(engine, world: world, say: say)
+        bridge.markLoaded()
+        say("ready: engine loop running (rank 0 pid \(getpid()); SIGTERM to it or to mpirun drains and exits)")
+
+        let coordinator = world.rank == 0
+            ? Coordinator(lanes: parallelPlan.ep, microBatches: microBatches ?? parallelPlan.pp, maxSequencesPerLane: maxBatch,
+                          eosTokens: Set(tokenizer.config.eosTokenIDs), keepLogits: false, keepAlive: true)
+            : nil
+        let feed: ((Coordinator) -> Void)? = world.rank == 0 ? { queue.feed($0) } : nil
+        do {
+            try engine.serve(coordinator, feed: feed)
+        } catch {
+            queue.fail("\(error)")
+            throw error
+        }
+        signals.forEach { $0.cancel() }
+        if let server, let serverTask {
+            // Every request has had its last event; idle keep-alive connections do not hold the exit up for long.
+            server.shutdown()
+            let closed = Self.wait(timeout: 10) { await serverTask.value }
+            say("drained: every request finished; exiting" + (closed ? "" : " (idle client connections closed at exit)"))
+        }
+        return 0
+    }
+
+    /// Blocks the calling (main) thread until `body` finishes on the cooperative pool.
+    static func wait<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
+        let box = ResultBox<T>()
+        _ = wait(timeout: nil) { box.value = await body() }
+        return box.value!
+    }
+
+    /// As `wait`, giving up after `timeout` seconds; returns whether `body` finished.
+    @discardableResult
+    static func wait(timeout: Double?, _ body: @escaping @Sendable () async -> Void) -> Bool {
+        let done = DispatchSemaphore(value: 0)
+        Task.detached {
+            await body()
+            done.signal()
+        }
+        guard let timeout else {
+            done.wait()
+            return true
+        }
+        return done.wait(timeout: .now() + timeout) == .success
+    }
+
+    /// SIGTERM / SIGINT: rank 0 drains (the loop then stops every rank); the other ranks ignore them and exit
+    /// when rank 0's stop reaches them, so an interrupted job still ends with every rank at exit 0.
+    static func drainOnSignals(rank: Int, queue: ServeQueue) -> [any DispatchSourceSignal] {
+        [SIGTERM, SIGINT].map { sig in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            if rank == 0 {
+                source.setEventHandler {
+                    printError("moerun: signal \(sig): draining (no new requests; running ones finish)")
+                    queue.drain()
+                }
+            }
+            source.resume()
+            return source
+        }
+    }
+}
+
+private final class ResultBox<T>: @unchecked Sendable {
+    var value: T?
+}
