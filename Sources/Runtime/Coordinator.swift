@@ -52,6 +52,11 @@ public final class Coordinator {
     public let defaultSampling: SamplingParameters
     /// Serving: idle ticks instead of stop when there is no work, until `close()`.
     public let keepAlive: Bool
+    /// Prompt tokens per tick (all prompts of the tick together; running decodes always go first), so a long
+    /// prompt is prefilled over several ticks instead of freezing every stream; nil = whole prompts. Chunks hold
+    /// at least 2 tokens (a 1-token segment would take the decode attention form), so one may exceed it by 1.
+    /// Ignored with keepLogits (the prompt's logits come from one segment).
+    public let prefillChunk: Int?
     /// Called for every token and every finish, in order.
     public var onEvent: ((Int, CoordinatorEvent) -> Void)?
 
@@ -66,6 +71,8 @@ public final class Coordinator {
         var inFlight: Bool
         var position: Int
         var lastToken: Int
+        /// Prompt tokens sent so far (== prompt length once prefill is complete).
+        var prefilled: Int
         /// Cancelled while its micro-batch is in the pipeline: finished when that entry comes back, so no stage
         /// frees a cache it still works on.
         var cancelled = false
@@ -77,8 +84,9 @@ public final class Coordinator {
 
     public init(requests: [GenerationRequest] = [], lanes: Int, microBatches: Int, maxSequencesPerLane: Int,
                 eosTokens: Set<Int>, keepLogits: Bool, defaultSampling: SamplingParameters = SamplingParameters(),
-                keepAlive: Bool = false) {
-        precondition(lanes >= 1 && microBatches >= 1 && maxSequencesPerLane >= 1)
+                keepAlive: Bool = false, prefillChunk: Int? = nil) {
+        precondition(lanes >= 1 && microBatches >= 1 && maxSequencesPerLane >= 1 && (prefillChunk ?? 2) >= 2)
+        self.prefillChunk = keepLogits ? nil : prefillChunk
         self.lanes = lanes
         self.microBatches = microBatches
         self.maxSequencesPerLane = maxSequencesPerLane
@@ -144,11 +152,19 @@ public final class Coordinator {
         }
         let group = tick % microBatches
         var entries: [StepEntry] = []
+        var budget = prefillChunk ?? Int.max
         for id in active.keys.sorted() {
             guard var s = active[id], s.group == group, !s.inFlight else { continue }
-            entries.append(StepEntry(sequence: id, lane: s.lane, start: s.position, tokens: [s.lastToken],
-                                     allLogits: false, step: outcome[id]!.tokens.count,
-                                     sampling: requests[id]!.sampling ?? defaultSampling, samplingKey: requests[id]!.samplingKey))
+            let request = requests[id]!
+            if s.prefilled < request.prompt.count {
+                // A prompt part-way through its prefill takes its next chunk, as the budget allows.
+                guard let entry = chunk(id, request, from: s.prefilled, lane: s.lane, budget: &budget) else { continue }
+                entries.append(entry)
+            } else {
+                entries.append(StepEntry(sequence: id, lane: s.lane, start: s.position, tokens: [s.lastToken],
+                                         allLogits: false, step: outcome[id]!.tokens.count,
+                                         sampling: request.sampling ?? defaultSampling, samplingKey: request.samplingKey))
+            }
             s.inFlight = true
             active[id] = s
         }
@@ -159,15 +175,34 @@ public final class Coordinator {
         let groupTarget = (inFlight + microBatches - 1) / microBatches
         var groupSize = active.values.filter { $0.group == group }.count
         while let id = waiting.first, groupSize < groupTarget, let lane = freeLane() {
+            let request = requests[id]!
+            guard let entry = chunk(id, request, from: 0, lane: lane, budget: &budget) else { break }
             groupSize += 1
             waiting.removeFirst()
-            let request = requests[id]!
-            active[id] = Active(lane: lane, group: group, inFlight: true, position: 0, lastToken: -1)
-            entries.append(StepEntry(sequence: id, lane: lane, start: 0, tokens: request.prompt, allLogits: keepLogits, step: 0,
-                                     sampling: request.sampling ?? defaultSampling, samplingKey: request.samplingKey))
+            active[id] = Active(lane: lane, group: group, inFlight: true, position: 0, lastToken: -1, prefilled: 0)
+            entries.append(entry)
         }
         defer { released = [] }
         return StepDescriptor(tick: tick, microBatch: group, entries: entries, released: released)
+    }
+
+    /// The next prefill entry of `id` from prompt position `from` within `budget` prompt tokens (nil when the
+    /// budget has no room for a chunk); the last chunk samples the first token.
+    private func chunk(_ id: Int, _ request: GenerationRequest, from: Int, lane: Int, budget: inout Int) -> StepEntry? {
+        let remaining = request.prompt.count - from
+        let take: Int
+        if remaining <= budget || (remaining <= budget + 1 && budget >= 2) || remaining == 1 && budget >= 1 {
+            take = remaining
+        } else if budget >= 2 {
+            take = budget
+        } else {
+            return nil
+        }
+        budget = Swift.max(budget - take, 0)
+        let last = from + take == request.prompt.count
+        return StepEntry(sequence: id, lane: lane, start: from, tokens: Array(request.prompt[from..<(from + take)]),
+                         allLogits: keepLogits, step: 0, sampling: request.sampling ?? defaultSampling,
+                         samplingKey: request.samplingKey, sample: last)
     }
 
     /// The lane with the fewest active sequences that still has room (lowest index on ties).
@@ -176,6 +211,21 @@ public final class Coordinator {
         for s in active.values { load[s.lane] += 1 }
         let lane = load.indices.min { (load[$0], $0) < (load[$1], $1) }!
         return load[lane] < maxSequencesPerLane ? lane : nil
+    }
+
+    /// A prompt chunk that samples nothing came back from the pipeline: the next chunk may go.
+    public func advance(_ entry: StepEntry) {
+        guard var s = active[entry.sequence] else { preconditionFailure("chunk for inactive sequence \(entry.sequence)") }
+        if s.cancelled {
+            active[entry.sequence] = nil
+            released.append(entry.sequence)
+            finish(entry.sequence, reason: "cancelled")
+            return
+        }
+        s.prefilled = entry.start + entry.tokens.count
+        s.position = s.prefilled
+        s.inFlight = false
+        active[entry.sequence] = s
     }
 
     /// Record the token sampled for `entry` (and its logits when kept). Finished sequences free their slot.
@@ -196,6 +246,7 @@ public final class Coordinator {
         outcome[id]!.tokens.append(token)
         onEvent?(id, .token(token))
         s.position = entry.start + entry.tokens.count
+        s.prefilled = requests[id]!.prompt.count
         s.lastToken = token
         s.inFlight = false
         let reason: String?

@@ -299,7 +299,7 @@ public final class Engine {
                         pending.append(try world.sendAsync(hidden.data, to: plan.rank(stage: stage + 1, lane: lane).value, tag: Engine.hiddenTag))
                         tracer.end(start, .pipelineSend, bytes: rows * d * 4)
                     }
-                } else if rows > 0 {
+                } else if rows > 0 && entries.contains(where: \.sample) {
                     let (tokens, logits) = try tracer.measure(.head) { try sample(entries, hidden) }
                     if world.rank == 0 {
                         localResults = (tokens, logits)
@@ -317,19 +317,27 @@ public final class Engine {
                     let entries = done.entries(lane: l)
                     guard !entries.isEmpty else { continue }
                     let source = plan.rank(stage: plan.pp - 1, lane: l).value
-                    let tokens: [Int32], logits: [Float]
-                    if source == 0 {
+                    let sampled = entries.filter(\.sample).count
+                    var tokens: [Int32] = [], logits: [Float] = []
+                    if sampled == 0 {
+                        // Only prompt chunks before their last: nothing comes back.
+                    } else if source == 0 {
                         (tokens, logits) = localResults!
                         localResults = nil
                     } else {
                         let start = tracer.begin()
-                        tokens = try world.recv(count: entries.count, from: source, tag: Engine.tokenTag)
+                        tokens = try world.recv(count: sampled, from: source, tag: Engine.tokenTag)
                         let rows = entries.reduce(0) { $0 + $1.logitRows }
                         logits = options.keepLogits ? try world.recv(count: rows * vocab, from: source, tag: Engine.logitTag) : []
                         tracer.end(start, .tokensReturn, bytes: tokens.count * 4 + logits.count * 4)
                     }
-                    var row = 0
-                    for (i, e) in entries.enumerated() {
+                    var row = 0, i = 0
+                    for e in entries {
+                        guard e.sample else {
+                            coordinator.advance(e)
+                            continue
+                        }
+                        defer { i += 1 }
                         var kept: [[Float]] = []
                         if options.keepLogits {
                             for r in 0..<e.logitRows { kept.append(Array(logits[((row + r) * vocab)..<((row + r + 1) * vocab)])) }
@@ -356,13 +364,13 @@ public final class Engine {
         var row = 0
         for e in entries {
             let n = e.tokens.count
-            rowsNeeded += e.allLogits ? Array(row..<(row + n)) : [row + n - 1]
+            if e.sample { rowsNeeded += e.allLogits ? Array(row..<(row + n)) : [row + n - 1] }
             row += n
         }
         let logits = try model.finalLogits(hidden.gatherRows(rowsNeeded))
         var tokens: [Int32] = []
         var r = 0
-        for e in entries {
+        for e in entries where e.sample {
             let last = r + e.logitRows - 1
             let sampled = Sampler.sample(logits.row(last), parameters: e.sampling, sequence: e.samplingKey, step: e.step)
             tokens.append(Int32(sampled))

@@ -22,9 +22,11 @@ public struct StepEntry: Sendable, Equatable {
     /// Stream of the sampler's generator together with (seed, step): the request index offline, 0 for a
     /// served request, so a seeded request samples the same tokens whatever else runs beside it.
     public var samplingKey: Int
+    /// Whether the last stage samples a token for this entry (false for a prompt chunk before the last).
+    public var sample: Bool
 
     public init(sequence: Int, lane: Int, start: Int, tokens: [Int], allLogits: Bool, step: Int,
-                sampling: SamplingParameters = SamplingParameters(), samplingKey: Int? = nil) {
+                sampling: SamplingParameters = SamplingParameters(), samplingKey: Int? = nil, sample: Bool = true) {
         self.sequence = sequence
         self.lane = lane
         self.start = start
@@ -33,10 +35,11 @@ public struct StepEntry: Sendable, Equatable {
         self.step = step
         self.sampling = sampling
         self.samplingKey = samplingKey ?? sequence
+        self.sample = sample
     }
 
     /// Rows of logits the last stage returns for this entry.
-    public var logitRows: Int { allLogits ? tokens.count : 1 }
+    public var logitRows: Int { sample ? (allLogits ? tokens.count : 1) : 0 }
 }
 
 public struct StepDescriptor: Sendable, Equatable {
@@ -69,7 +72,7 @@ public struct StepDescriptor: Sendable, Equatable {
         out.append(Int32(entries.count))
         for e in entries {
             let p = e.sampling
-            out += [Int32(e.sequence), Int32(e.lane), Int32(e.start), e.allLogits ? 1 : 0, Int32(e.step),
+            out += [Int32(e.sequence), Int32(e.lane), Int32(e.start), (e.allLogits ? 1 : 0) | (e.sample ? 0 : 2), Int32(e.step),
                     Int32(bitPattern: p.temperature.bitPattern), Int32(p.topK), Int32(bitPattern: p.topP.bitPattern),
                     Int32(truncatingIfNeeded: p.seed), Int32(truncatingIfNeeded: p.seed >> 32), Int32(e.samplingKey),
                     Int32(e.tokens.count)]
@@ -91,14 +94,14 @@ public struct StepDescriptor: Sendable, Equatable {
         let count = next()
         var entries: [StepEntry] = []
         for _ in 0..<count {
-            let sequence = next(), lane = next(), start = next(), all = next() != 0, step = next()
+            let sequence = next(), lane = next(), start = next(), flags = next(), step = next()
             let temperature = Float(bitPattern: word()), topK = next(), topP = Float(bitPattern: word())
             let seed = UInt64(word()) | UInt64(word()) << 32
             let key = next(), n = next()
             entries.append(StepEntry(sequence: sequence, lane: lane, start: start, tokens: (0..<n).map { _ in next() },
-                                     allLogits: all, step: step,
+                                     allLogits: flags & 1 != 0, step: step,
                                      sampling: SamplingParameters(temperature: temperature, topK: topK, topP: topP, seed: seed),
-                                     samplingKey: key))
+                                     samplingKey: key, sample: flags & 2 == 0))
         }
         return StepDescriptor(tick: tick, microBatch: microBatch, entries: entries, released: released, stop: stop)
     }

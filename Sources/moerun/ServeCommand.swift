@@ -37,6 +37,8 @@ struct ServeCommand: ParsableCommand {
     var maxWaiting = 256
     @Option(help: "max_tokens when a request gives none (capped by the remaining context).")
     var defaultMaxTokens = 4096
+    @Option(help: "Prompt tokens prefilled per tick, over all arriving prompts (running decodes go first), so a long prompt does not freeze the other streams; 0 = whole prompts.")
+    var prefillChunk = 256
     @OptionGroup var compute: ComputeOptions
     @OptionGroup var mpi: MPIOptions
 
@@ -46,6 +48,7 @@ struct ServeCommand: ParsableCommand {
             throw ValidationError("--max-batch, --max-waiting and --default-max-tokens must be at least 1")
         }
         if let m = microBatches, m < 1 { throw ValidationError("--micro-batches must be at least 1") }
+        guard prefillChunk == 0 || prefillChunk >= 2 else { throw ValidationError("--prefill-chunk must be 0 (off) or at least 2") }
     }
 
     func run() throws {
@@ -100,7 +103,8 @@ struct ServeCommand: ParsableCommand {
 
         let coordinator = world.rank == 0
             ? Coordinator(lanes: parallelPlan.ep, microBatches: microBatches ?? parallelPlan.pp, maxSequencesPerLane: maxBatch,
-                          eosTokens: Set(tokenizer.config.eosTokenIDs), keepLogits: false, keepAlive: true)
+                          eosTokens: Set(tokenizer.config.eosTokenIDs), keepLogits: false, keepAlive: true,
+                          prefillChunk: prefillChunk == 0 ? nil : prefillChunk)
             : nil
         let feed: ((Coordinator) -> Void)? = world.rank == 0 ? { queue.feed($0) } : nil
         do {

@@ -123,10 +123,13 @@ func completionText(_ body: String, streamed: Bool) -> String? {
 
     @Test func concurrentClientsGetExactlyTheOfflineOutputAndBadRequestsDoNotStopTheServer() throws {
         let job = try ServerJob(ranks: 4, arguments: ["--model", synthTextModel, "--plan", "pp=2,ep=2", "--port", "0",
-                                                      "--served-model-name", "synth", "--max-batch", "3", "--collective-timeout", "60"])
+                                                      "--served-model-name", "synth", "--max-batch", "3", "--collective-timeout", "60",
+                                                      // Small chunks: long prompts are prefilled over several ticks beside running decodes.
+                                                      "--prefill-chunk", "8"])
         let port = try #require(job.waitReady(), "server did not start: \(job.output)")
         let base = "http://127.0.0.1:\(port)"
-        // Different prompts (some sharing a long prefix), lengths, max_tokens, seeds and temperatures.
+        // Different prompts (some sharing a long prefix), lengths, max_tokens, seeds and temperatures; with
+        // --prefill-chunk 8 the 40-token prefix arrives in chunks, and the output must not change by a bit.
         let shared = Array(100..<140)
         let cases = (0..<16).map { i in
             Case(prompt: (i % 4 == 0 ? shared : []) + (0..<(3 + i % 5)).map { 200 + (i * 37 + $0 * 11) % 700 },

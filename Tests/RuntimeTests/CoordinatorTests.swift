@@ -147,3 +147,43 @@ import Testing
         #expect(c.results.map(\.finishReason) == ["eos", "eos"], "per-request stop tokens replace the default eos set")
     }
 }
+
+@Suite struct ChunkedPrefillTests {
+    @Test func longPromptsArriveInChunksBesideRunningDecodes() {
+        let c = Coordinator(lanes: 1, microBatches: 1, maxSequencesPerLane: 4, eosTokens: [], keepLogits: false, prefillChunk: 8)
+        let short = c.submit(GenerationRequest(prompt: [1, 2, 3], maxNewTokens: 30))
+        let long = c.submit(GenerationRequest(prompt: Array(0..<21), maxNewTokens: 2))
+        var chunks: [[Int]] = []
+        var decodesWhilePrefilling = 0
+        while !c.isFinished {
+            let d = c.nextStep()
+            #expect(d.entries.filter { $0.tokens.count > 1 }.reduce(0) { $0 + $1.tokens.count } <= 8 + 1, "budget per tick")
+            for e in d.entries {
+                if e.sequence == long && e.step == 0 && e.tokens.count > 1 || e.sequence == long && !e.sample { chunks.append([e.start, e.tokens.count]) }
+                if e.sequence == short && e.tokens.count == 1 && c.results[long].tokens.isEmpty { decodesWhilePrefilling += 1 }
+                if e.sample { c.complete(e, token: 7) } else { c.advance(e) }
+            }
+        }
+        // 21 tokens under a budget of 8 shared with the short prompt's 3: 5, then 8, then the last 8 (never a 1-token chunk).
+        #expect(chunks.map { $0[0] } == [0, 5, 13], "\(chunks)")
+        #expect(chunks.allSatisfy { $0[1] >= 2 })
+        #expect(decodesWhilePrefilling >= 2, "the short request keeps decoding while the long one prefills")
+        #expect(c.results[short].tokens.count == 30 && c.results[long].tokens.count == 2)
+    }
+
+    @Test func chunkEntriesCrossTheBroadcastAndCancelWaitsForTheChunk() {
+        let c = Coordinator(lanes: 1, microBatches: 1, maxSequencesPerLane: 2, eosTokens: [], keepLogits: false,
+                            keepAlive: true, prefillChunk: 4)
+        var finished: [Int: String] = [:]
+        c.onEvent = { id, e in if case .finished(let r) = e { finished[id] = r.finishReason } }
+        let id = c.submit(GenerationRequest(prompt: Array(0..<10), maxNewTokens: 3))
+        let first = c.nextStep()
+        #expect(first.entries.count == 1 && !first.entries[0].sample && first.entries[0].tokens.count == 4)
+        #expect(StepDescriptor.decode(first.encode()) == first)
+        c.cancel(id)
+        #expect(finished[id] == nil, "its chunk is still in the pipeline")
+        c.advance(first.entries[0])
+        #expect(finished[id] == "cancelled")
+        #expect(c.nextStep().released == [id])
+    }
+}
