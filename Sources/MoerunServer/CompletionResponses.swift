@@ -32,17 +32,26 @@ struct ResponseIdentity: Sendable {
                             ("total_tokens", .int(outcome.promptTokens + outcome.completionTokens))]))
     }
 
-    /// The non-streaming response.
-    func full(text: String, _ outcome: GenerationOutcome) -> JSONValue {
+    /// The non-streaming response. Chat: `content` is null when the answer is only tool calls (OpenAI's shape);
+    /// `reasoning_content` is there when reasoning is split off for this request; `tool_calls` when there are any.
+    func full(_ output: AssembledOutput, splitting: OutputSplitting, _ outcome: GenerationOutcome) -> JSONValue {
         let choice: JSONValue
         switch endpoint {
         case .completion:
-            choice = .object(JSONObject([("index", .int(0)), ("text", .string(text)), ("logprobs", .null),
+            choice = .object(JSONObject([("index", .int(0)), ("text", .string(output.content)), ("logprobs", .null),
                                          ("finish_reason", .string(outcome.finishReason)), ("stop_reason", outcome.stopReason)]))
         case .chat:
-            // No tool_calls key: parsing the model's tool-call syntax is not implemented, so none are claimed.
-            let message = JSONValue.object(JSONObject([("role", .string("assistant")), ("content", .string(text))]))
-            choice = .object(JSONObject([("index", .int(0)), ("message", message), ("logprobs", .null),
+            let content: JSONValue = output.content.isEmpty && !output.toolCalls.isEmpty ? .null : .string(output.content)
+            var message = JSONObject([("role", .string("assistant")), ("content", content)])
+            if splitting.think != nil { message["reasoning_content"] = output.reasoning.isEmpty ? .null : .string(output.reasoning) }
+            if !output.toolCalls.isEmpty {
+                message["tool_calls"] = .array(output.toolCalls.map { call in
+                    .object(JSONObject([("id", .string(call.id)), ("type", .string("function")),
+                                        ("function", .object(JSONObject([("name", .string(call.name)),
+                                                                         ("arguments", .string(call.arguments))])))]))
+                })
+            }
+            choice = .object(JSONObject([("index", .int(0)), ("message", .object(message)), ("logprobs", .null),
                                          ("finish_reason", .string(outcome.finishReason)), ("stop_reason", outcome.stopReason)]))
         }
         return envelope(endpoint == .chat ? "chat.completion" : "text_completion", choices: [choice], usage: Self.usage(outcome))
@@ -50,6 +59,35 @@ struct ResponseIdentity: Sendable {
 
     /// A stream chunk with one choice: text (completions) or a delta (chat), and the finish fields.
     func chunk(text: String? = nil, role: Bool = false, finish: GenerationOutcome? = nil) -> JSONValue {
+        var delta = JSONObject()
+        if role { delta["role"] = .string("assistant") }
+        if let text { delta["content"] = .string(text) }
+        return chunk(delta: delta, text: text, finish: finish)
+    }
+
+    /// The chunk of one output event: a content, reasoning_content or tool_calls delta (completions: its text).
+    /// A tool call opens with its id, type and name (arguments ""), then its arguments come as fragments.
+    func chunk(_ event: OutputEvent) -> JSONValue {
+        var delta = JSONObject()
+        switch event {
+        case .content(let t):
+            return chunk(text: t)
+        case .reasoning(let t):
+            delta["reasoning_content"] = .string(t)
+        case .toolCall(let index, let id, let name):
+            delta["tool_calls"] = .array([.object(JSONObject([
+                ("index", .int(index)), ("id", .string(id)), ("type", .string("function")),
+                ("function", .object(JSONObject([("name", .string(name)), ("arguments", .string(""))]))),
+            ]))])
+        case .arguments(let index, let fragment):
+            delta["tool_calls"] = .array([.object(JSONObject([
+                ("index", .int(index)), ("function", .object(JSONObject([("arguments", .string(fragment))]))),
+            ]))])
+        }
+        return chunk(delta: delta, text: nil, finish: nil)
+    }
+
+    private func chunk(delta: JSONObject, text: String?, finish: GenerationOutcome?) -> JSONValue {
         let finishReason = finish.map { JSONValue.string($0.finishReason) } ?? .null
         let choice: JSONObject
         switch endpoint {
@@ -57,9 +95,6 @@ struct ResponseIdentity: Sendable {
             choice = JSONObject([("index", .int(0)), ("text", .string(text ?? "")), ("logprobs", .null),
                                  ("finish_reason", finishReason), ("stop_reason", finish?.stopReason ?? .null)])
         case .chat:
-            var delta = JSONObject()
-            if role { delta["role"] = .string("assistant") }
-            if let text { delta["content"] = .string(text) }
             var c = JSONObject([("index", .int(0)), ("delta", .object(delta)), ("logprobs", .null), ("finish_reason", finishReason)])
             if let finish { c["stop_reason"] = finish.stopReason }
             choice = c
@@ -79,17 +114,17 @@ func sseEvent(_ value: JSONValue) -> ByteBuffer { ByteBuffer(string: "data: \(va
 let sseDone = ByteBuffer(string: "data: [DONE]\n\n")
 
 /// Writes a generation as server-sent events. Chat opens with the role chunk when the first token arrives, then
-/// content deltas (never empty), a finish chunk with an empty delta, the usage chunk when asked, then [DONE].
+/// content / reasoning / tool-call deltas (never empty), a finish chunk with an empty delta, the usage chunk when asked, then [DONE].
 /// A failure after the 200 goes out as `data: {"error": ...}` followed by [DONE].
 func writeEventStream(_ call: EngineCall, plan: GenerationPlan, identity: ResponseIdentity, state: ServerState,
                       writer: inout any ResponseBodyWriter) async throws {
     var sentRole = false
-    let outcome = try await runGeneration(call, plan: plan, tokenizer: state.tokenizer, metrics: state.metrics) { text in
+    let outcome = try await runGeneration(call, plan: plan, tokenizer: state.tokenizer, metrics: state.metrics) { events in
         if identity.endpoint == .chat && !sentRole {
             try await writer.write(sseEvent(identity.chunk(text: "", role: true)))
             sentRole = true
         }
-        if !text.isEmpty { try await writer.write(sseEvent(identity.chunk(text: text))) }
+        for event in events { try await writer.write(sseEvent(identity.chunk(event))) }
     }
     if let error = outcome.error {
         try await writer.write(sseEvent(error.json))

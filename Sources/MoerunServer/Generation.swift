@@ -1,5 +1,6 @@
-// One request's life on the engine as the front end sees it: submit, turn token events into text (whole UTF-8
-// characters; stop strings held back and never sent), cancel exactly once, and measure the client-side latencies.
+// One request's life on the engine as the front end sees it: submit, turn token events into output events (whole
+// UTF-8 characters; content, reasoning, tool calls; stop strings held back and never sent), cancel exactly once,
+// and measure the client-side latencies.
 import Synchronization
 import Text
 
@@ -57,7 +58,7 @@ final class EngineCall: Sendable {
 
 /// How a generation ended, for the finish chunk, the usage block and the metrics.
 struct GenerationOutcome: Sendable {
-    /// "stop" or "length" (OpenAI's finish_reason).
+    /// "stop", "length" or "tool_calls" (OpenAI's finish_reason).
     var finishReason: String
     /// The stop string that matched (vLLM's stop_reason), else null.
     var stopReason: JSONValue
@@ -67,21 +68,42 @@ struct GenerationOutcome: Sendable {
     var error: APIError?
 }
 
-/// Runs `call` to its end. `onText` is called once per token with the text it completes (possibly empty) and once
-/// more for text still held at the end; it throws when the client is gone, which cancels the call.
+/// Runs `call` to its end. `onOutput` is called once per token with the events it completes (possibly none) and
+/// once more for output still held at the end; it throws when the client is gone, which cancels the call. Stop
+/// strings are matched on the content only (reasoning and tool-call arguments are not the answer's text).
 func runGeneration(_ call: EngineCall, plan: GenerationPlan, tokenizer: Tokenizer, metrics: ServerMetrics,
-                   onText: (String) async throws -> Void) async throws -> GenerationOutcome {
-    var decoder = StreamingDecoder(tokenizer: tokenizer, skipSpecialTokens: plan.skipSpecialTokens)
+                   onOutput: ([OutputEvent]) async throws -> Void) async throws -> GenerationOutcome {
+    var parser = ChatOutputParser(tokenizer: tokenizer, splitting: plan.splitting, skipSpecialTokens: plan.skipSpecialTokens)
     var matcher = StopMatcher(stops: plan.stops)
     let stopIDs = plan.engineRequest.stopTokenIDs
     let promptCount = plan.engineRequest.promptTokens.count
     var count = 0
     var lastToken: ContinuousClock.Instant?
 
+    /// Content through the stop matcher; before any other kind of output, the content it held goes out (a stop
+    /// string cannot span a change of kind). Nothing after a match.
+    func screened(_ events: [OutputEvent]) -> [OutputEvent] {
+        var out: [OutputEvent] = []
+        for event in events {
+            if matcher.stopped { break }
+            if case .content(let text) = event {
+                let shown = matcher.push(text)
+                if !shown.isEmpty { out.append(.content(shown)) }
+            } else {
+                let held = matcher.finish()
+                if !held.isEmpty { out.append(.content(held)) }
+                out.append(event)
+            }
+        }
+        return coalesced(out)
+    }
+
     func done(_ reason: String, _ stopReason: JSONValue = .null, error: APIError? = nil, metric: String) -> GenerationOutcome {
         metrics.endToEndLatency.record(seconds(ContinuousClock.now - call.submittedAt))
         metrics.requestFinished(metric)
-        return GenerationOutcome(finishReason: reason, stopReason: stopReason, promptTokens: promptCount,
+        // A model that stops after calling tools hands the turn to the client: OpenAI (and vLLM) say so.
+        let finish = reason == "stop" && parser.toolCallCount > 0 ? "tool_calls" : reason
+        return GenerationOutcome(finishReason: finish, stopReason: stopReason, promptTokens: promptCount,
                                  completionTokens: count, error: error)
     }
 
@@ -99,8 +121,8 @@ func runGeneration(_ call: EngineCall, plan: GenerationPlan, tokenizer: Tokenize
                     lastToken = now
                     count += 1
                     // The stop token's own text (the eos marker) is not part of the answer, as in vLLM.
-                    let text = stopIDs.contains(token) ? "" : matcher.push(decoder.push(token))
-                    try await onText(text)
+                    let events = stopIDs.contains(token) ? [] : screened(parser.push(token))
+                    try await onOutput(events)
                     if let matched = matcher.matched {
                         // The engine would go on to max_tokens: the front end ends it here.
                         call.cancel()
@@ -108,9 +130,12 @@ func runGeneration(_ call: EngineCall, plan: GenerationPlan, tokenizer: Tokenize
                     }
                 case .finished(let reason, _, _):
                     call.markFinished()
-                    var tail = matcher.push(decoder.finish())
-                    if matcher.matched == nil { tail += matcher.finish() }
-                    if !tail.isEmpty { try await onText(tail) }
+                    var tail = screened(parser.finish())
+                    if !matcher.stopped {
+                        let held = matcher.finish()
+                        if !held.isEmpty { tail = coalesced(tail + [.content(held)]) }
+                    }
+                    if !tail.isEmpty { try await onOutput(tail) }
                     if let matched = matcher.matched { return done("stop", .string(matched), metric: "stop") }
                     switch reason {
                     case .stopToken: return done("stop", metric: "stop")

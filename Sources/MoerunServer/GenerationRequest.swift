@@ -15,11 +15,23 @@ struct GenerationPlan: Sendable {
     var stream: Bool
     var includeUsage: Bool
     var skipSpecialTokens: Bool
+    /// How the output splits into content, reasoning and tool calls (chat only).
+    var splitting = OutputSplitting.none
 }
 
 struct RequestParser: Sendable {
     let configuration: ServerConfiguration
     let tokenizer: Tokenizer
+    /// The checkpoint's tool-call format and think tokens, looked up once.
+    let toolFormat: ToolCallFormat?
+    let thinkTokens: ThinkTokens?
+
+    init(configuration: ServerConfiguration, tokenizer: Tokenizer) {
+        self.configuration = configuration
+        self.tokenizer = tokenizer
+        toolFormat = ToolCallFormat.detect(tokenizer)
+        thinkTokens = ThinkTokens.detect(tokenizer)
+    }
 
     var vocabularySize: Int { configuration.vocabularySize ?? tokenizer.vocabularySize }
 
@@ -47,8 +59,10 @@ struct RequestParser: Sendable {
         if let top = try r.int("top_logprobs"), top != 0 {
             throw .unsupported("top_logprobs", "the engine does not return log-probabilities")
         }
+        var toolsAllowed = true
         switch r.value("tool_choice") {
-        case nil, .string("none")?, .string("auto")?: break
+        case nil, .string("auto")?: break
+        case .string("none")?: toolsAllowed = false
         case .string(let other)?: throw .unsupported("tool_choice", "'\(other)' is not supported (use \"none\" or \"auto\")")
         case _?: throw .unsupported("tool_choice", "a named tool choice is not supported (use \"none\" or \"auto\")")
         }
@@ -65,7 +79,13 @@ struct RequestParser: Sendable {
         } catch {
             throw .invalid("the chat template failed: \(error.description)", param: "messages", code: "chat_template_error")
         }
-        return try plan(.chat, prompt: ids, common, promptField: "messages")
+        var plan = try plan(.chat, prompt: ids, common, promptField: "messages")
+        // As vLLM: tool calls are parsed only when the client offered tools and allowed calling them; reasoning
+        // whenever the vocabulary has the think tokens (a model without them never writes any).
+        let offered = conversation.tools?.arrayValue.map { !$0.isEmpty } ?? false
+        plan.splitting = OutputSplitting(tools: offered && toolsAllowed ? toolFormat : nil, think: thinkTokens,
+                                         startsInReasoning: thinkTokens?.isOpen(after: ids) ?? false)
+        return plan
     }
 
     /// `model` may be omitted (vLLM serves its one model then); a different name is 404 as in OpenAI's API.

@@ -139,11 +139,11 @@ public final class OpenAIServer: Sendable {
             })
         }
         defer { watcher.remove() }
-        var text = ""
+        var output = AssembledOutput()
         let outcome = try await runGeneration(call, plan: plan, tokenizer: state.tokenizer, metrics: state.metrics) {
-            text += $0
+            for event in $0 { output.add(event) }
         }
         if let error = outcome.error { return error.response() }
-        return jsonResponse(identity.full(text: text, outcome))
+        return jsonResponse(identity.full(output, splitting: plan.splitting, outcome))
     }
 }

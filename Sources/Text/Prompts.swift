@@ -39,6 +39,27 @@ public enum PromptInput: Sendable {
     }
 }
 
+/// Per-request generation settings a JSON prompt line may carry (nil: the command line's).
+public struct PromptSettings: Sendable, Equatable {
+    public var maxTokens: Int?
+    public var temperature: Float?
+    public var topP: Float?
+    public var topK: Int?
+    /// A line's own seed samples from (seed, step) alone, as a served request does.
+    public var seed: UInt64?
+    public init() {}
+}
+
+/// One prompt of a prompt file with its line's settings.
+public struct PromptLine: Sendable {
+    public var input: PromptInput
+    public var settings: PromptSettings
+    public init(input: PromptInput, settings: PromptSettings = PromptSettings()) {
+        self.input = input
+        self.settings = settings
+    }
+}
+
 public enum PromptFiles {
     /// Reads a file that must be UTF-8; an invalid byte is reported with its offset and line.
     public static func readUTF8(_ path: String) throws(TextError) -> String {
@@ -64,15 +85,16 @@ public enum PromptFiles {
                         hint: "save the file as UTF-8")
     }
 
-    /// A prompt file: one prompt per line, as comma-separated ids or a JSON object {"prompt": "text"} or
-    /// {"messages": [...], "tools": [...]}; blank lines and lines starting with # are skipped. Line numbers in
-    /// errors are the file's own (1-based, counting every line).
-    public static func read(_ path: String) throws(TextError) -> [PromptInput] {
+    /// A prompt file: one prompt per line, as comma-separated ids or a JSON object {"prompt": "text" or [ids]}
+    /// or {"messages": [...], "tools": [...]}, optionally with "max_tokens", "temperature", "top_p", "top_k",
+    /// "seed"; blank lines and lines starting with # are skipped. Line numbers in errors are the file's own
+    /// (1-based, counting every line).
+    public static func read(_ path: String) throws(TextError) -> [PromptLine] {
         try parse(readUTF8(path), path: path)
     }
 
-    public static func parse(_ text: String, path: String) throws(TextError) -> [PromptInput] {
-        var inputs: [PromptInput] = []
+    public static func parse(_ text: String, path: String) throws(TextError) -> [PromptLine] {
+        var inputs: [PromptLine] = []
         // Split the bytes on "\n" (a String sees "\r\n" as one Character); "\r" is trimmed with other whitespace.
         for (index, raw) in text.utf8.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
             let line = String(decoding: raw, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -81,7 +103,7 @@ public enum PromptFiles {
             if line.hasPrefix("{") {
                 inputs.append(try jsonLine(line, origin: origin))
             } else {
-                inputs.append(.ids(try parseIDs(line, what: origin), origin: origin))
+                inputs.append(PromptLine(input: .ids(try parseIDs(line, what: origin), origin: origin), settings: PromptSettings()))
             }
         }
         guard !inputs.isEmpty else {
@@ -90,19 +112,53 @@ public enum PromptFiles {
         return inputs
     }
 
-    private static func jsonLine(_ line: String, origin: String) throws(TextError) -> PromptInput {
+    static let lineKeys: Set<String> = ["prompt", "messages", "tools", "max_tokens", "temperature", "top_p", "top_k", "seed"]
+
+    private static func jsonLine(_ line: String, origin: String) throws(TextError) -> PromptLine {
         let value: JSONValue
         do { value = try JSONValue.parse(line) } catch {
             throw TextError(.badInput, "\(origin): \(error.message)", hint: "each JSON line is one object: {\"prompt\": \"text\"} or {\"messages\": [...]}")
         }
-        if let prompt = value["prompt"] {
-            guard case .string(let text) = prompt else {
-                throw TextError(.badInput, "\(origin): \"prompt\" must be a string", hint: "token ids go on a line of their own: 1,2,3")
-            }
-            return .text(text, origin: origin)
+        guard case .object(let fields) = value else { throw TextError(.badInput, "\(origin): a JSON line must be an object") }
+        if let unknown = fields.keys.first(where: { !lineKeys.contains($0) }) {
+            throw TextError(.badInput, "\(origin): unknown key \"\(unknown)\"", hint: "keys: " + lineKeys.sorted().joined(separator: ", "))
         }
-        if value["messages"] != nil { return .messages(try Conversation(json: value, origin: origin), origin: origin) }
-        throw TextError(.badInput, "\(origin): a JSON line needs \"prompt\" or \"messages\"")
+        let input: PromptInput
+        switch value["prompt"] {
+        case .string(let text)?: input = .text(text, origin: origin)
+        case .array(let items)?:
+            var ids: [Int] = []
+            for item in items {
+                guard case .int(let id) = item else { throw TextError(.badInput, "\(origin): \"prompt\" as an array holds token ids (integers)") }
+                ids.append(id)
+            }
+            input = .ids(ids, origin: origin)
+        case nil:
+            guard value["messages"] != nil else { throw TextError(.badInput, "\(origin): a JSON line needs \"prompt\" or \"messages\"") }
+            input = .messages(try Conversation(json: value, origin: origin), origin: origin)
+        default:
+            throw TextError(.badInput, "\(origin): \"prompt\" must be a string", hint: "or an array of token ids; ids may also go on a line of their own: 1,2,3")
+        }
+        func number(_ key: String) throws(TextError) -> Double? {
+            switch value[key] {
+            case nil, .null?: return nil
+            case .int(let i)?: return Double(i)
+            case .double(let d)?: return d
+            default: throw TextError(.badInput, "\(origin): \"\(key)\" must be a number")
+            }
+        }
+        func integer(_ key: String) throws(TextError) -> Int? {
+            guard let d = try number(key) else { return nil }
+            guard d == d.rounded(), d >= 0, d < 9e15 else { throw TextError(.badInput, "\(origin): \"\(key)\" must be a non-negative integer") }
+            return Int(d)
+        }
+        var settings = PromptSettings()
+        settings.maxTokens = try integer("max_tokens")
+        settings.temperature = try number("temperature").map(Float.init)
+        settings.topP = try number("top_p").map(Float.init)
+        settings.topK = try integer("top_k")
+        settings.seed = try integer("seed").map(UInt64.init)
+        return PromptLine(input: input, settings: settings)
     }
 
     /// Parse "185,175,484" into token ids.

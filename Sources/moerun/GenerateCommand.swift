@@ -35,6 +35,8 @@ struct GenerateCommand: ParsableCommand {
     var stop: [String] = []
     @Flag(help: "Also print the prompt and generated token ids.")
     var showIds = false
+    @Option(help: "Write one JSON line per prompt: {\"index\", \"prompt_tokens\", \"tokens\", \"text\", \"finish_reason\"}.")
+    var output: String?
     @Option(help: "Tokens to generate per prompt.")
     var maxNewTokens = 16
     @Option(help: "Sampling temperature; 0 = greedy.")
@@ -86,12 +88,14 @@ struct GenerateCommand: ParsableCommand {
     }
 
     /// The prompts as the user gave them, before tokenization.
-    func readInputs() throws -> [PromptInput] {
-        if let promptIds { return [.ids(try PromptFiles.parseIDs(promptIds, what: "--prompt-ids"), origin: "--prompt-ids")] }
-        if let prompt { return [.text(prompt, origin: "--prompt")] }
-        if let chat { return [.messages(Conversation.single(user: chat, system: system), origin: "--chat")] }
-        if let messages { return [.messages(try Conversation.load(messagesFile: messages, toolsFile: nil), origin: messages)] }
-        return try PromptFiles.read(prompts!)
+    func readInputs() throws -> [PromptLine] {
+        let single: PromptInput
+        if let promptIds { single = .ids(try PromptFiles.parseIDs(promptIds, what: "--prompt-ids"), origin: "--prompt-ids") }
+        else if let prompt { single = .text(prompt, origin: "--prompt") }
+        else if let chat { single = .messages(Conversation.single(user: chat, system: system), origin: "--chat") }
+        else if let messages { single = .messages(try Conversation.load(messagesFile: messages, toolsFile: nil), origin: messages) }
+        else { return try PromptFiles.read(prompts!) }
+        return [PromptLine(input: single, settings: PromptSettings())]
     }
 
     func run() throws {
@@ -103,8 +107,9 @@ struct GenerateCommand: ParsableCommand {
             var tokenizerNote: String?
             guard let (opened, parallelPlan) = openModelAndPlan(world, model: model, plan: plan, check: { opened in
                 let inputs = try readInputs()
+                let defaults = SamplingParameters(temperature: temperature, topK: topK, topP: topP, seed: seed)
                 (requests, tokenizer, tokenizerNote) = try TextRequests.make(inputs, model: model, maxNewTokens: maxNewTokens,
-                                                              maxContext: opened.config.maxPositionEmbeddings)
+                                                                             sampling: defaults, maxContext: opened.config.maxPositionEmbeddings)
                 try RequestValidation.check(requests, config: opened.config)
             }) else { return 2 }
             if !opened.unknownKeys.isEmpty { say("note: config.json keys not used by moerun: \(opened.unknownKeys.joined(separator: ", "))") }
@@ -131,6 +136,10 @@ struct GenerateCommand: ParsableCommand {
             }
             if let results {
                 output.finish(results, say: say)
+                if let path = self.output {
+                    try output.jsonLines(results).write(toFile: path, atomically: true, encoding: .utf8)
+                    say("wrote \(path)")
+                }
                 let s = engine.lastStats
                 say(String(format: "generated %d tokens for %d prompt%@ in %.3f s: %.1f tokens/s overall; prefill %.1f tokens/s (first token after %.3f s), decode %.1f tokens/s",
                            s.generatedTokens, s.sequences, s.sequences == 1 ? "" : "s", s.seconds, Double(s.generatedTokens) / max(s.seconds, 1e-9),

@@ -7,11 +7,11 @@ import Text
 enum TextRequests {
     /// Requests for `inputs`, with the tokenizer when one is needed or present. Runs on every rank with the
     /// same files and arguments, so every rank reaches the same verdict before anything loads.
-    static func make(_ inputs: [PromptInput], model: String, maxNewTokens: Int,
+    static func make(_ lines: [PromptLine], model: String, maxNewTokens: Int, sampling: SamplingParameters,
                      maxContext: Int) throws -> ([GenerationRequest], Tokenizer?, note: String?) {
         var tokenizer: Tokenizer?
         var note: String?
-        if inputs.contains(where: \.needsTokenizer) {
+        if lines.contains(where: \.input.needsTokenizer) {
             tokenizer = try Tokenizer.load(directory: model)
         } else {
             // Id prompts work without tokenizer files; with them, the output is also shown as text.
@@ -20,13 +20,23 @@ enum TextRequests {
             }
         }
         var requests: [GenerationRequest] = []
-        for input in inputs {
+        for line in lines {
+            let input = line.input, s = line.settings
             let ids = try input.tokens(tokenizer)
-            if input.needsTokenizer && ids.count + maxNewTokens > maxContext {
-                throw TextError(.badInput, "\(input.origin) is \(ids.count) tokens long; with --max-new-tokens \(maxNewTokens) it needs \(ids.count + maxNewTokens) positions, more than the model's context of \(maxContext) (max_position_embeddings)",
+            let budget = s.maxTokens ?? maxNewTokens
+            guard budget >= 1 else { throw TextError(.badInput, "\(input.origin): max_tokens must be at least 1") }
+            if input.needsTokenizer && ids.count + budget > maxContext {
+                throw TextError(.badInput, "\(input.origin) is \(ids.count) tokens long; with --max-new-tokens \(budget) it needs \(ids.count + budget) positions, more than the model's context of \(maxContext) (max_position_embeddings)",
                                 hint: "shorten the prompt or lower --max-new-tokens")
             }
-            requests.append(GenerationRequest(prompt: ids, maxNewTokens: maxNewTokens))
+            var request = GenerationRequest(prompt: ids, maxNewTokens: budget)
+            if s != PromptSettings() {
+                request.sampling = SamplingParameters(temperature: s.temperature ?? sampling.temperature, topK: s.topK ?? sampling.topK,
+                                                      topP: s.topP ?? sampling.topP, seed: s.seed ?? sampling.seed)
+                // A line's own seed samples from (seed, step) alone, as `moerun serve` does for a request.
+                if s.seed != nil { request.samplingKey = 0 }
+            }
+            requests.append(request)
         }
         return (requests, tokenizer, note)
     }
@@ -82,6 +92,19 @@ final class TextOutput {
                 say("prompt \(i): [\(r.prompt.map(String.init).joined(separator: ","))] -> \(r.tokens.map(String.init).joined(separator: ",")) (\(reason))")
             }
         }
+    }
+
+    /// One JSON object per request, in prompt order (text as streamed: special tokens and stop strings left out).
+    func jsonLines(_ results: [GenerationResult]) -> String {
+        results.enumerated().map { i, r in
+            var o = JSONObject()
+            o["index"] = .int(i)
+            o["prompt_tokens"] = .int(r.prompt.count)
+            o["tokens"] = .array(r.tokens.map { .int($0) })
+            o["text"] = tokenizer == nil ? .null : .string(texts[i])
+            o["finish_reason"] = .string(r.finishReason)
+            return JSONValue.object(o).serialized() + "\n"
+        }.joined()
     }
 
     private static func quoted(_ s: String) -> String {

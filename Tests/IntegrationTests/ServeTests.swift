@@ -112,10 +112,10 @@ func completionText(_ body: String, streamed: Bool) -> String? {
     }
 
     /// What offline `generate` makes of one request, as text (eos on, as the server has it).
-    func offline(_ c: Case) throws -> String {
+    func offline(_ c: Case, ignoreEOS: Bool = false) throws -> String {
         let run = try MoerunBinary.run(["generate", "--model", synthTextModel, "--prompt-ids", c.prompt.map(String.init).joined(separator: ","),
                                         "--max-new-tokens", "\(c.maxTokens)", "--temperature", "\(c.temperature)", "--seed", "\(c.seed)",
-                                        "--top-p", "1", "--show-ids"], timeout: 120)
+                                        "--top-p", "1", "--show-ids"] + (ignoreEOS ? ["--ignore-eos"] : []), timeout: 120)
         let line = try #require(run.output.split(separator: "\n").first { $0.hasPrefix("prompt 0: [") }, "\(run.output)")
         let ids = String(line.components(separatedBy: "-> ").last!.split(separator: " ").first!)
         return try MoerunBinary.run(["detokenize", "--model", synthTextModel, "--ids", ids, "--skip-special"], timeout: 60).output
@@ -168,5 +168,125 @@ func completionText(_ body: String, streamed: Bool) -> String? {
         }
         #expect(job.terminate() == 0, "SIGTERM drains and every rank exits 0: \(job.output)")
         #expect(job.output.contains("drained"), "\(job.output)")
+    }
+}
+
+/// Sends a raw HTTP request on a fresh connection, reads `readBytes` of the answer (0: none), then drops the
+/// connection: a client that disconnects mid-stream, or while its request still waits for a slot.
+func dropAfter(port: Int, body: String, readBytes: Int) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { return }
+    let request = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+    _ = request.withCString { send(fd, $0, strlen($0), 0) }
+    // A queued client gives up after a while (its own timeout), not within microseconds of sending.
+    if readBytes == 0 { usleep(300_000) }
+    var got = 0
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while got < readBytes {
+        let n = recv(fd, &buffer, buffer.count, 0)
+        if n <= 0 { break }
+        got += n
+    }
+}
+
+/// A Prometheus gauge or counter value from /metrics text.
+func metric(_ text: String, _ name: String) -> Double? {
+    text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last!) }
+}
+
+@Suite(.serialized, .enabled(if: MoerunBinary.hasMPIRun)) struct ServeLoadTests {
+    /// 64 clients at once, half streaming, with their own prompts (a quarter sharing a 40-token prefix), lengths,
+    /// max_tokens, temperatures and seeds; three rounds with different arrival orders; every response must equal
+    /// one offline `generate` of the same requests (JSON lines with per-request settings) token for token.
+    @Test func sixtyFourConcurrentClientsMatchOfflineGenerationThreeTimes() throws {
+        let cases = (0..<64).map { i in
+            ServeTests.Case(prompt: (i % 4 == 0 ? Array(100..<140) : []) + (0..<(2 + i % 9)).map { 200 + (i * 53 + $0 * 17) % 700 },
+                            maxTokens: 3 + i % 11, temperature: i % 3 == 0 ? 0 : 0.7, seed: UInt64(5000 + i), stream: i % 2 == 0)
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("moerun-load-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let lines = cases.map { c in
+            #"{"prompt": [\#(c.prompt.map(String.init).joined(separator: ","))], "max_tokens": \#(c.maxTokens), "temperature": \#(c.temperature), "top_p": 1, "seed": \#(c.seed)}"#
+        }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/prompts.jsonl", atomically: true, encoding: .utf8)
+        let offline = try MoerunBinary.run(["generate", "--model", synthTextModel, "--prompts", dir + "/prompts.jsonl", "--max-batch", "64",
+                                            "--output", dir + "/offline.jsonl"], timeout: 300)
+        #expect(offline.exitCode == 0, "\(offline.output)")
+        let expected = try String(contentsOfFile: dir + "/offline.jsonl", encoding: .utf8).split(separator: "\n").map { line in
+            ((try JSONSerialization.jsonObject(with: Data(line.utf8))) as! [String: Any])["text"] as! String
+        }
+        #expect(expected.count == 64)
+
+        let job = try ServerJob(ranks: 4, arguments: ["--model", synthTextModel, "--plan", "pp=2,ep=2", "--port", "0", "--served-model-name", "synth",
+                                                      "--max-batch", "8", "--prefill-chunk", "16", "--collective-timeout", "60"])
+        let port = try #require(job.waitReady(), "server did not start: \(job.output)")
+        for round in 0..<3 {
+            nonisolated(unsafe) var served = [String?](repeating: nil, count: cases.count)
+            let lock = NSLock()
+            // Each round sends in another order, so requests meet different neighbours and chunk boundaries.
+            let order = (0..<cases.count).map { ($0 * (2 * round + 1) + round * 7) % cases.count }
+            DispatchQueue.concurrentPerform(iterations: cases.count) { k in
+                let i = order[k]
+                let c = cases[i]
+                let body = #"{"model": "synth", "prompt": [\#(c.prompt.map(String.init).joined(separator: ","))], "max_tokens": \#(c.maxTokens), "temperature": \#(c.temperature), "top_p": 1, "seed": \#(c.seed), "stream": \#(c.stream)}"#
+                let (status, text) = http("POST", "http://127.0.0.1:\(port)/v1/completions", json: body, timeout: 300)
+                lock.withLock { served[i] = status == 200 ? completionText(text, streamed: c.stream) : "HTTP \(status): \(text)" }
+            }
+            let wrong = (0..<cases.count).filter { served[$0] != expected[$0] }
+            #expect(wrong.isEmpty, "round \(round): requests \(wrong) differ, e.g. \(wrong.first.map { "\(String(describing: served[$0])) vs \(expected[$0])" } ?? "")")
+        }
+        #expect(job.terminate() == 0, "\(job.output)")
+    }
+
+    /// 16 clients that drop mid-stream and 16 that drop while queued: their slots are freed (the gauges return to
+    /// zero), and the requests beside them still get exactly their offline output.
+    @Test func disconnectedClientsFreeTheirSlotsAndOthersFinish() throws {
+        let job = try ServerJob(ranks: 4, arguments: ["--model", synthTextModel, "--plan", "pp=2,ep=2", "--port", "0", "--served-model-name", "synth",
+                                                      "--max-batch", "2", "--collective-timeout", "60"])
+        let port = try #require(job.waitReady(), "server did not start: \(job.output)")
+        let base = "http://127.0.0.1:\(port)"
+        let keeper = ServeTests.Case(prompt: [300, 301, 302, 303], maxTokens: 40, temperature: 0.7, seed: 42, stream: false)
+        nonisolated(unsafe) var kept: [String?] = [nil, nil]
+        let group = DispatchGroup()
+        for k in 0..<2 {
+            DispatchQueue.global().async(group: group) {
+                let body = #"{"model": "synth", "prompt": [300, 301, 302, 303], "max_tokens": 40, "temperature": 0.7, "top_p": 1, "seed": 42, "ignore_eos": true}"#
+                let (status, text) = http("POST", base + "/v1/completions", json: body, timeout: 300)
+                kept[k] = status == 200 ? completionText(text, streamed: false) : "HTTP \(status): \(text)"
+            }
+        }
+        // Long streams that are dropped after their first bytes, and requests dropped before any answer (queued:
+        // 2 lanes x 2 slots are taken most of the time).
+        DispatchQueue.concurrentPerform(iterations: 32) { i in
+            let body = #"{"model": "synth", "prompt": [\#(400 + i), 5, 6], "max_tokens": 500, "stream": \#(i < 16), "ignore_eos": true}"#
+            dropAfter(port: port, body: body, readBytes: i < 16 ? 200 : 0)
+        }
+        group.wait()
+        var metrics = ""
+        for _ in 0..<100 {
+            metrics = http("GET", base + "/metrics").1
+            if metric(metrics, "moerun_num_requests_running") == 0 && metric(metrics, "moerun_num_requests_waiting") == 0 { break }
+            usleep(100_000)
+        }
+        #expect(metric(metrics, "moerun_num_requests_running") == 0, "running: \(metrics.split(separator: "\n").filter { $0.hasPrefix("moerun_num_requests") })")
+        #expect(metric(metrics, "moerun_num_requests_running") == 0 && metric(metrics, "moerun_num_requests_waiting") == 0,
+                "slots still held after the clients left: \(metrics.split(separator: "\n").filter { $0.hasPrefix("moerun_num_requests") })")
+        // Far fewer tokens than 32 x 500 were generated: the dropped requests stopped.
+        let generated = metric(metrics, "moerun_generation_tokens_total") ?? 0
+        #expect(generated < 32 * 500 / 2, "generated \(generated) tokens")
+        let offline = try ServeTests().offline(keeper, ignoreEOS: true)
+        #expect(kept[0] == offline && kept[1] == offline, "\(String(describing: kept)) vs \(offline)")
+        #expect(http("GET", base + "/health").0 == 200)
+        #expect(job.terminate() == 0, "\(job.output)")
     }
 }

@@ -23,18 +23,19 @@ func temporaryDirectory(_ tag: String) -> String {
         let text = "1,2,3\r\n{\"prompt\": \"Hello\"}\n\n{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}\n"
         let inputs = try PromptFiles.parse(text, path: "p.jsonl")
         #expect(inputs.count == 3)
-        if case .ids(let ids, let origin) = inputs[0] { #expect(ids == [1, 2, 3] && origin == "p.jsonl line 1") } else { Issue.record("line 1") }
-        if case .text(let t, let origin) = inputs[1] { #expect(t == "Hello" && origin == "p.jsonl line 2") } else { Issue.record("line 2") }
-        if case .messages(let c, let origin) = inputs[2] {
+        if case .ids(let ids, let origin) = inputs[0].input { #expect(ids == [1, 2, 3] && origin == "p.jsonl line 1") } else { Issue.record("line 1") }
+        if case .text(let t, let origin) = inputs[1].input { #expect(t == "Hello" && origin == "p.jsonl line 2") } else { Issue.record("line 2") }
+        if case .messages(let c, let origin) = inputs[2].input {
             #expect(origin == "p.jsonl line 4")
             if case .array(let list) = c.messages { #expect(list.count == 1) } else { Issue.record("messages") }
         } else { Issue.record("line 4") }
     }
 
     @Test func badJSONLinesSayWhatIsWrong() {
-        for (line, message) in [("{\"prompt\": 5}", "\"prompt\" must be a string"), ("{\"text\": \"a\"}", "needs \"prompt\" or \"messages\""),
+        for (line, message) in [("{\"prompt\": 5}", "\"prompt\" must be a string"), ("{\"max_tokens\": 3}", "needs \"prompt\" or \"messages\""),
                                 ("{\"messages\": []}", "\"messages\" is empty"), ("{\"messages\": [{\"content\": \"a\"}]}", "messages[0] has no \"role\""),
-                                ("{\"prompt\": \"a\"", "p.jsonl line 2")] {
+                                ("{\"prompt\": \"a\"", "p.jsonl line 2"), ("{\"prompt\": \"a\", \"temp\": 1}", "unknown key \"temp\""),
+                                ("{\"prompt\": [1, \"x\"]}", "holds token ids"), ("{\"prompt\": \"a\", \"max_tokens\": -2}", "non-negative integer")] {
             do {
                 _ = try PromptFiles.parse("1\n" + line, path: "p.jsonl")
                 Issue.record("no error for \(line)")
@@ -43,6 +44,13 @@ func temporaryDirectory(_ tag: String) -> String {
                 #expect(error.description.contains("p.jsonl line 2"), "\(line): \(error)")
             }
         }
+    }
+
+    @Test func jsonLinesCarryTheirOwnSettings() throws {
+        let lines = try PromptFiles.parse(#"{"prompt": [5, 6], "max_tokens": 3, "temperature": 0.7, "top_p": 0.9, "top_k": 4, "seed": 11}"#, path: "p.jsonl")
+        if case .ids(let ids, _) = lines[0].input { #expect(ids == [5, 6]) } else { Issue.record("ids") }
+        let s = lines[0].settings
+        #expect(s.maxTokens == 3 && s.temperature == 0.7 && s.topP == 0.9 && s.topK == 4 && s.seed == 11)
     }
 
     @Test func invalidUTF8IsReportedWithByteOffsetAndLine() throws {
