@@ -318,9 +318,11 @@ public enum ProcessMemory {
     public static func peakResidentBytes() -> Int? { field("VmHWM:") }
     /// File-backed resident bytes (RssFile): mapped checkpoint pages land here.
     public static func residentFileBytes() -> Int? { field("RssFile:") }
+    /// Memory the kernel can still give this node's processes without swapping (MemAvailable).
+    public static func availableBytes() -> Int? { field("MemAvailable:", file: "/proc/meminfo") }
 
-    private static func field(_ key: String) -> Int? {
-        guard let text = readProcFile("/proc/self/status") else { return nil }
+    private static func field(_ key: String, file: String = "/proc/self/status") -> Int? {
+        guard let text = readProcFile(file) else { return nil }
         for line in text.split(separator: "\n") where line.hasPrefix(key) {
             let parts = line.split(separator: " ", omittingEmptySubsequences: true)
             if parts.count >= 2, let kb = Int(parts[1]) { return kb * 1024 }

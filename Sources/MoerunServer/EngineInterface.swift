@@ -54,6 +54,8 @@ public enum EngineRejection: Error, Sendable, Equatable {
     case draining
     /// The engine is loading or has failed (503).
     case unavailable(String)
+    /// The request can never be admitted: prompt + max_tokens exceed what one lane's KV cache holds (400).
+    case tooLarge(String)
 }
 
 public enum EngineHealth: Sendable, Equatable {
@@ -71,6 +73,9 @@ public struct EngineCounters: Sendable, Equatable {
     public var waiting = 0
     public var promptTokens = 0
     public var generatedTokens = 0
+    /// Per lane: KV-cache tokens reserved by admitted requests (prompt + max_tokens each), and the lane's budget.
+    public var kvTokensReserved: [Int] = []
+    public var kvTokensCapacity: [Int] = []
     public init() {}
 }
 

@@ -42,6 +42,8 @@ final class EngineCall: Sendable {
                 throw APIError.unavailable("the server is shutting down and takes no new requests")
             case .unavailable(let why):
                 throw APIError.unavailable("the engine is not available: \(why)")
+            case .tooLarge(let why):
+                throw APIError.invalid(why, param: "max_tokens", code: "context_length_exceeded")
             }
         }
     }

@@ -13,6 +13,8 @@ final class ServerMetrics: Sendable {
     let interTokenLatency: ValueHistogram
     let endToEndLatency: ValueHistogram
     private let finished: [String: Counter]
+    /// KV-cache use per lane, as a fraction of the lane's budget (labels made on first sight of a lane).
+    private let kvUsage = Mutex<[Int: Gauge]>([:])
     /// Engine totals already added to the counters (Prometheus counters only increment).
     private let seen = Mutex<(prompt: Int, generated: Int)>((0, 0))
 
@@ -50,6 +52,18 @@ final class ServerMetrics: Sendable {
     /// The exposition text, with the engine's gauges and counters brought up to date first.
     func scrape(_ engine: EngineCounters) -> String {
         running.set(Double(engine.running))
+        for (lane, capacity) in engine.kvTokensCapacity.enumerated() where capacity > 0 {
+            let gauge = kvUsage.withLock { gauges in
+                if let g = gauges[lane] { return g }
+                let g = registry.makeGauge(
+                    descriptor: MetricNameDescriptor(namespace: "moerun", metricName: "kv_cache_usage", unitName: "perc",
+                                                     helpText: "Fraction of a lane's KV-cache token budget reserved by admitted requests."),
+                    labels: [("lane", String(lane))])
+                gauges[lane] = g
+                return g
+            }
+            gauge.set(Double(engine.kvTokensReserved[lane]) / Double(capacity))
+        }
         waiting.set(Double(engine.waiting))
         seen.withLock { s in
             // An engine restart would reset its totals: start counting again from the new values.

@@ -57,6 +57,9 @@ public final class Coordinator {
     /// at least 2 tokens (a 1-token segment would take the decode attention form), so one may exceed it by 1.
     /// Ignored with keepLogits (the prompt's logits come from one segment).
     public let prefillChunk: Int?
+    /// Per lane: KV-cache tokens its ranks can hold for all its sequences together; an admitted request reserves
+    /// prompt + max new tokens, so a lane never runs out mid-generation. nil = only `maxSequencesPerLane` limits.
+    public let kvTokensPerLane: [Int]?
     /// Called for every token and every finish, in order.
     public var onEvent: ((Int, CoordinatorEvent) -> Void)?
 
@@ -73,6 +76,8 @@ public final class Coordinator {
         var lastToken: Int
         /// Prompt tokens sent so far (== prompt length once prefill is complete).
         var prefilled: Int
+        /// KV-cache tokens held for this sequence in its lane (prompt + max new tokens).
+        var reserved: Int
         /// Cancelled while its micro-batch is in the pipeline: finished when that entry comes back, so no stage
         /// frees a cache it still works on.
         var cancelled = false
@@ -84,9 +89,11 @@ public final class Coordinator {
 
     public init(requests: [GenerationRequest] = [], lanes: Int, microBatches: Int, maxSequencesPerLane: Int,
                 eosTokens: Set<Int>, keepLogits: Bool, defaultSampling: SamplingParameters = SamplingParameters(),
-                keepAlive: Bool = false, prefillChunk: Int? = nil) {
+                keepAlive: Bool = false, prefillChunk: Int? = nil, kvTokensPerLane: [Int]? = nil) {
         precondition(lanes >= 1 && microBatches >= 1 && maxSequencesPerLane >= 1 && (prefillChunk ?? 2) >= 2)
         self.prefillChunk = keepLogits ? nil : prefillChunk
+        precondition(kvTokensPerLane.map { $0.count == lanes } ?? true)
+        self.kvTokensPerLane = kvTokensPerLane
         self.lanes = lanes
         self.microBatches = microBatches
         self.maxSequencesPerLane = maxSequencesPerLane
@@ -174,12 +181,14 @@ public final class Coordinator {
         let inFlight = Swift.min(lanes * maxSequencesPerLane, active.count + waiting.count)
         let groupTarget = (inFlight + microBatches - 1) / microBatches
         var groupSize = active.values.filter { $0.group == group }.count
-        while let id = waiting.first, groupSize < groupTarget, let lane = freeLane() {
+        while let id = waiting.first, groupSize < groupTarget,
+              let lane = freeLane(need: requests[id]!.prompt.count + requests[id]!.maxNewTokens) {
             let request = requests[id]!
             guard let entry = chunk(id, request, from: 0, lane: lane, budget: &budget) else { break }
             groupSize += 1
             waiting.removeFirst()
-            active[id] = Active(lane: lane, group: group, inFlight: true, position: 0, lastToken: -1, prefilled: 0)
+            active[id] = Active(lane: lane, group: group, inFlight: true, position: 0, lastToken: -1, prefilled: 0,
+                                reserved: request.prompt.count + request.maxNewTokens)
             entries.append(entry)
         }
         defer { released = [] }
@@ -205,13 +214,27 @@ public final class Coordinator {
                          samplingKey: request.samplingKey, sample: last)
     }
 
-    /// The lane with the fewest active sequences that still has room (lowest index on ties).
-    private func freeLane() -> Int? {
+    /// The lane with the fewest active sequences that has a slot and `need` KV-cache tokens free (lowest index
+    /// on ties).
+    private func freeLane(need: Int) -> Int? {
         var load = [Int](repeating: 0, count: lanes)
         for s in active.values { load[s.lane] += 1 }
-        let lane = load.indices.min { (load[$0], $0) < (load[$1], $1) }!
-        return load[lane] < maxSequencesPerLane ? lane : nil
+        let reserved = kvTokensReserved
+        let open = (0..<lanes).filter { l in
+            load[l] < maxSequencesPerLane && (kvTokensPerLane.map { reserved[l] + need <= $0[l] } ?? true)
+        }
+        return open.min { (load[$0], $0) < (load[$1], $1) }
     }
+
+    /// KV-cache tokens reserved per lane by the admitted sequences.
+    public var kvTokensReserved: [Int] {
+        var r = [Int](repeating: 0, count: lanes)
+        for s in active.values { r[s.lane] += s.reserved }
+        return r
+    }
+
+    /// Whether a request of `need` tokens (prompt + max new tokens) fits an empty lane at all.
+    public func admissible(need: Int) -> Bool { kvTokensPerLane.map { need <= ($0.max() ?? 0) } ?? true }
 
     /// A prompt chunk that samples nothing came back from the pipeline: the next chunk may go.
     public func advance(_ entry: StepEntry) {

@@ -5,3 +5,5 @@ import Foundation
 
 /// Resident set size of this process in bytes (VmRSS; 0 where /proc is unavailable).
 public func residentMemoryBytes() -> Int { ProcessMemory.residentBytes() ?? 0 }
+/// This node's MemAvailable in bytes (0 where unknown).
+public func availableMemoryBytes() -> Int { ProcessMemory.availableBytes() ?? 0 }

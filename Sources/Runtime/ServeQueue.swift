@@ -8,6 +8,8 @@ public final class ServeQueue: @unchecked Sendable {
         case queueFull(waiting: Int)
         case draining
         case failed(String)
+        /// Prompt + max new tokens exceed the KV-cache budget of every lane: it could never be admitted.
+        case tooLarge(need: Int, limit: Int)
     }
 
     /// Events of one request, called on the engine thread in order: tokens, then one `.finished`.
@@ -36,9 +38,15 @@ public final class ServeQueue: @unchecked Sendable {
     private var external: [UInt64: Int] = [:]
     private var internalToExternal: [Int: UInt64] = [:]
 
-    public init(maxWaiting: Int = 256, idleWait: Double = 0.5) {
+    /// The largest prompt + max new tokens one lane's KV cache takes (nil: no limit; set once the budget is known).
+    private var maxRequestTokens: Int?
+    private var kvReserved: [Int] = []
+    private var kvCapacity: [Int] = []
+
+    public init(maxWaiting: Int = 256, idleWait: Double = 0.5, maxRequestTokens: Int? = nil) {
         self.maxWaiting = maxWaiting
         self.idleWait = idleWait
+        self.maxRequestTokens = maxRequestTokens
     }
 
     /// Queues a request (any thread). Its handler is called from the engine thread.
@@ -47,12 +55,21 @@ public final class ServeQueue: @unchecked Sendable {
         defer { lock.unlock() }
         if let failure { throw .failed(failure) }
         if draining { throw .draining }
+        let need = request.prompt.count + request.maxNewTokens
+        if let limit = maxRequestTokens, need > limit { throw .tooLarge(need: need, limit: limit) }
         guard pending.count + queued < maxWaiting else { throw .queueFull(waiting: pending.count + queued) }
         let id = nextID
         nextID += 1
         pending.append((id, request, handler))
         lock.signal()
         return id
+    }
+
+    /// The KV-cache budget of the largest lane: larger requests are refused at submission.
+    public func setMaxRequestTokens(_ limit: Int) {
+        lock.lock()
+        maxRequestTokens = limit
+        lock.unlock()
     }
 
     /// Ends a request (any thread); unknown or finished ids are ignored.
@@ -84,11 +101,11 @@ public final class ServeQueue: @unchecked Sendable {
         return failure
     }
 
-    /// (running, waiting, prompt tokens, generated tokens) as of the last tick.
-    public var counters: (running: Int, waiting: Int, promptTokens: Int, generatedTokens: Int) {
+    /// Counters as of the last tick; KV-cache tokens reserved and budgeted per lane.
+    public var counters: (running: Int, waiting: Int, promptTokens: Int, generatedTokens: Int, kvReserved: [Int], kvCapacity: [Int]) {
         lock.lock()
         defer { lock.unlock() }
-        return (running, queued + pending.count, promptTokens, generatedTokens)
+        return (running, queued + pending.count, promptTokens, generatedTokens, kvReserved, kvCapacity)
     }
 
     /// Engine thread, before each tick: hands submissions and cancellations to the coordinator; while there
@@ -118,9 +135,12 @@ public final class ServeQueue: @unchecked Sendable {
             if let inner = external[id] { coordinator.cancel(inner) }
         }
         if closing { coordinator.close() }
+        let reserved = coordinator.kvTokensReserved
         lock.lock()
         running = coordinator.activeCount
         queued = coordinator.waitingCount
+        kvReserved = reserved
+        kvCapacity = coordinator.kvTokensPerLane ?? []
         lock.unlock()
     }
 

@@ -38,6 +38,8 @@ final class EngineBridge: CompletionEngine, @unchecked Sendable {
             case .queueFull: throw .queueFull(retryAfterSeconds: 1)
             case .draining: throw .draining
             case .failed(let message): throw .unavailable(message)
+            case .tooLarge(let need, let limit):
+                throw .tooLarge("prompt + max_tokens = \(need) tokens, more than one lane's KV cache holds (\(limit) tokens); lower max_tokens or shorten the prompt")
             }
         }
     }
@@ -58,6 +60,8 @@ final class EngineBridge: CompletionEngine, @unchecked Sendable {
         out.waiting = c.waiting
         out.promptTokens = c.promptTokens
         out.generatedTokens = c.generatedTokens
+        out.kvTokensReserved = c.kvReserved
+        out.kvTokensCapacity = c.kvCapacity
         return out
     }
 

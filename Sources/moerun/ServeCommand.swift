@@ -39,6 +39,8 @@ struct ServeCommand: ParsableCommand {
     var defaultMaxTokens = 4096
     @Option(help: "Prompt tokens prefilled per tick, over all arriving prompts (running decodes go first), so a long prompt does not freeze the other streams; 0 = whole prompts.")
     var prefillChunk = 256
+    @Option(help: "KV-cache tokens per lane, all its sequences together (each admitted request reserves prompt + max_tokens; default: 90% of the memory available to each rank after loading).")
+    var kvCacheTokens: Int?
     @OptionGroup var compute: ComputeOptions
     @OptionGroup var mpi: MPIOptions
 
@@ -48,6 +50,7 @@ struct ServeCommand: ParsableCommand {
             throw ValidationError("--max-batch, --max-waiting and --default-max-tokens must be at least 1")
         }
         if let m = microBatches, m < 1 { throw ValidationError("--micro-batches must be at least 1") }
+        if let k = kvCacheTokens, k < 2 { throw ValidationError("--kv-cache-tokens must be at least 2") }
         guard prefillChunk == 0 || prefillChunk >= 2 else { throw ValidationError("--prefill-chunk must be 0 (off) or at least 2") }
     }
 
@@ -98,13 +101,17 @@ struct ServeCommand: ParsableCommand {
         compute.apply(to: &options, rank: world.rank)
         let engine = try startEngine(world, opened: opened, plan: parallelPlan, options: options, preload: true)
         try printMemory(engine, world: world, say: say)
+        let kvBudget = try Self.kvTokensPerLane(engine, world: world, requested: kvCacheTokens)
+        say("KV cache per lane: " + kvBudget.enumerated().map { "lane \($0.offset) \($0.element) tokens" }.joined(separator: ", ")
+            + (kvCacheTokens == nil ? " (90% of the memory each rank has left; --kv-cache-tokens sets it)" : ""))
+        queue.setMaxRequestTokens(kvBudget.max() ?? 0)
         bridge.markLoaded()
         say("ready: engine loop running (rank 0 pid \(getpid()); SIGTERM to it or to mpirun drains and exits)")
 
         let coordinator = world.rank == 0
             ? Coordinator(lanes: parallelPlan.ep, microBatches: microBatches ?? parallelPlan.pp, maxSequencesPerLane: maxBatch,
                           eosTokens: Set(tokenizer.config.eosTokenIDs), keepLogits: false, keepAlive: true,
-                          prefillChunk: prefillChunk == 0 ? nil : prefillChunk)
+                          prefillChunk: prefillChunk == 0 ? nil : prefillChunk, kvTokensPerLane: kvBudget)
             : nil
         let feed: ((Coordinator) -> Void)? = world.rank == 0 ? { queue.feed($0) } : nil
         do {
@@ -121,6 +128,22 @@ struct ServeCommand: ParsableCommand {
             say("drained: every request finished; exiting" + (closed ? "" : " (idle client connections closed at exit)"))
         }
         return 0
+    }
+
+    /// Per lane, the KV-cache tokens all of its ranks can hold: each rank's share of MemAvailable (90%, split over
+    /// the ranks of its node) over its stage's bytes per cached token, the lane's smallest rank deciding.
+    static func kvTokensPerLane(_ engine: Engine, world: any Communicator, requested: Int?) throws -> [Int] {
+        let plan = engine.plan
+        if let requested { return Array(repeating: requested, count: plan.ep) }
+        let c = engine.config
+        let bytesPerToken = (c.kvLoraRank + c.qkRopeHeadDim) * MemoryLayout<Float>.size * plan.stageLayers[engine.stage].count
+        let local = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? 1
+        let available = Double(availableMemoryBytes()) * 0.9 / Double(max(local, 1))
+        world.setContext("gathering KV-cache budgets")
+        let perRank = try world.allGather([Int64(available / Double(max(bytesPerToken, 1)))])
+        return (0..<plan.ep).map { lane in
+            (0..<plan.pp).map { Int(perRank[plan.rank(stage: $0, lane: lane).value]) }.min() ?? 0
+        }
     }
 
     /// Blocks the calling (main) thread until `body` finishes on the cooperative pool.

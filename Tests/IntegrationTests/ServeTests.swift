@@ -252,9 +252,12 @@ func metric(_ text: String, _ name: String) -> Double? {
     /// zero), and the requests beside them still get exactly their offline output.
     @Test func disconnectedClientsFreeTheirSlotsAndOthersFinish() throws {
         let job = try ServerJob(ranks: 4, arguments: ["--model", synthTextModel, "--plan", "pp=2,ep=2", "--port", "0", "--served-model-name", "synth",
-                                                      "--max-batch", "2", "--collective-timeout", "60"])
+                                                      "--max-batch", "2", "--kv-cache-tokens", "4000", "--collective-timeout", "60"])
         let port = try #require(job.waitReady(), "server did not start: \(job.output)")
         let base = "http://127.0.0.1:\(port)"
+        // More than a lane's KV cache could ever hold: refused up front, not queued forever.
+        let huge = http("POST", base + "/v1/completions", json: #"{"model": "synth", "prompt": [5, 6], "max_tokens": 4000}"#)
+        #expect(huge.0 == 400 && huge.1.contains("KV cache"), "\(huge)")
         let keeper = ServeTests.Case(prompt: [300, 301, 302, 303], maxTokens: 40, temperature: 0.7, seed: 42, stream: false)
         nonisolated(unsafe) var kept: [String?] = [nil, nil]
         let group = DispatchGroup()
@@ -287,6 +290,7 @@ func metric(_ text: String, _ name: String) -> Double? {
         let offline = try ServeTests().offline(keeper, ignoreEOS: true)
         #expect(kept[0] == offline && kept[1] == offline, "\(String(describing: kept)) vs \(offline)")
         #expect(http("GET", base + "/health").0 == 200)
+        #expect(metrics.contains("moerun_kv_cache_usage_perc{lane=\"1\"} 0"), "\(metrics)")
         #expect(job.terminate() == 0, "\(job.output)")
     }
 }

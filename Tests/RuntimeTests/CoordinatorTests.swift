@@ -187,3 +187,25 @@ import Testing
         #expect(c.nextStep().released == [id])
     }
 }
+
+@Suite struct KVBudgetTests {
+    @Test func admissionWaitsForKVBudgetAndFinishedRequestsReturnIt() {
+        // One lane of 20 tokens: a request reserves prompt + max new tokens.
+        let c = Coordinator(lanes: 1, microBatches: 1, maxSequencesPerLane: 8, eosTokens: [], keepLogits: false, kvTokensPerLane: [20])
+        let a = c.submit(GenerationRequest(prompt: [1, 2, 3, 4], maxNewTokens: 8))   // 12
+        let b = c.submit(GenerationRequest(prompt: [5, 6], maxNewTokens: 8))          // 10: does not fit beside a
+        let first = c.nextStep()
+        #expect(first.entries.map(\.sequence) == [a])
+        #expect(c.kvTokensReserved == [12] && c.waitingCount == 1)
+        var step = first
+        while !c.isFinished {
+            for e in step.entries { c.complete(e, token: 9) }
+            if c.results[a].finishReason == "length" && c.kvTokensReserved == [0] { break }
+            step = c.nextStep()
+        }
+        let next = c.nextStep()
+        #expect(next.entries.map(\.sequence) == [b], "admitted once a's reservation is returned")
+        #expect(c.kvTokensReserved == [10])
+        #expect(c.admissible(need: 20) && !c.admissible(need: 21))
+    }
+}
