@@ -56,6 +56,13 @@ public final class KVCache: @unchecked Sendable {
         }
     }
 
+    /// A new cache holding a copy of this one's first `length` tokens in every layer (a shared prompt prefix).
+    public func prefix(_ length: Int) -> KVCache {
+        let copy = KVCache(latentDim: latentDim, ropeDim: ropeDim)
+        for (layer, rows) in storage { copy.storage[layer] = Array(rows.prefix(length * rowWidth)) }
+        return copy
+    }
+
     /// Floats held in all layers.
     public var floatCount: Int { storage.values.reduce(0) { $0 + $1.count } }
 }

@@ -76,6 +76,9 @@ public struct EngineCounters: Sendable, Equatable {
     /// Per lane: KV-cache tokens reserved by admitted requests (prompt + max_tokens each), and the lane's budget.
     public var kvTokensReserved: [Int] = []
     public var kvTokensCapacity: [Int] = []
+    /// Prompt tokens copied from cached prefixes, and prompt tokens admitted (the prefix-cache hit rate).
+    public var prefixHitTokens = 0
+    public var prefixQueryTokens = 0
     public init() {}
 }
 

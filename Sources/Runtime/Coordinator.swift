@@ -60,6 +60,16 @@ public final class Coordinator {
     /// Per lane: KV-cache tokens its ranks can hold for all its sequences together; an admitted request reserves
     /// prompt + max new tokens, so a lane never runs out mid-generation. nil = only `maxSequencesPerLane` limits.
     public let kvTokensPerLane: [Int]?
+    /// Prefix caching: finished sequences' caches stay on their lane's ranks (at most this many per lane, least
+    /// recently used evicted first), and a new prompt that starts with one's prompt tokens copies those rows
+    /// instead of prefilling them. Only prompt rows are shared: they were computed by prefill, exactly as the
+    /// new prompt's own prefill would compute them, so the output does not change by a bit. 0 = off.
+    public let retainedPerLane: Int
+    /// Shortest shared prefix worth a copy.
+    public static let minimumPrefix = 16
+    /// Prompt tokens that were copied from retained caches / prompt tokens admitted (prefix-cache hit rate).
+    public private(set) var prefixHitTokens = 0
+    public private(set) var prefixQueryTokens = 0
     /// Called for every token and every finish, in order.
     public var onEvent: ((Int, CoordinatorEvent) -> Void)?
 
@@ -84,16 +94,28 @@ public final class Coordinator {
     }
     private var active: [Int: Active] = [:]
     private var released: [Int] = []
+    /// A finished sequence whose cache every rank of its lane keeps for prefix reuse.
+    private struct Retained {
+        var lane: Int
+        var prompt: [Int]
+        /// Rows its cache holds (prompt + generated), counted against the lane's KV budget.
+        var rows: Int
+        var lastUse: Int
+        /// Forks of it still in the pipeline: it may not be released before they come back.
+        var pins = 0
+    }
+    private var retained: [Int: Retained] = [:]
     private var tick = 0
     private var closed = false
 
     public init(requests: [GenerationRequest] = [], lanes: Int, microBatches: Int, maxSequencesPerLane: Int,
                 eosTokens: Set<Int>, keepLogits: Bool, defaultSampling: SamplingParameters = SamplingParameters(),
-                keepAlive: Bool = false, prefillChunk: Int? = nil, kvTokensPerLane: [Int]? = nil) {
+                keepAlive: Bool = false, prefillChunk: Int? = nil, kvTokensPerLane: [Int]? = nil, retainedPerLane: Int = 0) {
         precondition(lanes >= 1 && microBatches >= 1 && maxSequencesPerLane >= 1 && (prefillChunk ?? 2) >= 2)
         self.prefillChunk = keepLogits ? nil : prefillChunk
         precondition(kvTokensPerLane.map { $0.count == lanes } ?? true)
         self.kvTokensPerLane = kvTokensPerLane
+        self.retainedPerLane = retainedPerLane
         self.lanes = lanes
         self.microBatches = microBatches
         self.maxSequencesPerLane = maxSequencesPerLane
@@ -126,8 +148,7 @@ public final class Coordinator {
                 s.cancelled = true
                 active[id] = s
             } else {
-                active[id] = nil
-                released.append(id)
+                retire(id, s)
                 finish(id, reason: "cancelled")
             }
         }
@@ -182,12 +203,20 @@ public final class Coordinator {
         let groupTarget = (inFlight + microBatches - 1) / microBatches
         var groupSize = active.values.filter { $0.group == group }.count
         while let id = waiting.first, groupSize < groupTarget,
-              let lane = freeLane(need: requests[id]!.prompt.count + requests[id]!.maxNewTokens) {
+              let (lane, hit) = admissionLane(requests[id]!) {
             let request = requests[id]!
-            guard let entry = chunk(id, request, from: 0, lane: lane, budget: &budget) else { break }
+            let from = hit?.length ?? 0
+            guard var entry = chunk(id, request, from: from, lane: lane, budget: &budget) else { break }
+            if let hit {
+                entry.forkFrom = hit.id
+                retained[hit.id]!.pins += 1
+                retained[hit.id]!.lastUse = tick
+                prefixHitTokens += hit.length
+            }
+            prefixQueryTokens += request.prompt.count
             groupSize += 1
             waiting.removeFirst()
-            active[id] = Active(lane: lane, group: group, inFlight: true, position: 0, lastToken: -1, prefilled: 0,
+            active[id] = Active(lane: lane, group: group, inFlight: true, position: from, lastToken: -1, prefilled: from,
                                 reserved: request.prompt.count + request.maxNewTokens)
             entries.append(entry)
         }
@@ -198,6 +227,7 @@ public final class Coordinator {
     /// The next prefill entry of `id` from prompt position `from` within `budget` prompt tokens (nil when the
     /// budget has no room for a chunk); the last chunk samples the first token.
     private func chunk(_ id: Int, _ request: GenerationRequest, from: Int, lane: Int, budget: inout Int) -> StepEntry? {
+        // (A fork's first chunk starts at the copied length; the copy itself costs no prefill.)
         let remaining = request.prompt.count - from
         let take: Int
         if remaining <= budget || (remaining <= budget + 1 && budget >= 2) || remaining == 1 && budget >= 1 {
@@ -214,14 +244,30 @@ public final class Coordinator {
                          samplingKey: request.samplingKey, sample: last)
     }
 
+    /// Where a waiting request goes: the lane holding its longest cached prefix when that lane has room, else
+    /// the least loaded lane with room (evicting retained caches of that lane when the KV budget needs it).
+    private func admissionLane(_ request: GenerationRequest) -> (lane: Int, hit: (id: Int, length: Int)?)? {
+        let need = request.prompt.count + request.maxNewTokens
+        if retainedPerLane > 0 {
+            let hits = (0..<lanes).compactMap { l in bestPrefix(request.prompt, lane: l).map { (lane: l, hit: $0) } }
+                .sorted { ($0.hit.length, -$0.lane) > ($1.hit.length, -$1.lane) }
+            for h in hits {
+                evict(lane: h.lane, keeping: retainedPerLane, need: need)
+                if retained[h.hit.id] != nil, freeLane(need: need, only: h.lane) != nil { return (h.lane, h.hit) }
+            }
+            for l in 0..<lanes { evict(lane: l, keeping: retainedPerLane, need: need) }
+        }
+        return freeLane(need: need).map { ($0, nil) }
+    }
+
     /// The lane with the fewest active sequences that has a slot and `need` KV-cache tokens free (lowest index
     /// on ties).
-    private func freeLane(need: Int) -> Int? {
+    private func freeLane(need: Int, only: Int? = nil) -> Int? {
         var load = [Int](repeating: 0, count: lanes)
         for s in active.values { load[s.lane] += 1 }
         let reserved = kvTokensReserved
         let open = (0..<lanes).filter { l in
-            load[l] < maxSequencesPerLane && (kvTokensPerLane.map { reserved[l] + need <= $0[l] } ?? true)
+            (only == nil || only == l) && load[l] < maxSequencesPerLane && (kvTokensPerLane.map { reserved[l] + need <= $0[l] } ?? true)
         }
         return open.min { (load[$0], $0) < (load[$1], $1) }
     }
@@ -230,6 +276,7 @@ public final class Coordinator {
     public var kvTokensReserved: [Int] {
         var r = [Int](repeating: 0, count: lanes)
         for s in active.values { r[s.lane] += s.reserved }
+        for k in retained.values { r[k.lane] += k.rows }
         return r
     }
 
@@ -239,9 +286,9 @@ public final class Coordinator {
     /// A prompt chunk that samples nothing came back from the pipeline: the next chunk may go.
     public func advance(_ entry: StepEntry) {
         guard var s = active[entry.sequence] else { preconditionFailure("chunk for inactive sequence \(entry.sequence)") }
+        unpin(entry)
         if s.cancelled {
-            active[entry.sequence] = nil
-            released.append(entry.sequence)
+            retire(entry.sequence, s)
             finish(entry.sequence, reason: "cancelled")
             return
         }
@@ -256,9 +303,9 @@ public final class Coordinator {
     public func complete(_ entry: StepEntry, token: Int, logits: [[Float]] = [], stop: Bool = false) {
         guard var s = active[entry.sequence] else { preconditionFailure("token for inactive sequence \(entry.sequence)") }
         let id = entry.sequence
+        unpin(entry)
         if s.cancelled {
-            active[id] = nil
-            released.append(id)
+            retire(id, s)
             finish(id, reason: "cancelled")
             return
         }
@@ -283,12 +330,56 @@ public final class Coordinator {
             reason = nil
         }
         if let reason {
-            active[id] = nil
-            released.append(id)
+            retire(id, s)
             finish(id, reason: reason)
         } else {
             active[id] = s
         }
+    }
+
+    /// A sequence leaves its slot: its cache is released on every rank, or, with prefix caching and a complete
+    /// prompt, retained for later prompts that start the same way.
+    private func retire(_ id: Int, _ s: Active) {
+        active[id] = nil
+        let prompt = requests[id]!.prompt
+        guard retainedPerLane > 0, s.prefilled >= prompt.count, prompt.count >= Self.minimumPrefix else {
+            released.append(id)
+            return
+        }
+        retained[id] = Retained(lane: s.lane, prompt: prompt, rows: s.position, lastUse: tick)
+        evict(lane: s.lane, keeping: retainedPerLane, need: 0)
+    }
+
+    /// Releases least recently used retained caches of `lane` (never one with a fork in the pipeline) until at
+    /// most `keeping` remain and `need` more KV tokens fit the lane's budget.
+    private func evict(lane: Int, keeping: Int, need: Int) {
+        while true {
+            let mine = retained.filter { $0.value.lane == lane }
+            let over = mine.count > keeping
+            let short = kvTokensPerLane.map { kvTokensReserved[lane] + need > $0[lane] } ?? false
+            guard over || short, let victim = mine.filter({ $0.value.pins == 0 })
+                    .min(by: { ($0.value.lastUse, $0.key) < ($1.value.lastUse, $1.key) })?.key else { return }
+            retained[victim] = nil
+            released.append(victim)
+        }
+    }
+
+    private func unpin(_ entry: StepEntry) {
+        if entry.forkFrom >= 0 { retained[entry.forkFrom]?.pins -= 1 }
+    }
+
+    /// The retained cache of `lane` sharing the longest prompt prefix with `prompt`, and the rows to copy
+    /// (at least `minimumPrefix`, and at least 2 prompt tokens left to prefill: a 1-token chunk would take the
+    /// decode attention form).
+    private func bestPrefix(_ prompt: [Int], lane: Int) -> (id: Int, length: Int)? {
+        var best: (id: Int, length: Int)?
+        for (id, r) in retained where r.lane == lane && r.pins >= 0 {
+            var m = 0
+            let limit = Swift.min(r.prompt.count, prompt.count - 2)
+            while m < limit && r.prompt[m] == prompt[m] { m += 1 }
+            if m >= Self.minimumPrefix && (best == nil || m > best!.length || (m == best!.length && id < best!.id)) { best = (id, m) }
+        }
+        return best
     }
 
     private func finish(_ id: Int, reason: String) {

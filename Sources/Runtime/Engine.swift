@@ -71,6 +71,12 @@ public struct RankMemory: Sendable, Codable {
     public var residentBytes: Int
 }
 
+/// A broken invariant of the engine loop, named with its tick and sequence (ends the job on every rank).
+public struct EngineError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
 public final class Engine {
     public let world: any Communicator
     public let stageComm: any Communicator
@@ -281,8 +287,16 @@ public final class Engine {
                 } else {
                     hidden = Matrix(rows: 0, cols: d)
                 }
-                let segments = entries.map { e -> SequenceSegment in
-                    if e.start == 0 || caches[e.sequence] == nil { caches[e.sequence] = KVCache(config: config) }
+                let segments = try entries.map { e -> SequenceSegment in
+                    if e.forkFrom >= 0 && caches[e.sequence] == nil {
+                        // Prefix cache hit: the shared prompt rows come from a retained sequence of this lane.
+                        guard let base = caches[e.forkFrom] else {
+                            throw EngineError("\(label): sequence \(e.sequence) forks the cache of sequence \(e.forkFrom), which rank \(world.rank) does not hold")
+                        }
+                        caches[e.sequence] = base.prefix(e.start)
+                    } else if e.start == 0 || caches[e.sequence] == nil {
+                        caches[e.sequence] = KVCache(config: config)
+                    }
                     return SequenceSegment(cache: caches[e.sequence]!, count: e.tokens.count, startPosition: e.start)
                 }
                 world.setContext("\(label) layers \(plan.stageLayers[stage])")

@@ -42,6 +42,8 @@ public final class ServeQueue: @unchecked Sendable {
     private var maxRequestTokens: Int?
     private var kvReserved: [Int] = []
     private var kvCapacity: [Int] = []
+    private var prefixHits = 0
+    private var prefixQueries = 0
 
     public init(maxWaiting: Int = 256, idleWait: Double = 0.5, maxRequestTokens: Int? = nil) {
         self.maxWaiting = maxWaiting
@@ -102,10 +104,11 @@ public final class ServeQueue: @unchecked Sendable {
     }
 
     /// Counters as of the last tick; KV-cache tokens reserved and budgeted per lane.
-    public var counters: (running: Int, waiting: Int, promptTokens: Int, generatedTokens: Int, kvReserved: [Int], kvCapacity: [Int]) {
+    public var counters: (running: Int, waiting: Int, promptTokens: Int, generatedTokens: Int, kvReserved: [Int], kvCapacity: [Int],
+                          prefixHits: Int, prefixQueries: Int) {
         lock.lock()
         defer { lock.unlock() }
-        return (running, queued + pending.count, promptTokens, generatedTokens, kvReserved, kvCapacity)
+        return (running, queued + pending.count, promptTokens, generatedTokens, kvReserved, kvCapacity, prefixHits, prefixQueries)
     }
 
     /// Engine thread, before each tick: hands submissions and cancellations to the coordinator; while there
@@ -141,6 +144,8 @@ public final class ServeQueue: @unchecked Sendable {
         queued = coordinator.waitingCount
         kvReserved = reserved
         kvCapacity = coordinator.kvTokensPerLane ?? []
+        prefixHits = coordinator.prefixHitTokens
+        prefixQueries = coordinator.prefixQueryTokens
         lock.unlock()
     }
 

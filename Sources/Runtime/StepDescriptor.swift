@@ -24,9 +24,13 @@ public struct StepEntry: Sendable, Equatable {
     public var samplingKey: Int
     /// Whether the last stage samples a token for this entry (false for a prompt chunk before the last).
     public var sample: Bool
+    /// Prefix caching: the first `start` cached tokens of this new sequence are a copy of sequence `forkFrom`'s
+    /// (a retained cache on every rank of the lane); -1 = none.
+    public var forkFrom: Int
 
     public init(sequence: Int, lane: Int, start: Int, tokens: [Int], allLogits: Bool, step: Int,
-                sampling: SamplingParameters = SamplingParameters(), samplingKey: Int? = nil, sample: Bool = true) {
+                sampling: SamplingParameters = SamplingParameters(), samplingKey: Int? = nil, sample: Bool = true,
+                forkFrom: Int = -1) {
         self.sequence = sequence
         self.lane = lane
         self.start = start
@@ -36,6 +40,7 @@ public struct StepEntry: Sendable, Equatable {
         self.sampling = sampling
         self.samplingKey = samplingKey ?? sequence
         self.sample = sample
+        self.forkFrom = forkFrom
     }
 
     /// Rows of logits the last stage returns for this entry.
@@ -75,7 +80,7 @@ public struct StepDescriptor: Sendable, Equatable {
             out += [Int32(e.sequence), Int32(e.lane), Int32(e.start), (e.allLogits ? 1 : 0) | (e.sample ? 0 : 2), Int32(e.step),
                     Int32(bitPattern: p.temperature.bitPattern), Int32(p.topK), Int32(bitPattern: p.topP.bitPattern),
                     Int32(truncatingIfNeeded: p.seed), Int32(truncatingIfNeeded: p.seed >> 32), Int32(e.samplingKey),
-                    Int32(e.tokens.count)]
+                    Int32(e.forkFrom), Int32(e.tokens.count)]
             out += e.tokens.map { Int32($0) }
         }
         return out
@@ -97,11 +102,11 @@ public struct StepDescriptor: Sendable, Equatable {
             let sequence = next(), lane = next(), start = next(), flags = next(), step = next()
             let temperature = Float(bitPattern: word()), topK = next(), topP = Float(bitPattern: word())
             let seed = UInt64(word()) | UInt64(word()) << 32
-            let key = next(), n = next()
+            let key = next(), fork = next(), n = next()
             entries.append(StepEntry(sequence: sequence, lane: lane, start: start, tokens: (0..<n).map { _ in next() },
                                      allLogits: flags & 1 != 0, step: step,
                                      sampling: SamplingParameters(temperature: temperature, topK: topK, topP: topP, seed: seed),
-                                     samplingKey: key, sample: flags & 2 == 0))
+                                     samplingKey: key, sample: flags & 2 == 0, forkFrom: fork))
         }
         return StepDescriptor(tick: tick, microBatch: microBatch, entries: entries, released: released, stop: stop)
     }

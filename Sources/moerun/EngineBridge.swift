@@ -62,6 +62,8 @@ final class EngineBridge: CompletionEngine, @unchecked Sendable {
         out.generatedTokens = c.generatedTokens
         out.kvTokensReserved = c.kvReserved
         out.kvTokensCapacity = c.kvCapacity
+        out.prefixHitTokens = c.prefixHits
+        out.prefixQueryTokens = c.prefixQueries
         return out
     }
 

@@ -39,6 +39,8 @@ struct ServeCommand: ParsableCommand {
     var defaultMaxTokens = 4096
     @Option(help: "Prompt tokens prefilled per tick, over all arriving prompts (running decodes go first), so a long prompt does not freeze the other streams; 0 = whole prompts.")
     var prefillChunk = 256
+    @Option(help: "Finished sequences whose caches each lane keeps for prompts that start the same way (prefix caching; their prompt rows are copied instead of prefilled, same output bit for bit); 0 = off.")
+    var prefixCacheSequences = 8
     @Option(help: "KV-cache tokens per lane, all its sequences together (each admitted request reserves prompt + max_tokens; default: 90% of the memory available to each rank after loading).")
     var kvCacheTokens: Int?
     @OptionGroup var compute: ComputeOptions
@@ -46,6 +48,7 @@ struct ServeCommand: ParsableCommand {
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
+        guard prefixCacheSequences >= 0 else { throw ValidationError("--prefix-cache-sequences must be 0 (off) or more") }
         guard maxBatch >= 1, maxWaiting >= 1, defaultMaxTokens >= 1 else {
             throw ValidationError("--max-batch, --max-waiting and --default-max-tokens must be at least 1")
         }
@@ -111,7 +114,8 @@ struct ServeCommand: ParsableCommand {
         let coordinator = world.rank == 0
             ? Coordinator(lanes: parallelPlan.ep, microBatches: microBatches ?? parallelPlan.pp, maxSequencesPerLane: maxBatch,
                           eosTokens: Set(tokenizer.config.eosTokenIDs), keepLogits: false, keepAlive: true,
-                          prefillChunk: prefillChunk == 0 ? nil : prefillChunk, kvTokensPerLane: kvBudget)
+                          prefillChunk: prefillChunk == 0 ? nil : prefillChunk, kvTokensPerLane: kvBudget,
+                          retainedPerLane: prefixCacheSequences)
             : nil
         let feed: ((Coordinator) -> Void)? = world.rank == 0 ? { queue.feed($0) } : nil
         do {

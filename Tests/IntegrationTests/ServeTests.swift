@@ -245,6 +245,9 @@ func metric(_ text: String, _ name: String) -> Double? {
             let wrong = (0..<cases.count).filter { served[$0] != expected[$0] }
             #expect(wrong.isEmpty, "round \(round): requests \(wrong) differ, e.g. \(wrong.first.map { "\(String(describing: served[$0])) vs \(expected[$0])" } ?? "")")
         }
+        // The shared 40-token prefix was copied from retained caches, and the outputs above did not change.
+        let metrics = http("GET", "http://127.0.0.1:\(port)/metrics").1
+        #expect((metric(metrics, "moerun_prefix_cache_hit_tokens_total") ?? 0) >= 40, "\(metrics)")
         #expect(job.terminate() == 0, "\(job.output)")
     }
 

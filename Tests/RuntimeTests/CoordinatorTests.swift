@@ -209,3 +209,44 @@ import Testing
         #expect(c.admissible(need: 20) && !c.admissible(need: 21))
     }
 }
+
+@Suite struct PrefixCacheTests {
+    @Test func aPromptStartingLikeAFinishedOneForksItsPromptRows() {
+        let c = Coordinator(lanes: 2, microBatches: 1, maxSequencesPerLane: 4, eosTokens: [], keepLogits: false,
+                            keepAlive: true, retainedPerLane: 1)
+        let shared = Array(100..<130)
+        let a = c.submit(GenerationRequest(prompt: shared + [1, 2], maxNewTokens: 2))
+        var d = c.nextStep()
+        while !c.isFinished {
+            for e in d.entries { c.complete(e, token: 7) }
+            d = c.nextStep()
+            #expect(!d.released.contains(a), "a finished sequence with a full prompt is retained, not released")
+        }
+        // Shares 30 tokens with a's prompt (and a's generated tokens would not count): copies 30 rows.
+        let b = c.submit(GenerationRequest(prompt: shared + [9, 9, 9], maxNewTokens: 1))
+        let first = c.nextStep()
+        let entry = try! #require(first.entries.first)
+        #expect(entry.sequence == b && entry.forkFrom == a && entry.start == 30 && entry.tokens == [9, 9, 9])
+        #expect(StepDescriptor.decode(first.encode()) == first)
+        #expect(c.prefixHitTokens == 30 && c.prefixQueryTokens == 32 + 33)
+        // A third finished prompt on that lane evicts the least recently used one (one retained per lane),
+        // but never while a fork of it is in the pipeline.
+        let other = c.submit(GenerationRequest(prompt: Array(500..<520), maxNewTokens: 1))
+        let next = c.nextStep()
+        #expect(!next.released.contains(a), "a is pinned by b's fork in flight")
+        c.complete(entry, token: 3)
+        for e in next.entries { c.complete(e, token: 3) }
+        var freed: [Int] = []
+        for _ in 0..<3 { freed += c.nextStep().released }
+        #expect(Set(freed).isSubset(of: [a, b, other]))
+        // A prompt that would leave a single token to prefill copies one row less (no 1-token prefill chunk).
+        let c2 = Coordinator(lanes: 1, microBatches: 1, maxSequencesPerLane: 2, eosTokens: [], keepLogits: false,
+                             keepAlive: true, retainedPerLane: 2)
+        c2.submit(GenerationRequest(prompt: shared, maxNewTokens: 1))
+        let s1 = c2.nextStep()
+        for e in s1.entries { c2.complete(e, token: 1) }
+        c2.submit(GenerationRequest(prompt: shared + [5], maxNewTokens: 1))
+        let s2 = c2.nextStep()
+        #expect(s2.entries.first?.start == 29 && s2.entries.first?.tokens.count == 2)
+    }
+}
