@@ -297,3 +297,18 @@ func metric(_ text: String, _ name: String) -> Double? {
         #expect(job.terminate() == 0, "\(job.output)")
     }
 }
+
+@Suite(.serialized, .enabled(if: MoerunBinary.hasMPIRun)) struct ServeIdleTests {
+    /// An idle server sends a keep-alive tick every 0.5 s: with a 2 s collective timeout, 6 s without requests
+    /// must not trip any rank's watchdog, and the next request is served.
+    @Test func idleServerDoesNotTripTheWatchdog() throws {
+        let job = try ServerJob(ranks: 2, arguments: ["--model", synthTextModel, "--plan", "pp=2,ep=1", "--port", "0",
+                                                      "--served-model-name", "synth", "--collective-timeout", "2"])
+        let port = try #require(job.waitReady(), "server did not start: \(job.output)")
+        sleep(6)
+        let (status, body) = http("POST", "http://127.0.0.1:\(port)/v1/completions", json: #"{"model": "synth", "prompt": "Hello", "max_tokens": 4}"#)
+        #expect(status == 200, "\(body)\n\(job.output)")
+        #expect(!job.output.contains("was waiting in"), "a watchdog fired: \(job.output)")
+        #expect(job.terminate() == 0, "\(job.output)")
+    }
+}
