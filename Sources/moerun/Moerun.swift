@@ -13,7 +13,7 @@ struct Moerun: ParsableCommand {
             """,
         subcommands: [GenerateCommand.self, BenchCommand.self, PlanCommand.self, InspectCommand.self, SynthCommand.self,
                       SelftestCommand.self, ReportCommand.self,
-                      TokenizeCommand.self, DetokenizeCommand.self, ChatTemplateCommand.self, ServeCommand.self]
+                      TokenizeCommand.self, DetokenizeCommand.self, ChatTemplateCommand.self, ServeCommand.self, BenchServeCommand.self]
     )
 
     static func main() {
