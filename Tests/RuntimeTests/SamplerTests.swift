@@ -37,4 +37,20 @@ import Testing
         let ones = Double(draws.filter { $0 == 1 }.count) / 4000
         #expect(abs(ones - 0.75) < 0.03)
     }
+
+    @Test func fastSamplerEqualsItsPlainTwin() {
+        var rng = SeededGenerator(seed: 7)
+        for trial in 0..<300 {
+            let n = 1 + Int(rng.next() % 3000)
+            // Coarse logits make ties; a few NaNs; temperatures from cold to hot; every top-k / top-p mix.
+            var logits = (0..<n).map { _ in Float(Int(rng.next() % 200)) / 10 - 10 }
+            if trial % 7 == 0 { logits[Int(rng.next() % UInt64(n))] = .nan }
+            let p = SamplingParameters(temperature: [0.2, 0.6, 1, 1.7][trial % 4], topK: [0, 1, 5, 50, 5000][trial % 5],
+                                       topP: [1, 0.95, 0.5, 0.05][trial % 4 == 3 ? 0 : (trial / 4) % 4], seed: rng.next())
+            for step in 0..<4 {
+                #expect(Sampler.sample(logits, parameters: p, sequence: trial, step: step)
+                        == Sampler.sampleReference(logits, parameters: p, sequence: trial, step: step), "trial \(trial) \(p)")
+            }
+        }
+    }
 }
