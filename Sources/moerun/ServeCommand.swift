@@ -38,7 +38,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "max_tokens when a request gives none (capped by the remaining context).")
     var defaultMaxTokens = 4096
     @Option(help: "Prompt tokens prefilled per tick, over all arriving prompts (running decodes go first), so a long prompt does not freeze the other streams; 0 = whole prompts.")
-    var prefillChunk = 256
+    var prefillChunk = 64
     @Option(help: "Finished sequences whose caches each lane keeps for prompts that start the same way (prefix caching; their prompt rows are copied instead of prefilled, same output bit for bit); 0 = off.")
     var prefixCacheSequences = 8
     @Option(help: "KV-cache tokens per lane, all its sequences together (each admitted request reserves prompt + max_tokens; default: 90% of the memory available to each rank after loading).")
