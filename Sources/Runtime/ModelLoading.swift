@@ -48,14 +48,4 @@ public enum RequestValidation {
             }
         }
     }
-
-    /// Parse "185,175,484" into token ids.
-    public static func parseIDs(_ text: String, what: String) throws -> [Int] {
-        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-        if parts.count == 1 && parts[0].isEmpty { return [] }
-        return try parts.enumerated().map { i, p in
-            guard let v = Int(p) else { throw Problem(message: "\(what): '\(p)' (item \(i + 1)) is not an integer token id") }
-            return v
-        }
-    }
 }
