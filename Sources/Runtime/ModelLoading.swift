@@ -34,7 +34,7 @@ public enum RequestValidation {
     }
 
     public static func check(_ requests: [GenerationRequest], config: ModelConfig) throws {
-        guard !requests.isEmpty else { throw Problem(message: "no prompts given: pass --prompt-ids 1,2,3 or --prompts FILE") }
+        guard !requests.isEmpty else { throw Problem(message: "no prompts given: pass --prompt TEXT, --chat TEXT, --messages FILE, --prompt-ids 1,2,3 or --prompts FILE") }
         for (i, r) in requests.enumerated() {
             let which = requests.count == 1 ? "the prompt" : "prompt \(i + 1)"
             guard !r.prompt.isEmpty else { throw Problem(message: "\(which) is empty: give at least one token id") }
