@@ -34,6 +34,7 @@ public enum MPIEnvironment {
         MPI_Comm_rank(cmpi_comm_world(), &rank)
         let watchdog = Watchdog(timeout: timeout, action: .abortJob({ line in
             FileHandle.standardError.write((line + "\n").data(using: .utf8)!)
+            JobAbortHook.run(line)
             // If the runtime cannot tear the job down, leave anyway so nothing hangs.
             Thread.detachNewThread {
                 sleep(10)
@@ -62,6 +63,7 @@ public enum MPIEnvironment {
     /// Abort every rank of the job with `code` after printing `message` (used for fatal errors on one rank).
     public static func abort(message: String, code: Int32 = 1) -> Never {
         FileHandle.standardError.write((message + "\n").data(using: .utf8)!)
+        JobAbortHook.run(message)
         if world != nil && !finalized { MPI_Abort(cmpi_comm_world(), code) }
         exit(code)
     }

@@ -67,6 +67,7 @@ public final class Watchdog: @unchecked Sendable {
         let bound = UInt64(timeout * 1e9)
         var iterations = 0
         while true {
+            LastWait.parkIfStopped()
             if try isDone() { return }
             iterations += 1
             if iterations < 200 {
@@ -93,10 +94,28 @@ public final class Watchdog: @unchecked Sendable {
     }
 }
 
+/// Last words before this process aborts the job (a watchdog timeout, a fatal error): a server hands the message
+/// to its open requests here, so clients get the reason rather than a cut connection. Runs on the aborting thread.
+public enum JobAbortHook {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var hook: (@Sendable (String) -> Void)?
+
+    public static func set(_ body: (@Sendable (String) -> Void)?) { lock.withLock { hook = body } }
+
+    /// Runs the hook once (a second abort on the way out finds it cleared).
+    public static func run(_ message: String) {
+        let body = lock.withLock { () -> (@Sendable (String) -> Void)? in
+            defer { hook = nil }
+            return hook
+        }
+        body?(message)
+    }
+}
+
 /// Where this process last blocked, kept in a fixed C buffer so a signal handler can print it without
 /// allocating: when mpirun tears the job down after a rank died, every surviving rank says where it was.
 public enum LastWait {
-    nonisolated(unsafe) private static let capacity = 1024
+    private static let capacity = 1024
     nonisolated(unsafe) private static let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: 1024)
     nonisolated(unsafe) private static var length = 0
 
@@ -115,10 +134,35 @@ public enum LastWait {
     public static func installTerminationReport() {
         record("no blocking operation had started yet")
         signal(SIGTERM) { _ in
-            let prefix: StaticString = "moerun: terminated by the launcher (another rank failed or the job was aborted); "
-            _ = write(2, prefix.utf8Start, prefix.utf8CodeUnitCount)
-            _ = write(2, LastWait.buffer, LastWait.length)
+            LastWait.report()
             _exit(143)
         }
+    }
+
+    /// Set by `installStopReport`'s handler; a rank that sees it in a blocking wait stops there for good.
+    nonisolated(unsafe) static var stopped: sig_atomic_t = 0
+
+    /// As `installTerminationReport`, but the process stays until the launcher's SIGKILL and takes no part in
+    /// any further collective (a served job's ranks other than rank 0). OpenMPI sends SIGKILL 1 s after SIGTERM
+    /// only while no rank has exited (it sleeps in whole seconds and a SIGCHLD cuts the sleep short), and
+    /// rank 0 needs that second to send its clients the reason: so stay, and let rank 0 see the loop stop.
+    public static func installStopReport() {
+        record("no blocking operation had started yet")
+        signal(SIGTERM) { _ in
+            LastWait.report()
+            LastWait.stopped = 1
+        }
+    }
+
+    private static func report() {
+        let prefix: StaticString = "moerun: terminated by the launcher (another rank failed or the job was aborted); "
+        _ = write(2, prefix.utf8Start, prefix.utf8CodeUnitCount)
+        _ = write(2, LastWait.buffer, LastWait.length)
+    }
+
+    /// Parks the calling thread for good once the stop report has fired (the launcher's SIGKILL ends it).
+    static func parkIfStopped() {
+        guard stopped != 0 else { return }
+        while true { sleep(60) }
     }
 }

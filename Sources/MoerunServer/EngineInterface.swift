@@ -40,8 +40,11 @@ public enum EngineFinish: Sendable, Equatable {
     case failed(String)
 }
 
-/// Events of one request, delivered in order on an engine thread: tokens, then exactly one `finished`.
+/// Events of one request, delivered in order on an engine thread: at most one `admitted`, tokens, then exactly
+/// one `finished`.
 public enum EngineEvent: Sendable, Equatable {
+    /// The request left the waiting queue for a lane slot after this many seconds (the queue-time metric).
+    case admitted(queueSeconds: Double)
     case token(Int)
     case finished(EngineFinish, promptTokens: Int, generatedTokens: Int)
 }
@@ -79,6 +82,11 @@ public struct EngineCounters: Sendable, Equatable {
     /// Prompt tokens copied from cached prefixes, and prompt tokens admitted (the prefix-cache hit rate).
     public var prefixHitTokens = 0
     public var prefixQueryTokens = 0
+    /// Per rank: (token, expert) pairs its routed experts have processed since the engine started (empty until
+    /// the first count arrives).
+    public var expertPairsPerRank: [Int] = []
+    /// Mean over MoE layers of (mean / max) lane load in the last counting window: 1 = perfectly even (nil: none yet).
+    public var expertBalance: Double?
     public init() {}
 }
 

@@ -113,6 +113,8 @@ func runGeneration(_ call: EngineCall, plan: GenerationPlan, tokenizer: Tokenize
         return try await withTaskCancellationHandler {
             for await event in call.events {
                 switch event {
+                case .admitted(let queueSeconds):
+                    metrics.queueTime.record(queueSeconds)
                 case .token(let token):
                     let now = ContinuousClock.now
                     if let lastToken {
@@ -145,7 +147,8 @@ func runGeneration(_ call: EngineCall, plan: GenerationPlan, tokenizer: Tokenize
                     case .cancelled:
                         return done("abort", error: .unavailable("the request was cancelled by the server"), metric: "abort")
                     case .failed(let why):
-                        return done("error", error: .internalError("the engine failed: \(why)"), metric: "error")
+                        // A lost rank or a watchdog abort: the service is gone, not this request's fault (503).
+                        return done("error", error: .unavailable("the engine failed: \(why)"), metric: "error")
                     }
                 }
             }

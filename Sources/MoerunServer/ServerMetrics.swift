@@ -14,6 +14,9 @@ final class ServerMetrics: Sendable {
     let timeToFirstToken: ValueHistogram
     let interTokenLatency: ValueHistogram
     let endToEndLatency: ValueHistogram
+    let queueTime: ValueHistogram
+    private let expertBalance: Gauge
+    private let expertPairs = Mutex<[Int: (counter: Counter, seen: Int)]>([:])
     private let finished: [String: Counter]
     /// KV-cache use per lane, as a fraction of the lane's budget (labels made on first sight of a lane).
     private let kvUsage = Mutex<[Int: Gauge]>([:])
@@ -43,6 +46,12 @@ final class ServerMetrics: Sendable {
         endToEndLatency = registry.makeValueHistogram(
             descriptor: name("e2e_request_latency", "seconds", "Seconds from submitting a request to the engine until it finished."),
             buckets: [0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680])
+        queueTime = registry.makeValueHistogram(
+            descriptor: name("request_queue_time", "seconds", "Seconds a request waited in the engine's queue before it got a lane slot."),
+            buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 20, 40, 80, 160, 640])
+        expertBalance = registry.makeGauge(descriptor: name(
+            "expert_load_balance", "",
+            "Mean over MoE layers of mean / max routed-expert load per lane in the last counting window (1 = even)."))
         let finishedName = name("request_finished", "total", "Requests that ended, by reason (abort: client gone or cancelled).")
         var byReason: [String: Counter] = [:]
         for reason in Self.finishReasons {
@@ -69,6 +78,18 @@ final class ServerMetrics: Sendable {
             gauge.set(Double(engine.kvTokensReserved[lane]) / Double(capacity))
         }
         waiting.set(Double(engine.waiting))
+        if let balance = engine.expertBalance { expertBalance.set(balance) }
+        expertPairs.withLock { counters in
+            for (rank, total) in engine.expertPairsPerRank.enumerated() {
+                var entry = counters[rank] ?? (registry.makeCounter(
+                    descriptor: MetricNameDescriptor(namespace: "moerun", metricName: "expert_tokens", unitName: "total",
+                                                     helpText: "(token, expert) pairs processed by each rank's routed experts."),
+                    labels: [("rank", String(rank))]), 0)
+                if total > entry.seen { entry.counter.increment(by: Int64(total - entry.seen)) }
+                entry.seen = total
+                counters[rank] = entry
+            }
+        }
         seen.withLock { s in
             // An engine restart would reset its totals: start counting again from the new values.
             if engine.promptTokens >= s.prompt {

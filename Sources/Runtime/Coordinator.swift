@@ -38,6 +38,8 @@ public struct GenerationResult: Sendable, Equatable {
 
 /// What happened to a request, reported as it happens (serving streams these).
 public enum CoordinatorEvent: Sendable, Equatable {
+    /// The request left the waiting queue for a lane slot (its prefill starts this tick).
+    case admitted
     case token(Int)
     /// The last event of a request; `result` holds its tokens and reason.
     case finished(GenerationResult)
@@ -57,6 +59,16 @@ public final class Coordinator {
     /// at least 2 tokens (a 1-token segment would take the decode attention form), so one may exceed it by 1.
     /// Ignored with keepLogits (the prompt's logits come from one segment).
     public let prefillChunk: Int?
+    /// Serving: prompt tokens per tick while some sequence of the tick decodes (`PrefillPacer`'s choice, at most
+    /// `prefillChunk`); ticks without a decode take `prefillChunk`. nil = `prefillChunk` always.
+    public var prefillBudget: Int?
+    /// What the last descriptor carried: prompt tokens and decoding sequences (the pacer's measurements).
+    public private(set) var lastStep: (promptTokens: Int, decodeRows: Int) = (0, 0)
+    /// Prompt tokens not yet prefilled, of waiting and running requests.
+    public var prefillBacklog: Int {
+        waiting.reduce(0) { $0 + requests[$1]!.prompt.count }
+            + active.reduce(0) { $0 + max(requests[$1.key]!.prompt.count - $1.value.prefilled, 0) }
+    }
     /// Per lane: KV-cache tokens its ranks can hold for all its sequences together; an admitted request reserves
     /// prompt + max new tokens, so a lane never runs out mid-generation. nil = only `maxSequencesPerLane` limits.
     public let kvTokensPerLane: [Int]?
@@ -70,7 +82,9 @@ public final class Coordinator {
     /// Prompt tokens that were copied from retained caches / prompt tokens admitted (prefix-cache hit rate).
     public private(set) var prefixHitTokens = 0
     public private(set) var prefixQueryTokens = 0
-    /// Called for every token and every finish, in order.
+    /// Serving: the next descriptor asks every rank for its expert counts (set by the caller, cleared once sent).
+    public var countExpertsNext = false
+    /// Called for every admission, token and finish, in order.
     public var onEvent: ((Int, CoordinatorEvent) -> Void)?
 
     private var requests: [Int: GenerationRequest] = [:]
@@ -172,15 +186,25 @@ public final class Coordinator {
     /// The descriptor for the next tick. Micro-batch group `tick % microBatches` advances: its ready sequences
     /// decode one token; free slots admit waiting prompts into this group (prefill).
     public func nextStep() -> StepDescriptor {
+        var step = plannedStep()
+        if countExpertsNext && !step.stop { step.countExperts = true }
+        countExpertsNext = false
+        return step
+    }
+
+    private func plannedStep() -> StepDescriptor {
         defer { tick += 1 }
         if isFinished {
             defer { released = [] }
             // Serving and still open: an idle tick keeps every rank in step (and its watchdog satisfied).
+            lastStep = (0, 0)
             return StepDescriptor(tick: tick, microBatch: -1, entries: [], released: released, stop: !keepAlive || closed)
         }
         let group = tick % microBatches
         var entries: [StepEntry] = []
+        let decoding = active.contains { id, s in s.group == group && !s.inFlight && s.prefilled >= requests[id]!.prompt.count }
         var budget = prefillChunk ?? Int.max
+        if decoding, let paced = prefillBudget { budget = min(budget, paced) }
         for id in active.keys.sorted() {
             guard var s = active[id], s.group == group, !s.inFlight else { continue }
             let request = requests[id]!
@@ -219,8 +243,11 @@ public final class Coordinator {
             active[id] = Active(lane: lane, group: group, inFlight: true, position: from, lastToken: -1, prefilled: from,
                                 reserved: request.prompt.count + request.maxNewTokens)
             entries.append(entry)
+            onEvent?(id, .admitted)
         }
         defer { released = [] }
+        let prompts = entries.filter { $0.start < requests[$0.sequence]!.prompt.count }
+        lastStep = (prompts.reduce(0) { $0 + $1.tokens.count }, entries.count - prompts.count)
         return StepDescriptor(tick: tick, microBatch: group, entries: entries, released: released)
     }
 

@@ -232,14 +232,15 @@ public final class Engine {
     /// Serve requests until the feed closes the coordinator: every rank calls this; rank 0 passes the
     /// coordinator (made with `keepAlive`) and `feed`, which it calls before each tick to hand over submissions
     /// and cancellations (and to wait, briefly, while there is no work).
-    public func serve(_ coordinator: Coordinator?, feed: ((Coordinator) -> Void)?) throws {
+    public func serve(_ coordinator: Coordinator?, feed: ((Coordinator) -> Void)?,
+                      onExpertLoad: ((ExpertLoad) -> Void)? = nil) throws {
         var stats = GenerationStats()
-        try run(coordinator, stats: &stats, feed: feed, onToken: nil)
+        try run(coordinator, stats: &stats, feed: feed, onToken: nil, onExpertLoad: onExpertLoad)
     }
 
     /// The tick loop shared by offline generation and serving.
     private func run(_ coordinator: Coordinator?, stats: inout GenerationStats, feed: ((Coordinator) -> Void)?,
-                     onToken: ((_ request: Int, _ token: Int) -> Bool)?) throws {
+                     onToken: ((_ request: Int, _ token: Int) -> Bool)?, onExpertLoad: ((ExpertLoad) -> Void)? = nil) throws {
         var history: [Int: StepDescriptor] = [:]
         var pending: [any PendingSend] = []
         var localResults: (tokens: [Int32], logits: [Float])? = nil
@@ -259,6 +260,7 @@ public final class Engine {
             tracer.end(t0, .stepBroadcast, bytes: words.count * 4)
             let descriptor = StepDescriptor.decode(words)
             if descriptor.stop { break }
+            if descriptor.countExperts, let load = try expertLoad(reset: true) { onExpertLoad?(load) }
             for id in descriptor.released { caches[id] = nil }
             history[descriptor.tick] = descriptor
             for p in pending { try p.wait() }

@@ -28,12 +28,23 @@ public final class ServeQueue: @unchecked Sendable {
     private var draining = false
     private var failure: String?
     private var lastTick = Date()
+    private var ticks = 0
+    /// Seconds the engine worked between the last feeds (idle waits excluded): the yardstick for "the loop has
+    /// stopped".
+    private var recentGaps: [Double] = []
+    private var expertPairsPerRank: [Int] = []
+    private var expertBalance: Double?
+    private var lastExpertCount = Date()
+    /// How often the loop asks every rank for its expert counts (one small all-reduce).
+    public var expertCountInterval = 2.0
     private var running = 0
     private var queued = 0
     private var promptTokens = 0
     private var generatedTokens = 0
 
-    // Engine-thread state: only `feed` and the coordinator's callbacks (same thread) touch these.
+    // Engine-thread state: `feed` and the coordinator's callbacks (same thread) touch these; `fail` may come from
+    // another thread while the engine thread is stuck in MPI, hence `handlerLock`.
+    private let handlerLock = NSLock()
     private var handlers: [Int: Handler] = [:]
     private var external: [UInt64: Int] = [:]
     private var internalToExternal: [Int: UInt64] = [:]
@@ -45,7 +56,11 @@ public final class ServeQueue: @unchecked Sendable {
     private var prefixHits = 0
     private var prefixQueries = 0
 
-    public init(maxWaiting: Int = 256, idleWait: Double = 0.5, maxRequestTokens: Int? = nil) {
+    /// `--prefill-chunk auto`: the prompt budget of ticks that also decode, from measured tick times.
+    public private(set) var pacer: PrefillPacer?
+
+    public init(maxWaiting: Int = 256, idleWait: Double = 0.5, maxRequestTokens: Int? = nil, pacer: PrefillPacer? = nil) {
+        self.pacer = pacer
         self.maxWaiting = maxWaiting
         self.idleWait = idleWait
         self.maxRequestTokens = maxRequestTokens
@@ -103,12 +118,45 @@ public final class ServeQueue: @unchecked Sendable {
         return failure
     }
 
-    /// Counters as of the last tick; KV-cache tokens reserved and budgeted per lane.
-    public var counters: (running: Int, waiting: Int, promptTokens: Int, generatedTokens: Int, kvReserved: [Int], kvCapacity: [Int],
-                          prefixHits: Int, prefixQueries: Int) {
+    /// Ticks the engine loop has come through `feed`.
+    public var tickCount: Int {
         lock.lock()
         defer { lock.unlock() }
-        return (running, queued + pending.count, promptTokens, generatedTokens, kvReserved, kvCapacity, prefixHits, prefixQueries)
+        return ticks
+    }
+
+    /// The longest of the last 64 ticks' engine work, idle waits excluded (0 before two ticks).
+    public var longestRecentTick: Double {
+        lock.lock()
+        defer { lock.unlock() }
+        return recentGaps.max() ?? 0
+    }
+
+    /// Requests submitted and not yet finished.
+    public var openRequests: Int {
+        handlerLock.withLock { handlers.count } + lock.withLock { pending.count }
+    }
+
+    /// Counters as of the last tick; KV-cache tokens reserved and budgeted per lane; expert pairs per rank since
+    /// the start and the load balance of the last counting window.
+    public var counters: (running: Int, waiting: Int, promptTokens: Int, generatedTokens: Int, kvReserved: [Int], kvCapacity: [Int],
+                          prefixHits: Int, prefixQueries: Int, expertPairsPerRank: [Int], expertBalance: Double?) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (running, queued + pending.count, promptTokens, generatedTokens, kvReserved, kvCapacity, prefixHits, prefixQueries,
+                expertPairsPerRank, expertBalance)
+    }
+
+    /// Engine thread: the expert counts the ranks sent for the last window (`Engine.serve`'s onExpertLoad).
+    public func recordExpertLoad(_ load: ExpertLoad) {
+        lock.lock()
+        if expertPairsPerRank.count != load.rankLoad.count { expertPairsPerRank = Array(repeating: 0, count: load.rankLoad.count) }
+        for (rank, pairs) in load.rankLoad.enumerated() { expertPairsPerRank[rank] += pairs }
+        // A window in which no token was routed says nothing about balance: keep the last figure.
+        if load.rankLoad.contains(where: { $0 > 0 }), !load.balance.isEmpty {
+            expertBalance = load.balance.reduce(0, +) / Double(load.balance.count)
+        }
+        lock.unlock()
     }
 
     /// Engine thread, before each tick: hands submissions and cancellations to the coordinator; while there
@@ -116,28 +164,43 @@ public final class ServeQueue: @unchecked Sendable {
     public func feed(_ coordinator: Coordinator) {
         if coordinator.onEvent == nil { coordinator.onEvent = { [unowned self] id, event in self.deliver(id, event) } }
         lock.lock()
+        if ticks > 0 {
+            let busy = Date().timeIntervalSince(lastTick)
+            recentGaps.append(busy)
+            if recentGaps.count > 64 { recentGaps.removeFirst() }
+            pacer?.observe(seconds: busy, promptTokens: coordinator.lastStep.promptTokens, decodeRows: coordinator.lastStep.decodeRows)
+        }
         if pending.isEmpty && cancels.isEmpty && coordinator.isFinished && !draining {
             _ = lock.wait(until: Date().addingTimeInterval(idleWait))
         }
         let arrived = pending, cancelled = cancels, closing = draining
         pending = []
         cancels = []
-        lastTick = Date()
+        let now = Date()
+        lastTick = now
+        ticks += 1
+        if now.timeIntervalSince(lastExpertCount) >= expertCountInterval {
+            lastExpertCount = now
+            coordinator.countExpertsNext = true
+        }
         lock.unlock()
 
         for (id, request, handler) in arrived {
             let inner = coordinator.submit(request)
-            handlers[inner] = handler
-            external[id] = inner
-            internalToExternal[inner] = id
+            handlerLock.withLock {
+                handlers[inner] = handler
+                external[id] = inner
+                internalToExternal[inner] = id
+            }
             lock.lock()
             promptTokens += request.prompt.count
             lock.unlock()
         }
         for id in cancelled {
-            if let inner = external[id] { coordinator.cancel(inner) }
+            if let inner = handlerLock.withLock({ external[id] }) { coordinator.cancel(inner) }
         }
         if closing { coordinator.close() }
+        if let pacer { coordinator.prefillBudget = pacer.budget(backlog: coordinator.prefillBacklog) }
         let reserved = coordinator.kvTokensReserved
         lock.lock()
         running = coordinator.activeCount
@@ -149,32 +212,44 @@ public final class ServeQueue: @unchecked Sendable {
         lock.unlock()
     }
 
-    /// Engine thread: the loop ended with an error (a lost rank, a watchdog abort). Every open request gets a
-    /// finished event with the reason; later submissions are refused with it.
+    /// The loop ended or cannot go on (a lost rank, a watchdog abort, the launcher tearing the job down): every
+    /// open request gets a finished event with the reason, later submissions are refused with it, and events the
+    /// engine might still produce go nowhere. Any thread; the first message wins.
     public func fail(_ message: String) {
         lock.lock()
+        if failure != nil {
+            lock.unlock()
+            return
+        }
         failure = message
         let stranded = pending
         pending = []
         lock.unlock()
         var failed = GenerationResult(prompt: [])
         failed.finishReason = "failed: " + message
-        for handler in handlers.values { handler(.finished(failed)) }
-        handlers = [:]
+        handlerLock.withLock {
+            for handler in handlers.values { handler(.finished(failed)) }
+            handlers = [:]
+            external = [:]
+            internalToExternal = [:]
+        }
         for p in stranded { p.handler(.finished(failed)) }
     }
 
     private func deliver(_ inner: Int, _ event: CoordinatorEvent) {
-        guard let handler = handlers[inner] else { return }
-        handler(event)
-        switch event {
-        case .token:
-            lock.lock()
-            generatedTokens += 1
-            lock.unlock()
-        case .finished:
-            handlers[inner] = nil
-            if let id = internalToExternal.removeValue(forKey: inner) { external[id] = nil }
+        handlerLock.withLock {
+            guard let handler = handlers[inner] else { return }
+            handler(event)
+            switch event {
+            case .admitted: break
+            case .token:
+                lock.lock()
+                generatedTokens += 1
+                lock.unlock()
+            case .finished:
+                handlers[inner] = nil
+                if let id = internalToExternal.removeValue(forKey: inner) { external[id] = nil }
+            }
         }
     }
 }

@@ -54,15 +54,20 @@ public struct StepDescriptor: Sendable, Equatable {
     /// Sequences whose caches every rank frees before this tick's work.
     public var released: [Int]
     public var stop: Bool
+    /// Every rank adds its routed-expert counts into rank 0's totals right after this broadcast (serving's
+    /// expert-load metrics; a collective all ranks take at the same tick).
+    public var countExperts: Bool
     /// Layout of the encoded words; a rank that reads another version fails instead of misreading them.
-    public static let version: Int32 = 2
+    public static let version: Int32 = 3
 
-    public init(tick: Int, microBatch: Int, entries: [StepEntry], released: [Int] = [], stop: Bool = false) {
+    public init(tick: Int, microBatch: Int, entries: [StepEntry], released: [Int] = [], stop: Bool = false,
+                countExperts: Bool = false) {
         self.tick = tick
         self.microBatch = microBatch
         self.entries = entries
         self.released = released
         self.stop = stop
+        self.countExperts = countExperts
     }
 
     /// Entries of one lane, in descriptor order (the row order of that lane's hidden states).
@@ -72,7 +77,7 @@ public struct StepDescriptor: Sendable, Equatable {
     public var tokenCount: Int { entries.reduce(0) { $0 + $1.tokens.count } }
 
     public func encode() -> [Int32] {
-        var out: [Int32] = [Self.version, Int32(tick), Int32(microBatch), stop ? 1 : 0, Int32(released.count)]
+        var out: [Int32] = [Self.version, Int32(tick), Int32(microBatch), (stop ? 1 : 0) | (countExperts ? 2 : 0), Int32(released.count)]
         out += released.map { Int32($0) }
         out.append(Int32(entries.count))
         for e in entries {
@@ -94,7 +99,7 @@ public struct StepDescriptor: Sendable, Equatable {
             return Int(words[i])
         }
         func word() -> UInt32 { UInt32(bitPattern: Int32(next())) }
-        let tick = next(), microBatch = next(), stop = next() != 0
+        let tick = next(), microBatch = next(), flags = next()
         let released = (0..<next()).map { _ in next() }
         let count = next()
         var entries: [StepEntry] = []
@@ -108,6 +113,7 @@ public struct StepDescriptor: Sendable, Equatable {
                                      sampling: SamplingParameters(temperature: temperature, topK: topK, topP: topP, seed: seed),
                                      samplingKey: key, sample: flags & 2 == 0, forkFrom: fork))
         }
-        return StepDescriptor(tick: tick, microBatch: microBatch, entries: entries, released: released, stop: stop)
+        return StepDescriptor(tick: tick, microBatch: microBatch, entries: entries, released: released, stop: flags & 1 != 0,
+                              countExperts: flags & 2 != 0)
     }
 }

@@ -50,6 +50,8 @@ struct BenchServeCommand: ParsableCommand {
     var apiKey: String?
     @Flag(inversion: .prefixedNo, help: "Send ignore_eos so every request generates exactly its max_tokens.")
     var ignoreEos = true
+    @Option(help: "Sampling temperature sent with every request (0 = greedy; default: the server's, e.g. the checkpoint's generation_config).")
+    var temperature: Double?
     @Option(help: "Seconds a request may wait for data before it counts as failed.")
     var timeout = 600
     @Flag(help: "Print the result as JSON (vLLM's result keys) instead of the table.")
@@ -60,6 +62,7 @@ struct BenchServeCommand: ParsableCommand {
         if let c = concurrency, c < 1 { throw ValidationError("--concurrency must be at least 1") }
         if let r = requests, r < 1 { throw ValidationError("--requests must be at least 1") }
         if let v = vocabSize, v < 1 { throw ValidationError("--vocab-size must be at least 1") }
+        if let t = temperature, !(t >= 0 && t.isFinite) { throw ValidationError("--temperature must be 0 or more") }
         guard timeout >= 1 else { throw ValidationError("--timeout must be at least 1 second") }
         if dataset == nil {
             guard let i = inputLen, let o = outputLen else {
@@ -89,7 +92,7 @@ struct BenchServeCommand: ParsableCommand {
             let items = try workload(endpoint, headers: headers, maxModelLength: server.maxModelLength)
             let rate = rateValue!
             let client = ServingClient(endpoint: endpoint, model: modelName, headers: headers, ignoreEOS: ignoreEos,
-                                       timeoutSeconds: timeout)
+                                       timeoutSeconds: timeout, temperature: temperature)
             printError("bench-serve: \(items.count) requests to \(endpoint) model '\(modelName)', rate \(rate.isFinite ? "\(rate)/s (Poisson)" : "inf"), "
                        + "concurrency \(concurrency.map(String.init) ?? "unlimited"), \(promptDescription)")
 
@@ -111,7 +114,7 @@ struct BenchServeCommand: ParsableCommand {
                     ("max_concurrency", concurrency.map(JSONValue.int) ?? .null),
                     ("input_len", inputLen.map(JSONValue.int) ?? .null), ("output_len", outputLen.map(JSONValue.int) ?? .null),
                     ("dataset", dataset.map(JSONValue.string) ?? .null), ("seed", .int(Int(truncatingIfNeeded: seed))),
-                    ("ignore_eos", .bool(ignoreEos)),
+                    ("ignore_eos", .bool(ignoreEos)), ("temperature", temperature.map(JSONValue.double) ?? .null),
                 ]
                 emit(report.json(configuration: configuration).serialized())
             } else {

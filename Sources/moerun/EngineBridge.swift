@@ -25,9 +25,12 @@ final class EngineBridge: CompletionEngine, @unchecked Sendable {
         let request = GenerationRequest(prompt: r.promptTokens, maxNewTokens: r.maxTokens,
                                         sampling: SamplingParameters(temperature: r.temperature, topK: r.topK, topP: r.topP, seed: r.seed),
                                         samplingKey: 0, stopTokens: r.stopTokenIDs)
+        let submitted = DispatchTime.now().uptimeNanoseconds
         do {
             return try queue.submit(request) { event in
                 switch event {
+                case .admitted:
+                    onEvent(.admitted(queueSeconds: Double(DispatchTime.now().uptimeNanoseconds - submitted) * 1e-9))
                 case .token(let t): onEvent(.token(t))
                 case .finished(let result): onEvent(.finished(Self.finish(result.finishReason), promptTokens: r.promptTokens.count,
                                                               generatedTokens: result.tokens.count))
@@ -64,6 +67,8 @@ final class EngineBridge: CompletionEngine, @unchecked Sendable {
         out.kvTokensCapacity = c.kvCapacity
         out.prefixHitTokens = c.prefixHits
         out.prefixQueryTokens = c.prefixQueries
+        out.expertPairsPerRank = c.expertPairsPerRank
+        out.expertBalance = c.expertBalance
         return out
     }
 

@@ -37,8 +37,9 @@ struct ServeCommand: ParsableCommand {
     var maxWaiting = 256
     @Option(help: "max_tokens when a request gives none (capped by the remaining context).")
     var defaultMaxTokens = 4096
-    @Option(help: "Prompt tokens prefilled per tick, over all arriving prompts (running decodes go first), so a long prompt does not freeze the other streams; 0 = whole prompts.")
-    var prefillChunk = 64
+    @Option(help: ArgumentHelp("Prompt tokens prefilled per tick, over all arriving prompts (running decodes go first), so a long prompt does not freeze the other streams: 'auto' sizes it from measured tick times so a tick with a prompt chunk lasts about twice a decode-only tick (at most 256 tokens, more when prompts pile up), N fixes it, 0 = whole prompts.", valueName: "auto|N"))
+    var prefillChunk = "auto"
+
     @Option(help: "Finished sequences whose caches each lane keeps for prompts that start the same way (prefix caching; their prompt rows are copied instead of prefilled, same output bit for bit); 0 = off.")
     var prefixCacheSequences = 8
     @Option(help: "KV-cache tokens per lane, all its sequences together (each admitted request reserves prompt + max_tokens; default: 90% of the memory available to each rank after loading).")
@@ -54,7 +55,9 @@ struct ServeCommand: ParsableCommand {
         }
         if let m = microBatches, m < 1 { throw ValidationError("--micro-batches must be at least 1") }
         if let k = kvCacheTokens, k < 2 { throw ValidationError("--kv-cache-tokens must be at least 2") }
-        guard prefillChunk == 0 || prefillChunk >= 2 else { throw ValidationError("--prefill-chunk must be 0 (off) or at least 2") }
+        guard prefillChunk == "auto" || Int(prefillChunk).map({ $0 == 0 || $0 >= 2 }) == true else {
+            throw ValidationError("--prefill-chunk must be 'auto', 0 (whole prompts) or a number of tokens of at least 2 (got '\(prefillChunk)')")
+        }
     }
 
     func run() throws {
@@ -70,7 +73,9 @@ struct ServeCommand: ParsableCommand {
         parallelPlan.summary.forEach(say)
 
         // Rank 0's HTTP server answers (/health 503) while the weights load.
-        let queue = ServeQueue(maxWaiting: maxWaiting)
+        let pacer = prefillChunk == "auto" ? PrefillPacer() : nil
+        let fixedChunk = pacer.map { $0.maximum } ?? Int(prefillChunk).flatMap { $0 == 0 ? nil : $0 }
+        let queue = ServeQueue(maxWaiting: maxWaiting, pacer: pacer)
         let bridge = EngineBridge(queue: queue)
         var server: OpenAIServer?
         var serverTask: Task<Void, Never>?
@@ -97,6 +102,15 @@ struct ServeCommand: ParsableCommand {
             say("serving '\(name)' on http://\(host):\(bound)/v1 (\(key == nil ? "no API key" : "API key required"))")
         }
         let signals = Self.drainOnSignals(rank: world.rank, queue: queue)
+        // A write to a peer or a client that is gone must come back as an error, not end the process.
+        signal(SIGPIPE, SIG_IGN)
+        if world.rank == 0 {
+            // A watchdog timeout or a fatal error: open requests get the message before the job goes down.
+            JobAbortHook.set { line in
+                queue.fail(line)
+                usleep(300_000)  // time for the HTTP threads to write the error chunks
+            }
+        }
 
         var options = EngineOptions()
         options.maxSequencesPerLane = maxBatch
@@ -114,12 +128,12 @@ struct ServeCommand: ParsableCommand {
         let coordinator = world.rank == 0
             ? Coordinator(lanes: parallelPlan.ep, microBatches: microBatches ?? parallelPlan.pp, maxSequencesPerLane: maxBatch,
                           eosTokens: Set(tokenizer.config.eosTokenIDs), keepLogits: false, keepAlive: true,
-                          prefillChunk: prefillChunk == 0 ? nil : prefillChunk, kvTokensPerLane: kvBudget,
+                          prefillChunk: fixedChunk, kvTokensPerLane: kvBudget,
                           retainedPerLane: prefixCacheSequences)
             : nil
         let feed: ((Coordinator) -> Void)? = world.rank == 0 ? { queue.feed($0) } : nil
         do {
-            try engine.serve(coordinator, feed: feed)
+            try engine.serve(coordinator, feed: feed, onExpertLoad: world.rank == 0 ? { queue.recordExpertLoad($0) } : nil)
         } catch {
             queue.fail("\(error)")
             throw error
@@ -172,20 +186,50 @@ struct ServeCommand: ParsableCommand {
         return done.wait(timeout: .now() + timeout) == .success
     }
 
-    /// SIGTERM / SIGINT: rank 0 drains (the loop then stops every rank); the other ranks ignore them and exit
-    /// when rank 0's stop reaches them, so an interrupted job still ends with every rank at exit 0.
+    /// SIGTERM / SIGINT to rank 0 drain (the loop then stops every rank, each exits 0). The other ranks ignore
+    /// SIGINT; SIGTERM reaches them only when the launcher ends the job (mpirun signalled, or a rank lost): they
+    /// say where they were and stop taking part. Rank 0 then sees its loop stop advancing and ends every open
+    /// request with an error instead of leaving its clients a cut connection.
     static func drainOnSignals(rank: Int, queue: ServeQueue) -> [any DispatchSourceSignal] {
-        [SIGTERM, SIGINT].map { sig in
+        if rank != 0 { LastWait.installStopReport() }
+        return (rank == 0 ? [SIGTERM, SIGINT] : [SIGINT]).map { sig in
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             if rank == 0 {
                 source.setEventHandler {
                     printError("moerun: signal \(sig): draining (no new requests; running ones finish)")
                     queue.drain()
+                    watchForStall(queue)
                 }
             }
             source.resume()
             return source
+        }
+    }
+
+    /// While draining: when the loop makes no tick for 3x its longest recent tick (at least 0.3 s) with requests
+    /// open, the job is being torn down (OpenMPI kills what is left 1 s after its SIGTERM): fail them now.
+    static func watchForStall(_ queue: ServeQueue) {
+        Thread.detachNewThread {
+            var seen = queue.tickCount
+            var advanced = Date()
+            while queue.failureMessage == nil {
+                usleep(20_000)
+                let ticks = queue.tickCount
+                if ticks != seen {
+                    seen = ticks
+                    advanced = Date()
+                    continue
+                }
+                let quiet = Date().timeIntervalSince(advanced)
+                if quiet > max(0.3, 3 * queue.longestRecentTick) && queue.openRequests > 0 {
+                    let line = "the engine loop stopped after SIGTERM (no tick for \(String(format: "%.1f", quiet)) s): the launcher is "
+                        + "ending the job (a rank exited or was killed, or mpirun itself was signalled); to drain instead, "
+                        + "send SIGTERM to rank 0 alone (pid \(getpid()))"
+                    printError("moerun: " + line)
+                    queue.fail(line)
+                }
+            }
         }
     }
 }
@@ -193,3 +237,4 @@ struct ServeCommand: ParsableCommand {
 private final class ResultBox<T>: @unchecked Sendable {
     var value: T?
 }
+

@@ -32,6 +32,8 @@ struct ServingClient: Sendable {
     let headers: [String: String]
     let ignoreEOS: Bool
     let timeoutSeconds: Int
+    /// Sent as `temperature` when set (vLLM's `--temperature`); nil leaves the server's default.
+    var temperature: Double? = nil
 
     /// The body vLLM's client sends to an OpenAI completions server, less the fields moerun refuses as unknown
     /// (`repetition_penalty`, a null `logprobs`), which carry the defaults anyway.
@@ -40,6 +42,7 @@ struct ServingClient: Sendable {
                             ("stream", .bool(true)),
                             ("stream_options", .object(JSONObject([("include_usage", .bool(true))])))])
         if ignoreEOS { o["ignore_eos"] = .bool(true) }
+        if let temperature { o["temperature"] = .double(temperature) }
         return JSONValue.object(o).serialized()
     }
 

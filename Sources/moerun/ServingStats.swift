@@ -89,10 +89,13 @@ struct ServingReport: Sendable {
     var firstError: String?
     /// Successful requests without a usage chunk: counted as 1 output token, vLLM's rule without a tokenizer.
     var withoutUsage = 0
+    /// Every request as measured, in send order (the JSON's per-request arrays, as vLLM saves them).
+    var requests: [RequestMeasurement] = []
 
     /// Only successful requests enter the totals and distributions; the throughputs divide by the whole run.
     init(_ measurements: [RequestMeasurement], duration: Double) {
         self.duration = duration
+        requests = measurements
         var ttfts: [Double] = [], tpots: [Double] = [], itls: [Double] = [], e2els: [Double] = []
         for m in measurements {
             guard m.success else {
@@ -179,6 +182,12 @@ struct ServingReport: Sendable {
             o["p90_\(key)_ms"] = .double(d.p90 * 1000)
             o["p99_\(key)_ms"] = .double(d.p99 * 1000)
         }
+        // Per request, in seconds, under vLLM's keys (its saved result file has the same arrays).
+        o["input_lens"] = .array(requests.map { .int($0.promptTokens) })
+        o["output_lens"] = .array(requests.map { .int($0.success ? max($0.outputTokens ?? 1, 1) : 0) })
+        o["ttfts"] = .array(requests.map { .double($0.ttft) })
+        o["itls"] = .array(requests.map { .array($0.itl.map(JSONValue.double)) })
+        o["errors"] = .array(requests.map { .string($0.error) })
         o["first_error"] = firstError.map(JSONValue.string) ?? .null
         o["responses_without_usage"] = .int(withoutUsage)
         return .object(o)

@@ -198,6 +198,26 @@ func dropAfter(port: Int, body: String, readBytes: Int) {
     }
 }
 
+/// Processes whose parent is `pid` (mpirun's ranks), from /proc.
+func childPIDs(of pid: Int32) -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap(Int32.init).filter { child in
+        guard let stat = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        // Fields after "(comm)": state, ppid, ...
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 1 && Int32(fields[1]) == pid
+    }.sorted()
+}
+
+/// Resident set size of a process in bytes (VmRSS), nil once it is gone.
+func residentBytes(_ pid: Int32) -> Int? {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+          let kb = Int(line.split(separator: " ").dropFirst().first ?? "") else { return nil }
+    return kb * 1024
+}
+
 /// A Prometheus gauge or counter value from /metrics text.
 func metric(_ text: String, _ name: String) -> Double? {
     text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last!) }
@@ -258,6 +278,14 @@ func metric(_ text: String, _ name: String) -> Double? {
                                                       "--max-batch", "2", "--kv-cache-tokens", "4000", "--collective-timeout", "60"])
         let port = try #require(job.waitReady(), "server did not start: \(job.output)")
         let base = "http://127.0.0.1:\(port)"
+        // The idle level of resident memory: after requests of the same kind ran to completion once.
+        DispatchQueue.concurrentPerform(iterations: 8) { i in
+            let body = #"{"model": "synth", "prompt": [\#(400 + i), 5, 6], "max_tokens": 120, "stream": \#(i < 4), "ignore_eos": true}"#
+            _ = http("POST", base + "/v1/completions", json: body, timeout: 300)
+        }
+        let ranks = childPIDs(of: job.process.processIdentifier)
+        #expect(ranks.count == 4, "rank processes: \(ranks)")
+        let idle = ranks.map { residentBytes($0) ?? 0 }
         // More than a lane's KV cache could ever hold: refused up front, not queued forever.
         let huge = http("POST", base + "/v1/completions", json: #"{"model": "synth", "prompt": [5, 6], "max_tokens": 4000}"#)
         #expect(huge.0 == 400 && huge.1.contains("KV cache"), "\(huge)")
@@ -294,11 +322,61 @@ func metric(_ text: String, _ name: String) -> Double? {
         #expect(kept[0] == offline && kept[1] == offline, "\(String(describing: kept)) vs \(offline)")
         #expect(http("GET", base + "/health").0 == 200)
         #expect(metrics.contains("moerun_kv_cache_usage_perc{lane=\"1\"} 0"), "\(metrics)")
+        // Every rank's resident memory is back at its idle level (freed caches returned, within allocator slack).
+        let after = ranks.map { residentBytes($0) ?? 0 }
+        for (rank, (before, now)) in zip(idle, after).enumerated() {
+            #expect(now <= before + max(before / 10, 16 << 20), "rank \(rank): resident \(now >> 20) MiB after the dropped clients, \(before >> 20) MiB idle before")
+        }
+        // Queue time and expert load reach /metrics (expert counts arrive every 2 s).
+        for _ in 0..<40 where metric(metrics, "moerun_expert_tokens_total{rank=\"3\"}") == nil {
+            usleep(100_000)
+            metrics = http("GET", base + "/metrics").1
+        }
+        #expect((metric(metrics, "moerun_request_queue_time_seconds_count") ?? 0) >= 40, "\(metrics)")
+        for rank in 0..<4 {
+            #expect((metric(metrics, "moerun_expert_tokens_total{rank=\"\(rank)\"}") ?? 0) > 0, "rank \(rank): \(metrics)")
+        }
+        let balance = metric(metrics, "moerun_expert_load_balance") ?? 0
+        #expect(balance > 0 && balance <= 1, "\(metrics)")
         #expect(job.terminate() == 0, "\(job.output)")
     }
 }
 
 @Suite(.serialized, .enabled(if: MoerunBinary.hasMPIRun)) struct ServeIdleTests {
+    /// A rank killed mid-stream: mpirun tears the job down, and every open stream ends with an OpenAI error chunk
+    /// naming what happened, then [DONE], instead of a cut connection.
+    @Test func lostRankEndsEveryOpenStreamWithAnErrorChunk() throws {
+        let job = try ServerJob(ranks: 2, arguments: ["--model", synthTextModel, "--plan", "pp=2,ep=1", "--port", "0",
+                                                      "--served-model-name", "synth", "--collective-timeout", "60"])
+        let port = try #require(job.waitReady(), "server did not start: \(job.output)")
+        nonisolated(unsafe) var bodies = ["", "", ""]
+        let group = DispatchGroup()
+        for i in 0..<3 {
+            DispatchQueue.global().async(group: group) {
+                let body = #"{"model": "synth", "prompt": [\#(300 + i), 5, 6], "max_tokens": 5000, "stream": true, "ignore_eos": true}"#
+                bodies[i] = http("POST", "http://127.0.0.1:\(port)/v1/completions", json: body, timeout: 60).1
+            }
+        }
+        var metrics = ""
+        for _ in 0..<100 where (metric(metrics, "moerun_generation_tokens_total") ?? 0) < 30 {
+            usleep(100_000)
+            metrics = http("GET", "http://127.0.0.1:\(port)/metrics").1
+        }
+        let rankZero = job.output.range(of: #"rank 0 pid (\d+)"#, options: .regularExpression)
+            .flatMap { Int32(job.output[$0].split(separator: " ").last!) }
+        let victim = try #require(childPIDs(of: job.process.processIdentifier).first { $0 != rankZero }, "\(job.output)")
+        kill(victim, SIGKILL)
+        #expect(group.wait(timeout: .now() + 30) == .success, "clients still waiting: \(job.output)")
+        for (i, body) in bodies.enumerated() {
+            let events = body.split(separator: "\n").filter { $0.hasPrefix("data: ") }
+            #expect(events.count > 2, "client \(i) got no tokens: \(body)")
+            #expect(events.last == "data: [DONE]", "client \(i): \(body.suffix(400))")
+            let error = events.dropLast().last ?? ""
+            #expect(error.hasPrefix(#"data: {"error":"#) && error.contains("launcher"), "client \(i): \(body.suffix(400))")
+        }
+        #expect(job.terminate() != 0, "\(job.output)")
+    }
+
     /// An idle server sends a keep-alive tick every 0.5 s: with a 2 s collective timeout, 6 s without requests
     /// must not trip any rank's watchdog, and the next request is served.
     @Test func idleServerDoesNotTripTheWatchdog() throws {

@@ -10,6 +10,9 @@ import Testing
                                          StepEntry(sequence: 9, lane: 0, start: 2, tokens: [1], allLogits: false, step: 4)],
                                released: [2, 8], stop: false)
         #expect(StepDescriptor.decode(d.encode()) == d)
+        var counting = d
+        counting.countExperts = true
+        #expect(StepDescriptor.decode(counting.encode()) == counting && StepDescriptor.decode(counting.encode()).countExperts)
         #expect(d.tokenCount(lane: 1) == 3)
         #expect(d.entries(lane: 0).map(\.sequence) == [9])
     }
@@ -171,6 +174,29 @@ import Testing
         #expect(c.results[short].tokens.count == 30 && c.results[long].tokens.count == 2)
     }
 
+    /// Serving's paced budget applies only to ticks that also decode; a tick of prompts alone takes the full chunk.
+    /// `lastStep` reports what each descriptor carried, and the admission event comes before the first token.
+    @Test func pacedBudgetAppliesBesideDecodesOnly() {
+        let c = Coordinator(lanes: 1, microBatches: 1, maxSequencesPerLane: 4, eosTokens: [], keepLogits: false, prefillChunk: 64)
+        var admitted: [Int] = []
+        c.onEvent = { id, e in if case .admitted = e { admitted.append(id) } }
+        c.prefillBudget = 4
+        let first = c.submit(GenerationRequest(prompt: Array(0..<40), maxNewTokens: 20))
+        let alone = c.nextStep()
+        #expect(alone.entries.map(\.tokens.count) == [40], "nothing decodes yet: the whole chunk budget")
+        #expect(c.lastStep.promptTokens == 40 && c.lastStep.decodeRows == 0)
+        #expect(admitted == [first])
+        for e in alone.entries { c.complete(e, token: 7) }
+        let second = c.submit(GenerationRequest(prompt: Array(0..<40), maxNewTokens: 2))
+        let beside = c.nextStep()
+        #expect(beside.entries.map(\.tokens.count) == [1, 4], "a decode runs: the paced budget of 4 prompt tokens")
+        #expect(c.lastStep.promptTokens == 4 && c.lastStep.decodeRows == 1)
+        #expect(admitted == [first, second])
+        #expect(c.prefillBacklog == 40, "a chunk counts as prefilled once it comes back")
+        for e in beside.entries { if e.sample { c.complete(e, token: 7) } else { c.advance(e) } }
+        #expect(c.prefillBacklog == 36)
+    }
+
     @Test func chunkEntriesCrossTheBroadcastAndCancelWaitsForTheChunk() {
         let c = Coordinator(lanes: 1, microBatches: 1, maxSequencesPerLane: 2, eosTokens: [], keepLogits: false,
                             keepAlive: true, prefillChunk: 4)
@@ -248,5 +274,38 @@ import Testing
         c2.submit(GenerationRequest(prompt: shared + [5], maxNewTokens: 1))
         let s2 = c2.nextStep()
         #expect(s2.entries.first?.start == 29 && s2.entries.first?.tokens.count == 2)
+    }
+}
+
+@Suite struct PrefillPacerTests {
+    /// Decode ticks of 10 ms and 1 ms per prompt token: at ratio 2 a chunk tick may add 10 ms, i.e. 10 tokens.
+    @Test func budgetFollowsMeasuredTickTimes() {
+        var p = PrefillPacer(ratio: 2, minimum: 2, maximum: 256)
+        #expect(p.budget(backlog: 0) == PrefillPacer.initial, "nothing measured yet")
+        for _ in 0..<50 {
+            p.observe(seconds: 0.010, promptTokens: 0, decodeRows: 3)
+            p.observe(seconds: 0.010 + 0.001 * 16, promptTokens: 16, decodeRows: 3)
+        }
+        #expect(p.budget(backlog: 0) == 10, "\(p)")
+        // Cheap prompt tokens (a bandwidth-bound model): the budget is capped at the maximum.
+        for _ in 0..<50 { p.observe(seconds: 0.010 + 0.00001 * 16, promptTokens: 16, decodeRows: 3) }
+        #expect(p.budget(backlog: 0) == 256)
+    }
+
+    /// A pile of waiting prompt tokens raises the budget so prompts cannot queue without bound; never below 2.
+    @Test func backlogRaisesTheBudgetAndTheMinimumHolds() {
+        var p = PrefillPacer(ratio: 2, minimum: 2, maximum: 256)
+        for _ in 0..<50 {
+            p.observe(seconds: 0.001, promptTokens: 0, decodeRows: 1)
+            p.observe(seconds: 0.101, promptTokens: 10, decodeRows: 1)
+        }
+        #expect(p.budget(backlog: 0) == 2, "10 ms per token against 1 ms decode ticks: the minimum")
+        #expect(p.budget(backlog: 100 * PrefillPacer.backlogTicks) == 100)
+        #expect(p.budget(backlog: 10_000 * PrefillPacer.backlogTicks) == 256)
+        // Idle ticks and 1-token entries teach it nothing.
+        let before = p
+        p.observe(seconds: 0.5, promptTokens: 0, decodeRows: 0)
+        p.observe(seconds: 0.5, promptTokens: 1, decodeRows: 1)
+        #expect(p == before)
     }
 }
