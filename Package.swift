@@ -44,11 +44,13 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["Tensors", "CKernels"], swiftSettings: optimized),
         // Checkpoints: safetensors parsing/validation, sharded index, mmap, dtype decoding, writer.
         .target(name: "Checkpoint", dependencies: ["Tensors"]),
+        // Family-free model facts: ModelShape (what the planner sees) and TensorSpec (what a checkpoint holds).
+        .target(name: "ModelKit", dependencies: ["Tensors"]),
         // Model: HF config decoding + validation, presets, tensor table, single-device forward math.
         // Presets/*.json are the source of truth for PresetData.swift (scripts/gen-presets.sh), not resources.
-        .target(name: "Models", dependencies: ["Kernels", "Tensors"], exclude: ["Presets"], swiftSettings: optimized),
+        .target(name: "Models", dependencies: ["ModelKit", "Kernels", "Tensors"], exclude: ["Presets"], swiftSettings: optimized),
         // Plan: pure values - stage/expert partitions, cluster descriptions, per-rank memory, cost model, launch lines.
-        .target(name: "Parallel", dependencies: ["Models", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Parallel", dependencies: ["ModelKit", "Kernels", .product(name: "Yams", package: "Yams")]),
         // Text: tokenizers (tokenizer.json BPE, tiktoken), chat templates (a Jinja interpreter), streamed
         // detokenization and stop strings. Below the engine: no MPI, no model math, no dependencies.
         .target(name: "Text", swiftSettings: optimized),

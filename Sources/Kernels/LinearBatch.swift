@@ -26,6 +26,10 @@ public struct LinearJob {
 }
 
 extension Ops {
+    /// Average rows per product up to which many small products (decode's experts) share parallel regions; the
+    /// engine schedules by it and the planner's cost model predicts with it.
+    public static let sharedRegionRowsPerProduct = 8
+
     /// Runs every job (bit-identical to `linear(x:tokens:weight:out:pool:)` per job). Work is split over the pool's
     /// threads as contiguous runs of row units (4 rows, or an interleaved weight's group) across the concatenated
     /// jobs, balanced by estimated cost.

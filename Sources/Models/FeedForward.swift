@@ -29,7 +29,7 @@ public struct FeedForward: Sendable {
     }
 
     /// Average rows per expert up to which `batched` runs all experts in shared parallel regions.
-    public static let batchedRowsPerExpert = 8
+    public static let batchedRowsPerExpert = Ops.sharedRegionRowsPerProduct
 
     /// Whether `batched` runs these FFNs in shared parallel regions: several of them, several threads, and few rows
     /// per FFN (decode). Many rows per expert (prefill): products are compute-bound and splitting each one over the

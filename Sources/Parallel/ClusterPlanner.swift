@@ -1,11 +1,13 @@
 // ClusterPlanner: chooses pp x ep for a cluster (or checks the given one), sizes every rank and node, predicts
 // throughput, and when nothing fits says by how much and what would (more nodes, FP8, shorter context, smaller batch).
 import Foundation
-import Models
+import ModelKit
 
 /// What to plan.
 public struct PlanRequest: Sendable {
-    public var config: ModelConfig
+    public var model: ModelShape
+    /// The main model's tensors (for the bytes each rank holds).
+    public var specs: [TensorSpec]
     /// Preset name or model directory, for the report and the launch line.
     public var modelName: String
     public var modelPath: String
@@ -19,9 +21,10 @@ public struct PlanRequest: Sendable {
     /// Where launch files go (named in the printed commands).
     public var launchDirectory: String
 
-    public init(config: ModelConfig, modelName: String, modelPath: String, dtype: WeightDType, cluster: Cluster, workload: Workload,
-                pp: Int? = nil, ep: Int? = nil, threads: Int? = nil, launchDirectory: String = "plan") {
-        self.config = config
+    public init(model: ModelShape, specs: [TensorSpec], modelName: String, modelPath: String, dtype: WeightDType, cluster: Cluster,
+                workload: Workload, pp: Int? = nil, ep: Int? = nil, threads: Int? = nil, launchDirectory: String = "plan") {
+        self.model = model
+        self.specs = specs
         self.modelName = modelName
         self.modelPath = modelPath
         self.dtype = dtype
@@ -75,17 +78,17 @@ public struct ClusterPlanReport: Sendable, Codable {
 
 public enum ClusterPlanner {
     /// Shapes the engine accepts for `ranks` ranks.
-    public static func shapes(config: ModelConfig, ranks: Int) -> [(pp: Int, ep: Int)] {
-        divisors(ranks).filter { $0 <= config.numHiddenLayers && ranks / $0 <= max(config.nRoutedExperts, 1) }.map { ($0, ranks / $0) }
+    public static func shapes(model: ModelShape, ranks: Int) -> [(pp: Int, ep: Int)] {
+        divisors(ranks).filter { $0 <= model.layerCount && ranks / $0 <= max(model.routedExperts, 1) }.map { ($0, ranks / $0) }
     }
 
     /// The plan for a shape on a cluster: stages and lanes weighted by the memory of the ranks that hold them.
-    public static func layout(config: ModelConfig, cluster: Cluster, pp: Int, ep: Int) throws -> ParallelPlan {
+    public static func layout(model: ModelShape, cluster: Cluster, pp: Int, ep: Int) throws -> ParallelPlan {
         let nodeOf = cluster.rankNodes
         let capacity = (0..<(pp * ep)).map { r in cluster.nodes[nodeOf[r]].usableBytes / Double(cluster.nodes[nodeOf[r]].ranks) }
         let stageWeights = (0..<pp).map { s in (0..<ep).map { capacity[s * ep + $0] }.min()! }
         let laneWeights = (0..<ep).map { l in (0..<pp).map { capacity[$0 * ep + l] }.min()! }
-        return try ParallelPlan.make(config: config, ranks: pp * ep, pp: pp, ep: ep, stageWeights: stageWeights, laneWeights: laneWeights)
+        return try ParallelPlan.make(model: model, ranks: pp * ep, pp: pp, ep: ep, stageWeights: stageWeights, laneWeights: laneWeights)
     }
 
     struct Evaluation {
@@ -98,24 +101,24 @@ public enum ClusterPlanner {
     }
 
     static func evaluate(_ r: PlanRequest, weights: WeightBreakdown, pp: Int, ep: Int) throws -> Evaluation {
-        let plan = try layout(config: r.config, cluster: r.cluster, pp: pp, ep: ep)
-        let ranks = RankBudget.make(plan: plan, config: r.config, weights: weights, workload: r.workload, cluster: r.cluster)
+        let plan = try layout(model: r.model, cluster: r.cluster, pp: pp, ep: ep)
+        let ranks = RankBudget.make(plan: plan, model: r.model, weights: weights, workload: r.workload, cluster: r.cluster)
         return Evaluation(plan: plan, ranks: ranks, nodes: NodeBudget.make(ranks, cluster: r.cluster))
     }
 
     /// Whether any shape fits (for the suggestion searches).
     static func anyFits(_ r: PlanRequest) -> (pp: Int, ep: Int)? {
-        let weights = WeightBreakdown(config: r.config, dtype: r.dtype)
-        let shapes = r.pp != nil || r.ep != nil ? shapes(config: r.config, ranks: r.cluster.rankCount).filter { s in
+        let weights = WeightBreakdown(model: r.model, specs: r.specs, dtype: r.dtype)
+        let shapes = r.pp != nil || r.ep != nil ? shapes(model: r.model, ranks: r.cluster.rankCount).filter { s in
             (r.pp.map { $0 == s.pp } ?? true) && (r.ep.map { $0 == s.ep } ?? true)
-        } : shapes(config: r.config, ranks: r.cluster.rankCount)
+        } : shapes(model: r.model, ranks: r.cluster.rankCount)
         return shapes.first { (try? evaluate(r, weights: weights, pp: $0.pp, ep: $0.ep))?.fits == true }
     }
 
     public static func plan(_ r: PlanRequest) throws -> ClusterPlanReport {
         let ranks = r.cluster.rankCount
-        let c = r.config
-        var all = shapes(config: c, ranks: ranks)
+        let c = r.model
+        var all = shapes(model: c, ranks: ranks)
         let valid = all.map { "pp=\($0.pp),ep=\($0.ep)" }.joined(separator: "; ")
         if r.pp != nil || r.ep != nil {
             let pp = r.pp ?? (r.ep.map { ranks % $0 == 0 ? ranks / $0 : 0 } ?? 0)
@@ -124,20 +127,20 @@ public enum ClusterPlanner {
                 throw PlanError(message: "--pp \(r.pp.map(String.init) ?? "?") x --ep \(r.ep.map(String.init) ?? "?") does not match the \(ranks) ranks of cluster '\(r.cluster.name)' (\(r.cluster.nodes.count) nodes)",
                                 suggestion: valid.isEmpty ? "no shape fits \(ranks) ranks; change ranks per node" : "for \(ranks) ranks use one of: \(valid)")
             }
-            _ = try ParallelPlan.make(config: c, ranks: ranks, pp: pp, ep: ep)
+            _ = try ParallelPlan.make(model: c, ranks: ranks, pp: pp, ep: ep)
             all = [(pp, ep)]
         }
         guard !all.isEmpty else {
-            throw PlanError(message: "no pp x ep shape fits \(ranks) ranks for \(c.numHiddenLayers) layers x \(c.nRoutedExperts) experts",
+            throw PlanError(message: "no pp x ep shape fits \(ranks) ranks for \(c.layerCount) layers x \(c.routedExperts) experts",
                             suggestion: "change `ranks:` in the cluster file")
         }
-        let weights = WeightBreakdown(config: c, dtype: r.dtype)
+        let weights = WeightBreakdown(model: c, specs: r.specs, dtype: r.dtype)
         var evaluations: [Evaluation] = []
         var options: [ShapeOption] = []
         var predictions: [CostPrediction?] = []
         for shape in all {
             let e = try evaluate(r, weights: weights, pp: shape.pp, ep: shape.ep)
-            let p = e.fits ? CostModel.predict(plan: e.plan, config: c, weights: weights, workload: r.workload, cluster: r.cluster, threads: r.threads) : nil
+            let p = e.fits ? CostModel.predict(plan: e.plan, model: c, weights: weights, workload: r.workload, cluster: r.cluster, threads: r.threads) : nil
             evaluations.append(e)
             predictions.append(p)
             options.append(ShapeOption(pp: shape.pp, ep: shape.ep, fits: e.fits, peakNodeUse: e.peakUse, decodeTokensPerSecond: p?.decode.aggregateTokensPerSecond))
@@ -152,8 +155,8 @@ public enum ClusterPlanner {
             best = evaluations.indices.min { evaluations[$0].shortfall < evaluations[$1].shortfall }!
         }
         let e = evaluations[best]
-        let prediction = predictions[best] ?? CostModel.predict(plan: e.plan, config: c, weights: weights, workload: r.workload, cluster: r.cluster, threads: r.threads)
-        let spec = e.plan.spec(config: c)
+        let prediction = predictions[best] ?? CostModel.predict(plan: e.plan, model: c, weights: weights, workload: r.workload, cluster: r.cluster, threads: r.threads)
+        let spec = e.plan.spec(model: c)
         let threads = r.threads ?? (r.cluster.nodes.map(\.threadsPerRank).min() ?? 1)
         return ClusterPlanReport(
             model: r.modelName, dtype: r.dtype, cluster: r.cluster.name, clusterDescription: r.cluster.description,

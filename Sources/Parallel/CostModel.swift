@@ -2,7 +2,8 @@
 // (broadcast, per stage: layers with linears as a roofline of FLOPs / GEMM rate vs weight bytes / bandwidth,
 // attention over the context, MoE all-to-all dispatch + combine, pipeline receive; one group per tick).
 import Foundation
-import Models
+import Kernels
+import ModelKit
 
 /// Seconds of one step split by what limits it.
 public struct TimeBreakdown: Sendable, Codable, Equatable {
@@ -97,7 +98,7 @@ struct RankHardware {
 
 public enum CostModel {
     /// Predict both phases. `threads` = compute threads per rank (default: the node's cores per rank).
-    public static func predict(plan: ParallelPlan, config c: ModelConfig, weights: WeightBreakdown, workload w: Workload,
+    public static func predict(plan: ParallelPlan, model c: ModelShape, weights: WeightBreakdown, workload w: Workload,
                                cluster: Cluster, threads: Int? = nil) -> CostPrediction {
         let nodeOf = cluster.rankNodes
         let hw = (0..<plan.rankCount).map { r in
@@ -149,22 +150,26 @@ public enum CostModel {
     }
 
     /// Seconds rank (stage, lane) spends on one micro-batch of `sequences` sequences in one tick.
-    static func stageTime(plan: ParallelPlan, c: ModelConfig, weights: WeightBreakdown, hw: [RankHardware], cluster: Cluster,
+    static func stageTime(plan: ParallelPlan, c: ModelShape, weights: WeightBreakdown, hw: [RankHardware], cluster: Cluster,
                           stage: Int, lane: Int, sequences: Int, activeLanes: Int, sequencesPerLane: Int,
                           prompt: Int, context: Int, prefill: Bool) -> TimeBreakdown {
         let me = hw[plan.rank(stage: stage, lane: lane).value]
         var t = TimeBreakdown()
         let seqs = Double(sequences)
         let tokens = prefill ? seqs * Double(prompt) : seqs
-        let h = Double(c.numAttentionHeads), kvr = Double(c.kvLoraRank), dr = Double(c.qkRopeHeadDim)
-        let dn = Double(c.qkNopeHeadDim), dv = Double(c.vHeadDim), d = Double(c.hiddenSize), k = Double(c.numExpertsPerTok)
-        let e = Double(max(c.nRoutedExperts, 1))
+        let d = Double(c.hidden)
         // Tokens the whole stage routes in this micro-batch (every lane's sequences).
         let stageTokens = (prefill ? Double(prompt) : 1) * Double(sequencesPerLane * activeLanes)
-        let kvbParams = Double(c.numAttentionHeads * (c.qkNopeHeadDim + c.vHeadDim) * c.kvLoraRank)
         for l in plan.stageLayers[stage] {
+            let mla: MLAShape
+            switch c.layers[l].mixer {
+            case .mla(let a): mla = a
+            }
+            let h = Double(mla.heads), kvr = Double(mla.kvLoraRank), dr = Double(mla.qkRopeHeadDim)
+            let dn = Double(mla.qkNopeHeadDim), dv = Double(mla.vHeadDim)
+            let kvbParams = Double(mla.kvBParameters)
             if tokens > 0 {
-                t.engine += me.layerOverhead + tokens * elementwiseBytes(config: c, layer: l) / me.elementwise
+                t.engine += me.layerOverhead + tokens * elementwiseBytes(model: c, layer: l) / me.elementwise
             }
             let parts = weights.layerReplicated[l]
             let attn = parts[.attention] ?? .init()
@@ -172,7 +177,7 @@ public enum CostModel {
             // Projections other than kv_b run over all tokens of the micro-batch.
             // q_a, q_b (or q), kv_a, o_proj.
             me.linear(params: Double(attn.parameters) - kvbParams, bytes: Double(attn.bytes) - kvbBytes, tokens: tokens,
-                      calls: c.qLoraRank == nil ? 3 : 4, into: &t)
+                      calls: mla.qLoraRank == nil ? 3 : 4, into: &t)
             if prefill {
                 // Naive MLA: kv_b expands each sequence's latents; scores and values over the causal triangle (blocks
                 // of 64 queries), one parallel region over the heads.
@@ -192,7 +197,8 @@ public enum CostModel {
             if let shared = parts[.sharedExpert] { me.linear(params: Double(shared.parameters), bytes: Double(shared.bytes), tokens: tokens, calls: 3, into: &t) }
             if let router = parts[.router] { me.linear(params: Double(router.parameters), bytes: Double(router.bytes), tokens: tokens, into: &t) }
             let experts = weights.experts[l]
-            guard !experts.isEmpty else { continue }
+            guard !experts.isEmpty, let moe = c.layers[l].moe else { continue }
+            let k = Double(moe.topK), e = Double(max(moe.experts, 1))
             // Routed experts: pairs arriving at this lane in proportion to its share of experts; each touched
             // expert reads its weights once for all its tokens.
             let mine = plan.laneExperts[lane]
@@ -206,7 +212,7 @@ public enum CostModel {
                 me.linear(params: Double(expert.parameters) / 3, bytes: Double(expert.bytes) / 3, tokens: pairs / touched, calls: 0, into: &one)
                 t = t + one.scaled(3 * touched)
                 // Decode-sized batches run all experts in two shared regions; larger ones one call per product.
-                let batched = me.threads > 1 && touched > 1 && pairs / touched <= Double(FeedForward.batchedRowsPerExpert)
+                let batched = me.threads > 1 && touched > 1 && pairs / touched <= Double(Ops.sharedRegionRowsPerProduct)
                 t.compute += (batched ? 2 : 3 * touched) * me.callOverhead
             }
             if plan.ep > 1 {
@@ -224,7 +230,7 @@ public enum CostModel {
         if stage == plan.pp - 1 && sequences > 0 {
             // lm_head over the last position of each sequence; sampling reads each row of logits.
             me.linear(params: Double(weights.head.parameters), bytes: Double(weights.head.bytes), tokens: seqs, into: &t)
-            t.engine += seqs * 3 * 4 * Double(c.vocabSize) / me.elementwise
+            t.engine += seqs * 3 * 4 * Double(c.vocab) / me.elementwise
         }
         return t
     }
@@ -234,15 +240,20 @@ public enum CostModel {
     /// RoPE, per-head query / key / value layout, softmax-weighted output) over the head dims; for an MoE layer the
     /// router scores, dispatch / combine / weighting copies of k rows of D and SwiGLU over k x moe_intermediate;
     /// for a dense layer SwiGLU over the intermediate width.
-    public static func elementwiseBytes(config c: ModelConfig, layer: Int) -> Double {
-        let d = Double(c.hiddenSize), h = Double(c.numAttentionHeads), k = Double(c.numExpertsPerTok)
+    public static func elementwiseBytes(model m: ModelShape, layer: Int) -> Double {
+        let d = Double(m.hidden)
         var floats = 3 * 4 * d
-        floats += 3 * (Double(c.qLoraRank ?? 0) + Double(c.kvLoraRank + c.qkRopeHeadDim) + h * Double(c.qkHeadDim + c.vHeadDim) + h * Double(c.vHeadDim))
-        if c.isMoELayer(layer) {
-            floats += 3 * Double(c.nRoutedExperts) + 3 * 4 * k * d + 3 * k * Double(c.moeIntermediateSize)
-            floats += 3 * Double(c.moeIntermediateSize * c.nSharedExperts) + 2 * d
+        switch m.layers[layer].mixer {
+        case .mla(let a):
+            let h = Double(a.heads)
+            floats += 3 * (Double(a.qLoraRank ?? 0) + Double(a.kvLoraRank + a.qkRopeHeadDim) + h * Double(a.qkHeadDim + a.vHeadDim) + h * Double(a.vHeadDim))
+        }
+        if let moe = m.layers[layer].moe {
+            let k = Double(moe.topK)
+            floats += 3 * Double(moe.experts) + 3 * 4 * k * d + 3 * k * Double(moe.width)
+            floats += 3 * Double(moe.sharedWidth) + 2 * d
         } else {
-            floats += 3 * Double(c.intermediateSize)
+            floats += 3 * Double(m.layers[layer].denseWidth ?? 0)
         }
         return 4 * floats
     }

@@ -2,7 +2,7 @@
 // layers (embedding on the first, final norm + lm_head on the last); inside a stage, lane l (ep index)
 // owns a contiguous block of routed experts of every MoE layer. rank = stage * ep + lane.
 import Foundation
-import Models
+import ModelKit
 
 /// A rejected plan: what was asked, why it cannot work and which plans would.
 public struct PlanError: Error, CustomStringConvertible, Sendable {
@@ -81,16 +81,16 @@ public struct ParallelPlan: Sendable, Codable, Equatable {
 
     /// The default for N ranks: all ranks expert-parallel in one stage when the experts allow it,
     /// otherwise the smallest number of stages that does.
-    public static func defaultShape(ranks: Int, config: ModelConfig) -> (pp: Int, ep: Int) {
-        for pp in divisors(ranks) where ranks / pp <= max(config.nRoutedExperts, 1) && pp <= config.numHiddenLayers {
+    public static func defaultShape(ranks: Int, model: ModelShape) -> (pp: Int, ep: Int) {
+        for pp in divisors(ranks) where ranks / pp <= max(model.routedExperts, 1) && pp <= model.layerCount {
             return (pp, ranks / pp)
         }
         return (ranks, 1)
     }
 
     /// Build and check a plan for `ranks` launched ranks. Fails before anything loads, saying what would work.
-    public static func make(config: ModelConfig, ranks: Int, pp: Int, ep: Int) throws -> ParallelPlan {
-        let layers = config.numHiddenLayers, experts = config.nRoutedExperts
+    public static func make(model: ModelShape, ranks: Int, pp: Int, ep: Int) throws -> ParallelPlan {
+        let layers = model.layerCount, experts = model.routedExperts
         let valid = divisors(ranks).filter { $0 <= layers && ranks / $0 <= experts }.map { "pp=\($0),ep=\(ranks / $0)" }
         let hint = valid.isEmpty ? "no plan fits \(ranks) ranks for \(layers) layers x \(experts) experts; launch fewer ranks"
             : "for \(ranks) ranks use one of: \(valid.joined(separator: "; "))"
@@ -103,9 +103,9 @@ public struct ParallelPlan: Sendable, Codable, Equatable {
         guard ep <= experts else {
             throw PlanError(message: "ep=\(ep) ranks per stage exceed the model's \(experts) routed experts", suggestion: hint)
         }
-        let costs = (0..<layers).map { LayerCost.perRank(config: config, layer: $0, ep: ep) }
-        let fixed = pp == 1 ? [LayerCost.embedding(config) + LayerCost.head(config)]
-            : [LayerCost.embedding(config)] + Array(repeating: 0, count: pp - 2) + [LayerCost.head(config)]
+        let costs = (0..<layers).map { LayerCost.perRank(model: model, layer: $0, ep: ep) }
+        let fixed = pp == 1 ? [LayerCost.embedding(model) + LayerCost.head(model)]
+            : [LayerCost.embedding(model)] + Array(repeating: 0, count: pp - 2) + [LayerCost.head(model)]
         return ParallelPlan(pp: pp, ep: ep, layerCount: layers, expertCount: experts,
                             stageLayers: Partition.contiguous(costs: costs, parts: pp, fixed: fixed),
                             laneExperts: Partition.blocks(count: experts, parts: ep))
@@ -135,28 +135,27 @@ func divisors(_ n: Int) -> [Int] { (1...max(n, 1)).filter { n % $0 == 0 } }
 /// Relative per-rank cost of layers for stage balancing: parameters a rank holds plus parameters a token
 /// touches (memory traffic and FLOPs of decode both scale with these).
 enum LayerCost {
-    static func attention(_ c: ModelConfig) -> Double {
-        let d = Double(c.hiddenSize), h = Double(c.numAttentionHeads)
-        let q: Double = c.qLoraRank.map { Double($0) * d + Double($0) * h * Double(c.qkHeadDim) } ?? d * h * Double(c.qkHeadDim)
-        let kv = d * Double(c.kvLoraRank + c.qkRopeHeadDim) + Double(c.kvLoraRank) * h * Double(c.qkNopeHeadDim + c.vHeadDim)
-        return q + kv + h * Double(c.vHeadDim) * d
+    static func attention(_ m: ModelShape, layer: Int) -> Double {
+        switch m.layers[layer].mixer {
+        case .mla(let a): return a.parameters(hidden: m.hidden)
+        }
     }
 
-    static func perRank(config c: ModelConfig, layer: Int, ep: Int) -> Double {
-        let d = Double(c.hiddenSize)
-        let attention = attention(c)
-        guard c.isMoELayer(layer) else {
-            let dense = 3 * d * Double(c.intermediateSize)
+    static func perRank(model m: ModelShape, layer: Int, ep: Int) -> Double {
+        let d = Double(m.hidden)
+        let attention = attention(m, layer: layer)
+        guard let moe = m.layers[layer].moe else {
+            let dense = 3 * d * Double(m.layers[layer].denseWidth ?? 0)
             return 2 * (attention + dense)
         }
-        let expert = 3 * d * Double(c.moeIntermediateSize)
-        let shared = expert * Double(c.nSharedExperts)
-        let router = d * Double(c.nRoutedExperts)
-        let held = attention + shared + router + expert * (Double(c.nRoutedExperts) / Double(ep)).rounded(.up)
-        let touched = attention + shared + router + expert * Double(c.numExpertsPerTok)
+        let expert = 3 * d * Double(moe.width)
+        let shared = 3 * d * Double(moe.sharedWidth)
+        let router = d * Double(moe.experts)
+        let held = attention + shared + router + expert * (Double(moe.experts) / Double(ep)).rounded(.up)
+        let touched = attention + shared + router + expert * Double(moe.topK)
         return held + touched
     }
 
-    static func embedding(_ c: ModelConfig) -> Double { Double(c.vocabSize * c.hiddenSize) }
-    static func head(_ c: ModelConfig) -> Double { 2 * Double(c.vocabSize * c.hiddenSize) }
+    static func embedding(_ m: ModelShape) -> Double { Double(m.vocab * m.hidden) }
+    static func head(_ m: ModelShape) -> Double { 2 * Double(m.vocab * m.hidden) }
 }

@@ -1,6 +1,6 @@
 // PlanSpec: the `--plan` text with explicit sizes, "pp=P,ep=E[,layers=a:b:..][,experts=x:y:...]", so plans for
 // unequal nodes (weighted layer / expert splits chosen by `moerun plan`) travel to `generate` as plain counts.
-import Models
+import ModelKit
 
 public struct PlanSpec: Sendable, Equatable, Codable {
     public var pp: Int
@@ -28,8 +28,8 @@ public struct PlanSpec: Sendable, Equatable, Codable {
 
 extension ParallelPlan {
     /// The spec that rebuilds exactly this plan (counts only where they differ from the default split).
-    public func spec(config: ModelConfig) -> PlanSpec {
-        let defaultPlan = try? ParallelPlan.make(config: config, ranks: rankCount, pp: pp, ep: ep)
+    public func spec(model: ModelShape) -> PlanSpec {
+        let defaultPlan = try? ParallelPlan.make(model: model, ranks: rankCount, pp: pp, ep: ep)
         return PlanSpec(pp: pp, ep: ep,
                         layerCounts: defaultPlan?.stageLayers == stageLayers ? nil : stageLayers.map(\.count),
                         expertCounts: defaultPlan?.laneExperts == laneExperts ? nil : laneExperts.map(\.count))
@@ -61,19 +61,19 @@ extension ParallelPlan {
     }
 
     /// Build and check a plan from a spec: the default split, with explicit counts where the spec has them.
-    public static func make(config: ModelConfig, ranks: Int, spec: PlanSpec) throws -> ParallelPlan {
-        let base = try make(config: config, ranks: ranks, pp: spec.pp, ep: spec.ep)
+    public static func make(model: ModelShape, ranks: Int, spec: PlanSpec) throws -> ParallelPlan {
+        let base = try make(model: model, ranks: ranks, pp: spec.pp, ep: spec.ep)
         var stageLayers = base.stageLayers, laneExperts = base.laneExperts
         if let counts = spec.layerCounts {
-            guard counts.count == spec.pp, counts.reduce(0, +) == config.numHiddenLayers else {
-                throw PlanError(message: "layers=\(counts.map(String.init).joined(separator: ":")) must give \(spec.pp) stage sizes summing to \(config.numHiddenLayers) layers",
+            guard counts.count == spec.pp, counts.reduce(0, +) == model.layerCount else {
+                throw PlanError(message: "layers=\(counts.map(String.init).joined(separator: ":")) must give \(spec.pp) stage sizes summing to \(model.layerCount) layers",
                                 suggestion: "omit layers= for the cost-balanced split")
             }
             stageLayers = ranges(counts)
         }
         if let counts = spec.expertCounts {
-            guard counts.count == spec.ep, counts.reduce(0, +) == config.nRoutedExperts else {
-                throw PlanError(message: "experts=\(counts.map(String.init).joined(separator: ":")) must give \(spec.ep) lane sizes summing to \(config.nRoutedExperts) experts",
+            guard counts.count == spec.ep, counts.reduce(0, +) == model.routedExperts else {
+                throw PlanError(message: "experts=\(counts.map(String.init).joined(separator: ":")) must give \(spec.ep) lane sizes summing to \(model.routedExperts) experts",
                                 suggestion: "omit experts= for equal blocks")
             }
             laneExperts = ranges(counts)
@@ -83,20 +83,20 @@ extension ParallelPlan {
     }
 
     /// A plan whose stages are balanced against `stageWeights` (relative capacity of each stage's ranks) and whose
-    /// lanes own experts in proportion to `laneWeights` (unequal nodes). Equal weights give `make(config:ranks:pp:ep:)`.
-    public static func make(config: ModelConfig, ranks: Int, pp: Int, ep: Int,
+    /// lanes own experts in proportion to `laneWeights` (unequal nodes). Equal weights give `make(model:ranks:pp:ep:)`.
+    public static func make(model: ModelShape, ranks: Int, pp: Int, ep: Int,
                             stageWeights: [Double], laneWeights: [Double]) throws -> ParallelPlan {
-        let base = try make(config: config, ranks: ranks, pp: pp, ep: ep)
+        let base = try make(model: model, ranks: ranks, pp: pp, ep: ep)
         precondition(stageWeights.count == pp && laneWeights.count == ep, "one weight per stage and per lane")
         var stageLayers = base.stageLayers
         if !stageWeights.allSatisfy({ $0 == stageWeights[0] }) {
-            let costs = (0..<config.numHiddenLayers).map { LayerCost.perRank(config: config, layer: $0, ep: ep) }
-            let fixed = pp == 1 ? [LayerCost.embedding(config) + LayerCost.head(config)]
-                : [LayerCost.embedding(config)] + Array(repeating: 0, count: pp - 2) + [LayerCost.head(config)]
+            let costs = (0..<model.layerCount).map { LayerCost.perRank(model: model, layer: $0, ep: ep) }
+            let fixed = pp == 1 ? [LayerCost.embedding(model) + LayerCost.head(model)]
+                : [LayerCost.embedding(model)] + Array(repeating: 0, count: pp - 2) + [LayerCost.head(model)]
             stageLayers = Partition.contiguous(costs: costs, parts: pp, fixed: fixed, capacity: stageWeights)
         }
         return ParallelPlan(pp: pp, ep: ep, layerCount: base.layerCount, expertCount: base.expertCount, stageLayers: stageLayers,
-                            laneExperts: Partition.weighted(count: config.nRoutedExperts, weights: laneWeights))
+                            laneExperts: Partition.weighted(count: model.routedExperts, weights: laneWeights))
     }
 
     static func ranges(_ counts: [Int]) -> [Range<Int>] {

@@ -1,6 +1,6 @@
 // Per-rank memory of a plan: weights of the tensors the rank holds (from the tensor table), the MLA latent KV
 // cache of its lane's sequences for its stage's layers, and activation workspace (formula in `Workspace`).
-import Models
+import ModelKit
 
 /// Weight storage of the served checkpoint.
 public enum WeightDType: String, Codable, Sendable, CaseIterable {
@@ -23,13 +23,14 @@ public struct WeightBreakdown: Sendable {
     /// Final norm + lm_head (last stage).
     public let head: Part
 
-    public init(config: ModelConfig, dtype: WeightDType) {
+    /// `specs`: the main model's tensors (the family's table without MTP layers).
+    public init(model: ModelShape, specs: [TensorSpec], dtype: WeightDType) {
         self.dtype = dtype
-        let layers = config.numHiddenLayers
+        let layers = model.layerCount
         var replicated = [[TensorComponent: Part]](repeating: [:], count: layers)
-        var experts = (0..<layers).map { config.isMoELayer($0) ? [Part](repeating: Part(), count: config.nRoutedExperts) : [] }
+        var experts = model.layers.map { [Part](repeating: Part(), count: $0.moe?.experts ?? 0) }
         var embedding = Part(), head = Part()
-        for spec in TensorTable(config: config).mainSpecs {
+        for spec in specs where !spec.isMTP {
             let part = Part(parameters: spec.parameterCount, bytes: dtype == .fp8 ? spec.bytesFP8 : spec.bytesBF16)
             switch (spec.layer, spec.expert) {
             case let (l?, e?): experts[l][e] = experts[l][e] + part
@@ -98,14 +99,22 @@ public struct Workload: Sendable, Codable, Equatable {
 ///   T k (2 (D + 2) + 3 moe_intermediate + 2 D)     dispatch send + receive, expert FFN, weighted + combined rows
 ///   sequences x vocab                              logits of the last positions
 public enum Workspace {
-    public static func bytes(config c: ModelConfig, tokens t: Int, sequences: Int, prompt: Int) -> Int {
-        let d = c.hiddenSize, h = c.numAttentionHeads, k = c.numExpertsPerTok
+    /// The largest need of any layer (layers run one after the other and reuse the space).
+    public static func bytes(model m: ModelShape, tokens t: Int, sequences: Int, prompt: Int) -> Int {
+        let d = m.hidden
         let hidden = 6 * t * d
-        let attention = t * ((c.qLoraRank ?? 0) + h * c.qkHeadDim + h * c.vHeadDim + 2 * (c.kvLoraRank + c.qkRopeHeadDim))
-        let expansion = prompt * (h * (c.qkNopeHeadDim + c.vHeadDim) + c.kvLoraRank)
-        let ffn = 3 * t * max(c.intermediateSize, c.moeIntermediateSize * c.nSharedExperts)
-        let moe = c.nRoutedExperts > 0 ? t * k * (2 * (d + 2) + 3 * c.moeIntermediateSize + 2 * d) : 0
-        return 4 * (hidden + attention + expansion + ffn + moe + sequences * c.vocabSize)
+        var attention = 0, expansion = 0, moe = 0
+        for layer in m.layers {
+            switch layer.mixer {
+            case .mla(let a):
+                let h = a.heads
+                attention = max(attention, t * ((a.qLoraRank ?? 0) + h * a.qkHeadDim + h * a.vHeadDim + 2 * a.cacheFloatsPerToken))
+                expansion = max(expansion, prompt * (h * (a.qkNopeHeadDim + a.vHeadDim) + a.kvLoraRank))
+            }
+            if let e = layer.moe { moe = max(moe, t * e.topK * (2 * (d + 2) + 3 * e.width + 2 * d)) }
+        }
+        let ffn = 3 * t * max(m.denseWidth, m.layers.compactMap(\.moe?.sharedWidth).max() ?? 0)
+        return 4 * (hidden + attention + expansion + ffn + moe + sequences * m.vocab)
     }
 }
 
@@ -123,23 +132,24 @@ public struct RankBudget: Sendable, Codable, Equatable {
     public var workspaceBytes: Int
     public var totalBytes: Int { weightBytes + kvCacheBytes + workspaceBytes }
 
-    /// KV-cache bytes: (kv_lora_rank + qk_rope_head_dim) FP32 values per token per layer of the stage, for the lane's sequences.
-    public static func kvCache(config c: ModelConfig, layers: Int, sequences: Int, context: Int) -> Int {
-        (c.kvLoraRank + c.qkRopeHeadDim) * 4 * layers * sequences * context
+    /// KV-cache bytes: each layer's FP32 cache values per token (MLA: kv_lora_rank + qk_rope_head_dim) over the
+    /// stage's layers, for the lane's sequences.
+    public static func kvCache(model: ModelShape, layers: Range<Int>, sequences: Int, context: Int) -> Int {
+        layers.reduce(0) { $0 + model.layers[$1].cacheFloatsPerToken } * 4 * sequences * context
     }
 
-    public static func make(plan: ParallelPlan, config: ModelConfig, weights: WeightBreakdown, workload: Workload,
+    public static func make(plan: ParallelPlan, model: ModelShape, weights: WeightBreakdown, workload: Workload,
                             cluster: Cluster) -> [RankBudget] {
         let nodeOf = cluster.rankNodes
         let seqs = workload.sequencesPerLane(ep: plan.ep)
         let group = workload.sequencesPerGroup(ep: plan.ep, pp: plan.pp)
-        let workspace = Workspace.bytes(config: config, tokens: group * workload.prompt, sequences: group, prompt: workload.prompt)
+        let workspace = Workspace.bytes(model: model, tokens: group * workload.prompt, sequences: group, prompt: workload.prompt)
         return (0..<plan.rankCount).map { r in
             let s = plan.stage(of: Rank(r)), l = plan.lane(of: Rank(r))
             return RankBudget(rank: r, stage: s, lane: l, node: nodeOf[r], host: cluster.nodes[nodeOf[r]].host,
                               layers: plan.stageLayers[s], experts: plan.laneExperts[l],
                               weightBytes: weights.rankBytes(plan: plan, stage: s, lane: l),
-                              kvCacheBytes: kvCache(config: config, layers: plan.stageLayers[s].count, sequences: seqs, context: workload.context),
+                              kvCacheBytes: kvCache(model: model, layers: plan.stageLayers[s], sequences: seqs, context: workload.context),
                               workspaceBytes: workspace)
         }
     }

@@ -50,7 +50,7 @@ public enum EngineCalibration {
         progress("calibration: writing a synthetic model (hidden \(c.hiddenSize), \(c.numHiddenLayers) layers, \(c.nRoutedExperts) experts) to \(dir)")
         _ = try Synth.write(config: c, dtype: .bf16, seed: 11, directory: dir)
         let opened = try ModelLoading.open(dir)
-        let plan = try ParallelPlan.make(config: c, ranks: 1, pp: 1, ep: 1)
+        let plan = try ParallelPlan.make(model: c.shape, ranks: 1, pp: 1, ep: 1)
         let decodeSteps = quick ? 4 : 16, repeats = quick ? 1 : 5
         let threadCounts = cores > 1 ? [1, cores] : [1]
         var measured: [[Double]] = []
@@ -89,10 +89,10 @@ public enum EngineCalibration {
 
     /// The cost model's seconds for [prefill, decode step at batch 1, decode step at `checkBatch`] on one rank.
     public static func steps(config c: ModelConfig, cluster: Cluster, threads: Int, decodeContext: Int) throws -> [Double] {
-        let plan = try ParallelPlan.make(config: c, ranks: 1, pp: 1, ep: 1)
-        let weights = WeightBreakdown(config: c, dtype: .bf16)
+        let plan = try ParallelPlan.make(model: c.shape, ranks: 1, pp: 1, ep: 1)
+        let weights = WeightBreakdown(model: c.shape, specs: TensorTable(config: c).mainSpecs, dtype: .bf16)
         func predicted(batch: Int, prompt: Int, context: Int) -> CostPrediction {
-            CostModel.predict(plan: plan, config: c, weights: weights, workload: Workload(batch: batch, context: context, prompt: prompt),
+            CostModel.predict(plan: plan, model: c.shape, weights: weights, workload: Workload(batch: batch, context: context, prompt: prompt),
                               cluster: cluster, threads: threads)
         }
         return [predicted(batch: 1, prompt: prefillTokens, context: prefillTokens + 1).prefill.tickSeconds,
@@ -116,7 +116,7 @@ public enum EngineCalibration {
         let bare = with(0, 0, .greatestFiniteMagnitude)
         let products = try threads.map { try steps(config: c, cluster: bare, threads: $0, decodeContext: decodeContext) }
         // Element-wise bytes of one step: every layer's per-token bytes times the tokens, plus sampling per sequence.
-        let perToken = (0..<c.numHiddenLayers).reduce(0.0) { $0 + CostModel.elementwiseBytes(config: c, layer: $1) }
+        let perToken = (0..<c.numHiddenLayers).reduce(0.0) { $0 + CostModel.elementwiseBytes(model: c.shape, layer: $1) }
         let sampling = 3 * 4 * Double(c.vocabSize)
         let bytesPrefill = perToken * Double(prefillTokens) + sampling, bytesDecode = perToken + sampling
         let layers = Double(c.numHiddenLayers)

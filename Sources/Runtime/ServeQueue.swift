@@ -58,6 +58,9 @@ public final class ServeQueue: @unchecked Sendable {
 
     /// `--prefill-chunk auto`: the prompt budget of ticks that also decode, from measured tick times.
     public private(set) var pacer: PrefillPacer?
+    /// What the last descriptors carried, newest last: in a pipeline, a tick's time is set by the busiest stage,
+    /// and stage s works on the descriptor issued s ticks ago.
+    private var inPipeline: [(promptTokens: Int, decodeRows: Int)] = []
 
     public init(maxWaiting: Int = 256, idleWait: Double = 0.5, maxRequestTokens: Int? = nil, pacer: PrefillPacer? = nil) {
         self.pacer = pacer
@@ -168,7 +171,10 @@ public final class ServeQueue: @unchecked Sendable {
             let busy = Date().timeIntervalSince(lastTick)
             recentGaps.append(busy)
             if recentGaps.count > 64 { recentGaps.removeFirst() }
-            pacer?.observe(seconds: busy, promptTokens: coordinator.lastStep.promptTokens, decodeRows: coordinator.lastStep.decodeRows)
+            inPipeline.append(coordinator.lastStep)
+            if inPipeline.count > coordinator.microBatches { inPipeline.removeFirst() }
+            pacer?.observe(seconds: busy, promptTokens: inPipeline.map(\.promptTokens).max() ?? 0,
+                           decodeRows: inPipeline.map(\.decodeRows).max() ?? 0)
         }
         if pending.isEmpty && cancels.isEmpty && coordinator.isFinished && !draining {
             _ = lock.wait(until: Date().addingTimeInterval(idleWait))

@@ -138,8 +138,8 @@ func openModelAndPlan(_ world: any Communicator, model: String, plan: String?,
         try check(opened)
         // Explicit layers= / experts= counts (from `moerun plan` for unequal nodes) are honoured as given.
         let spec = try plan.map { try ParallelPlan.parseSpec($0, ranks: world.size) }
-            ?? { let d = ParallelPlan.defaultShape(ranks: world.size, config: opened.config); return PlanSpec(pp: d.pp, ep: d.ep) }()
-        return (opened, try ParallelPlan.make(config: opened.config, ranks: world.size, spec: spec))
+            ?? { let d = ParallelPlan.defaultShape(ranks: world.size, model: opened.config.shape); return PlanSpec(pp: d.pp, ep: d.ep) }()
+        return (opened, try ParallelPlan.make(model: opened.config.shape, ranks: world.size, spec: spec))
     } catch {
         if world.rank == 0 { reportError(error) }
         return nil

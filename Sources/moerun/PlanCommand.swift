@@ -90,7 +90,7 @@ struct PlanCommand: ParsableCommand {
                 defaultDType = config.quantizationConfig == nil ? .bf16 : .fp8
             }
             let cluster = try readCluster(self.cluster!)
-            let request = PlanRequest(config: config, modelName: name, modelPath: model ?? "MODEL_DIR",
+            let request = PlanRequest(model: config.shape, specs: TensorTable(config: config).mainSpecs, modelName: name, modelPath: model ?? "MODEL_DIR",
                                       dtype: dtype.flatMap(WeightDType.init(rawValue:)) ?? defaultDType, cluster: cluster,
                                       workload: Workload(batch: batch, context: context, prompt: prompt, microBatches: microBatches),
                                       pp: pp, ep: ep, threads: threads, launchDirectory: writeLaunch ?? "plan")

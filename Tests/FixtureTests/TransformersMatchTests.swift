@@ -11,7 +11,7 @@ import TestSupport
 
 func generate(_ fixture: String, cases: [FixtureCase], pp: Int = 1, ep: Int = 1) throws -> [GenerationResult] {
     let opened = try ModelLoading.open(Fixtures.path(fixture))
-    let plan = try ParallelPlan.make(config: opened.config, ranks: pp * ep, pp: pp, ep: ep)
+    let plan = try ParallelPlan.make(model: opened.config.shape, ranks: pp * ep, pp: pp, ep: ep)
     let requests = cases.map { GenerationRequest(prompt: $0.prompt, maxNewTokens: $0.greedy.count) }
     return try LocalCommunicator.run(ranks: pp * ep, timeout: 30) { comm -> [GenerationResult]? in
         var options = EngineOptions()
@@ -65,7 +65,7 @@ func generate(_ fixture: String, cases: [FixtureCase], pp: Int = 1, ep: Int = 1)
 @Test func ranksReadOnlyTheirOwnTensors() throws {
     let path = Fixtures.path("dsv3-tiny-fp32")
     let config = try ModelLoading.open(path).config
-    let plan = try ParallelPlan.make(config: config, ranks: 4, pp: 1, ep: 4)
+    let plan = try ParallelPlan.make(model: config.shape, ranks: 4, pp: 1, ep: 4)
     let touched = try LocalCommunicator.run(ranks: 4) { comm -> (touched: Int, held: Int) in
         let opened = try ModelLoading.open(path)  // one reader per rank, as in separate processes
         let engine = try Engine(world: comm, config: opened.config, source: opened.checkpoint, plan: plan, options: EngineOptions())

@@ -63,11 +63,11 @@ nodes:
         let cluster = try loadCluster(file)
         #expect(cluster.rankCount >= 1 && !cluster.name.isEmpty)
         // A model that fits anywhere plans and fits; the real presets plan (fitting or with a shortfall and suggestions).
-        let tiny = try ClusterPlanner.plan(PlanRequest(config: try tinyConfig(), modelName: "tiny", modelPath: "M", dtype: .bf16,
+        let tiny = try ClusterPlanner.plan(PlanRequest(model: try tinyConfig().shape, specs: TensorTable(config: try tinyConfig()).mainSpecs, modelName: "tiny", modelPath: "M", dtype: .bf16,
                                                        cluster: cluster, workload: Workload(batch: 4, context: 256)))
         #expect(tiny.fits && tiny.prediction != nil && tiny.ranks.count == cluster.rankCount)
         for preset in ModelPreset.allCases {
-            let r = try ClusterPlanner.plan(PlanRequest(config: preset.config, modelName: preset.rawValue, modelPath: "M", dtype: .fp8,
+            let r = try ClusterPlanner.plan(PlanRequest(model: preset.config.shape, specs: TensorTable(config: preset.config).mainSpecs, modelName: preset.rawValue, modelPath: "M", dtype: .fp8,
                                                         cluster: cluster, workload: Workload(batch: 8, context: 4096)))
             #expect(r.fits == (r.shortfallBytes == 0))
             #expect(r.fits || !r.suggestions.isEmpty)
@@ -153,23 +153,23 @@ nodes:
 
     @Test func capacityWeightedStagesCoverEveryLayerOnce() throws {
         let config = ModelPreset.deepseekV3.config
-        let plan = try ParallelPlan.make(config: config, ranks: 4, pp: 4, ep: 1, stageWeights: [2, 2, 1, 1], laneWeights: [1])
+        let plan = try ParallelPlan.make(model: config.shape, ranks: 4, pp: 4, ep: 1, stageWeights: [2, 2, 1, 1], laneWeights: [1])
         #expect(plan.stageLayers.first?.lowerBound == 0 && plan.stageLayers.last?.upperBound == 61)
         for (a, b) in zip(plan.stageLayers, plan.stageLayers.dropFirst()) { #expect(a.upperBound == b.lowerBound) }
         #expect(plan.stageLayers[0].count > plan.stageLayers[3].count)
-        #expect(try ParallelPlan.make(config: config, ranks: 4, pp: 2, ep: 2, stageWeights: [1, 1], laneWeights: [1, 1])
-                == ParallelPlan.make(config: config, ranks: 4, pp: 2, ep: 2))
+        #expect(try ParallelPlan.make(model: config.shape, ranks: 4, pp: 2, ep: 2, stageWeights: [1, 1], laneWeights: [1, 1])
+                == ParallelPlan.make(model: config.shape, ranks: 4, pp: 2, ep: 2))
     }
 
     @Test func planSpecRoundTripsWeightedPlans() throws {
         let config = ModelPreset.kimiK2.config
-        let plan = try ParallelPlan.make(config: config, ranks: 6, pp: 2, ep: 3, stageWeights: [3, 1], laneWeights: [2, 1, 1])
-        let spec = plan.spec(config: config)
+        let plan = try ParallelPlan.make(model: config.shape, ranks: 6, pp: 2, ep: 3, stageWeights: [3, 1], laneWeights: [2, 1, 1])
+        let spec = plan.spec(model: config.shape)
         #expect(spec.expertCounts == [192, 96, 96] && spec.layerCounts != nil)
-        #expect(try ParallelPlan.make(config: config, ranks: 6, spec: ParallelPlan.parseSpec(spec.text, ranks: 6)) == plan)
+        #expect(try ParallelPlan.make(model: config.shape, ranks: 6, spec: ParallelPlan.parseSpec(spec.text, ranks: 6)) == plan)
         // Default plans need no counts, and bad counts say what is expected.
-        #expect(try ParallelPlan.make(config: config, ranks: 4, pp: 2, ep: 2).spec(config: config).text == "pp=2,ep=2")
-        #expect(throws: PlanError.self) { try ParallelPlan.make(config: config, ranks: 2, spec: ParallelPlan.parseSpec("ep=2,experts=100:100", ranks: 2)) }
+        #expect(try ParallelPlan.make(model: config.shape, ranks: 4, pp: 2, ep: 2).spec(model: config.shape).text == "pp=2,ep=2")
+        #expect(throws: PlanError.self) { try ParallelPlan.make(model: config.shape, ranks: 2, spec: ParallelPlan.parseSpec("ep=2,experts=100:100", ranks: 2)) }
     }
 }
 
@@ -201,14 +201,14 @@ nodes:
     @Test func engineTimeFollowsLayersTokensAndThreads() throws {
         let config = try ModelPreset.deepseekV3.config.scaledForTests()
         let cluster = try Cluster.decode(yaml: Self.yaml, file: "t.yaml")
-        let plan = try ParallelPlan.make(config: config, ranks: 1, pp: 1, ep: 1)
-        let weights = WeightBreakdown(config: config, dtype: .bf16)
+        let plan = try ParallelPlan.make(model: config.shape, ranks: 1, pp: 1, ep: 1)
+        let weights = WeightBreakdown(model: config.shape, specs: TensorTable(config: config).mainSpecs, dtype: .bf16)
         func engine(threads: Int, batch: Int) -> Double {
-            CostModel.predict(plan: plan, config: config, weights: weights, workload: Workload(batch: batch, context: 64, prompt: 16),
+            CostModel.predict(plan: plan, model: config.shape, weights: weights, workload: Workload(batch: batch, context: 64, prompt: 16),
                               cluster: cluster, threads: threads).decode.breakdown.engine
         }
         let layers = Double(config.numHiddenLayers)
-        let bytes = (0..<config.numHiddenLayers).reduce(0.0) { $0 + CostModel.elementwiseBytes(config: config, layer: $1) }
+        let bytes = (0..<config.numHiddenLayers).reduce(0.0) { $0 + CostModel.elementwiseBytes(model: config.shape, layer: $1) }
         let sampling = 12 * Double(config.vocabSize)
         #expect(abs(engine(threads: 1, batch: 1) - (layers * 100e-6 + (bytes + sampling) / 4e9)) < 1e-9)
         #expect(abs(engine(threads: 2, batch: 1) - (layers * 120e-6 + (bytes + sampling) / 4e9)) < 1e-9)

@@ -25,7 +25,7 @@ func shapeConfig(experts: Int, dense: Int, heads: Int) throws -> ModelConfig {
         for ranks in 1...64 {
             for pp in (1...ranks) where ranks % pp == 0 && pp <= 61 {
                 let ep = ranks / pp
-                let plan = try ParallelPlan.make(config: config, ranks: ranks, pp: pp, ep: ep)
+                let plan = try ParallelPlan.make(model: config.shape, ranks: ranks, pp: pp, ep: ep)
                 // Layers: contiguous, non-empty, covering 0..<61 exactly once in order.
                 #expect(plan.stageLayers.count == pp)
                 #expect(plan.stageLayers.first?.lowerBound == 0 && plan.stageLayers.last?.upperBound == 61)
@@ -54,7 +54,7 @@ func shapeConfig(experts: Int, dense: Int, heads: Int) throws -> ModelConfig {
     @Test(arguments: [2, 3, 4, 5, 8])
     func unevenStageCountsBalanceCost(stages: Int) throws {
         let config = try shapeConfig(experts: 256, dense: 3, heads: 128)
-        let plan = try ParallelPlan.make(config: config, ranks: stages, pp: stages, ep: 1)
+        let plan = try ParallelPlan.make(model: config.shape, ranks: stages, pp: stages, ep: 1)
         let counts = plan.stageLayers.map(\.count)
         #expect(counts.reduce(0, +) == 61)
         // Balanced: no stage has more than twice the layers of another (embedding / head shift a few layers).
@@ -63,7 +63,7 @@ func shapeConfig(experts: Int, dense: Int, heads: Int) throws -> ModelConfig {
 
     @Test func expertsNeedNotDivideRanks() throws {
         let config = try shapeConfig(experts: 384, dense: 1, heads: 64)
-        let plan = try ParallelPlan.make(config: config, ranks: 5, pp: 1, ep: 5)
+        let plan = try ParallelPlan.make(model: config.shape, ranks: 5, pp: 1, ep: 5)
         #expect(plan.laneExperts.map(\.count) == [77, 77, 77, 77, 76])
     }
 
@@ -89,21 +89,21 @@ func shapeConfig(experts: Int, dense: Int, heads: Int) throws -> ModelConfig {
 
     @Test func impossiblePlansFailWithSuggestions() throws {
         let config = try shapeConfig(experts: 256, dense: 3, heads: 128)
-        #expect(throws: PlanError.self) { try ParallelPlan.make(config: config, ranks: 6, pp: 2, ep: 2) }
+        #expect(throws: PlanError.self) { try ParallelPlan.make(model: config.shape, ranks: 6, pp: 2, ep: 2) }
         do {
-            _ = try ParallelPlan.make(config: config, ranks: 6, pp: 2, ep: 2)
+            _ = try ParallelPlan.make(model: config.shape, ranks: 6, pp: 2, ep: 2)
         } catch let error as PlanError {
             #expect(error.message.contains("needs 4 ranks but 6 were launched"))
             #expect(error.suggestion.contains("pp=2,ep=3"))
         }
         do {
-            _ = try ParallelPlan.make(config: config, ranks: 62, pp: 62, ep: 1)
+            _ = try ParallelPlan.make(model: config.shape, ranks: 62, pp: 62, ep: 1)
             Issue.record("62 stages over 61 layers must fail")
         } catch let error as PlanError {
             #expect(error.message.contains("exceed the model's 61 layers"))
         }
         do {
-            _ = try ParallelPlan.make(config: config, ranks: 257, pp: 1, ep: 257)
+            _ = try ParallelPlan.make(model: config.shape, ranks: 257, pp: 1, ep: 257)
             Issue.record("257 expert ranks over 256 experts must fail")
         } catch let error as PlanError {
             #expect(error.message.contains("exceed the model's 256 routed experts"))

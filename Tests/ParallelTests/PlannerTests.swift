@@ -8,7 +8,7 @@ import Testing
 
 func realPlan(_ preset: ModelPreset, _ file: String, batch: Int = 32, context: Int = 8192, dtype: WeightDType = .fp8,
               pp: Int? = nil, ep: Int? = nil) throws -> ClusterPlanReport {
-    try ClusterPlanner.plan(PlanRequest(config: preset.config, modelName: preset.rawValue, modelPath: "/models/\(preset.rawValue)",
+    try ClusterPlanner.plan(PlanRequest(model: preset.config.shape, specs: TensorTable(config: preset.config).mainSpecs, modelName: preset.rawValue, modelPath: "/models/\(preset.rawValue)",
                                         dtype: dtype, cluster: try loadCluster(file), workload: Workload(batch: batch, context: context),
                                         pp: pp, ep: ep))
 }
@@ -60,7 +60,7 @@ func realPlan(_ preset: ModelPreset, _ file: String, batch: Int = 32, context: I
             let r = try realPlan(preset, "cpu16-100g.yaml", pp: shape.0, ep: shape.1)
             let summary = ModelSummary(config: preset.config)
             #expect(r.modelWeightBytes == summary.bytesFP8)
-            let weights = WeightBreakdown(config: preset.config, dtype: .fp8)
+            let weights = WeightBreakdown(model: preset.config.shape, specs: TensorTable(config: preset.config).mainSpecs, dtype: .fp8)
             #expect(r.replicationBytes == (shape.1 - 1) * weights.replicatedBytes)
             #expect(r.ranks.reduce(0) { $0 + $1.weightBytes } == summary.bytesFP8 + r.replicationBytes)
         }
@@ -106,7 +106,7 @@ func realPlan(_ preset: ModelPreset, _ file: String, batch: Int = 32, context: I
     @Test func unequalRanksPerNodeUseArbitrarySlurmDistribution() throws {
         var cluster = try loadCluster("mixed4.yaml")
         cluster.nodes[0].ranks = 4
-        let r = try ClusterPlanner.plan(PlanRequest(config: try tinyConfig(), modelName: "tiny", modelPath: "M", dtype: .bf16,
+        let r = try ClusterPlanner.plan(PlanRequest(model: try tinyConfig().shape, specs: TensorTable(config: try tinyConfig()).mainSpecs, modelName: "tiny", modelPath: "M", dtype: .bf16,
                                                     cluster: cluster, workload: Workload(batch: 2, context: 64)))
         #expect(r.launch.srunEnvironment["SLURM_HOSTFILE"] == "plan/slurm-hosts")
         #expect(r.launch.files["slurm-hosts"]?.split(separator: "\n").count == 10)
@@ -115,7 +115,7 @@ func realPlan(_ preset: ModelPreset, _ file: String, batch: Int = 32, context: I
     @Test func localOversubscribedRunsUnbound() throws {
         var cluster = try loadCluster("local.yaml")
         cluster.nodes[0].ranks = cluster.nodes[0].cores * 2
-        let r = try ClusterPlanner.plan(PlanRequest(config: try tinyConfig(), modelName: "tiny", modelPath: "M", dtype: .bf16,
+        let r = try ClusterPlanner.plan(PlanRequest(model: try tinyConfig().shape, specs: TensorTable(config: try tinyConfig()).mainSpecs, modelName: "tiny", modelPath: "M", dtype: .bf16,
                                                     cluster: cluster, workload: Workload(batch: 2, context: 64)))
         #expect(r.launch.mpirun.contains("--oversubscribe") && r.launch.files["rankfile"] == nil)
         #expect(Launch.script(r.launch.mpirun, note: "x").contains("exec mpirun"))

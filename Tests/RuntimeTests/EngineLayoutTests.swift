@@ -20,7 +20,7 @@ import TestSupport
     func run(pp: Int, ep: Int, capacity: Int = 2, microBatches: Int? = nil) throws -> [GenerationResult] {
         let config = try tinyConfig()
         let source = randomSource(config, seed: 7)
-        let plan = try ParallelPlan.make(config: config, ranks: pp * ep, pp: pp, ep: ep)
+        let plan = try ParallelPlan.make(model: config.shape, ranks: pp * ep, pp: pp, ep: ep)
         let perRank = try LocalCommunicator.run(ranks: pp * ep, timeout: 20) { comm -> [GenerationResult]? in
             var options = EngineOptions()
             options.keepLogits = true
@@ -78,10 +78,10 @@ import TestSupport
         let config = try tinyConfig()
         let source = randomSource(config, seed: 2)
         let full = try LocalCommunicator.run(ranks: 1) { comm in
-            try Engine(world: comm, config: config, source: source, plan: ParallelPlan.make(config: config, ranks: 1, pp: 1, ep: 1),
+            try Engine(world: comm, config: config, source: source, plan: ParallelPlan.make(model: config.shape, ranks: 1, pp: 1, ep: 1),
                        options: EngineOptions()).memory()
         }[0]
-        let plan = try ParallelPlan.make(config: config, ranks: pp * ep, pp: pp, ep: ep)
+        let plan = try ParallelPlan.make(model: config.shape, ranks: pp * ep, pp: pp, ep: ep)
         let shards = try LocalCommunicator.run(ranks: pp * ep) { comm in
             try Engine(world: comm, config: config, source: source, plan: plan, options: EngineOptions()).memory()
         }

@@ -11,7 +11,7 @@ import TestSupport
     func load(pp: Int, ep: Int) throws -> ExpertLoad {
         let config = try tinyConfig()
         let source = randomSource(config, seed: 3)
-        let plan = try ParallelPlan.make(config: config, ranks: pp * ep, pp: pp, ep: ep)
+        let plan = try ParallelPlan.make(model: config.shape, ranks: pp * ep, pp: pp, ep: ep)
         let requests = [GenerationRequest(prompt: [1, 2, 3, 4], maxNewTokens: 3), GenerationRequest(prompt: [9], maxNewTokens: 5)]
         return try LocalCommunicator.run(ranks: pp * ep) { comm -> ExpertLoad? in
             let engine = try Engine(world: comm, config: config, source: source, plan: plan, options: EngineOptions())

@@ -1,0 +1,104 @@
+// ModelShape: the facts about a model that the planner, the cost model and the engine's bookkeeping need, whatever
+// its family: sizes and, per decoder layer, the kind of token mixer and feed-forward block. A family derives it from
+// its config; nothing here names a family, so `Parallel` (which imports only this target) cannot reach into one.
+
+public struct ModelShape: Sendable, Equatable {
+    public var hidden: Int
+    public var vocab: Int
+    /// The main decoder layers, in order (MTP layers are not served and not listed).
+    public var layers: [LayerShape]
+
+    public init(hidden: Int, vocab: Int, layers: [LayerShape]) {
+        self.hidden = hidden
+        self.vocab = vocab
+        self.layers = layers
+    }
+
+    public var layerCount: Int { layers.count }
+    public func isMoE(_ layer: Int) -> Bool { layers[layer].moe != nil }
+    /// Routed experts per MoE layer (the largest, 0 for a dense model): the expert-parallel axis splits these.
+    public var routedExperts: Int { layers.compactMap(\.moe?.experts).max() ?? 0 }
+    /// Widest dense FFN of any layer (0 when every layer is MoE).
+    public var denseWidth: Int { layers.compactMap(\.denseWidth).max() ?? 0 }
+}
+
+public struct LayerShape: Sendable, Equatable {
+    public var mixer: MixerShape
+    public var ffn: FFNShape
+
+    public init(mixer: MixerShape, ffn: FFNShape) {
+        self.mixer = mixer
+        self.ffn = ffn
+    }
+
+    public var moe: MoEShape? { if case .moe(let m) = ffn { return m } else { return nil } }
+    public var denseWidth: Int? { if case .dense(let w) = ffn { return w } else { return nil } }
+    /// FP32 values one token keeps in this layer's cache.
+    public var cacheFloatsPerToken: Int {
+        switch mixer {
+        case .mla(let a): return a.cacheFloatsPerToken
+        }
+    }
+}
+
+/// How a layer mixes tokens. New kinds (grouped-query attention, linear attention) arrive with their families.
+public enum MixerShape: Sendable, Equatable {
+    case mla(MLAShape)
+}
+
+/// Multi-head latent attention (DeepSeek-V2/V3, Kimi K2): queries through an optional low-rank q_a / q_b pair, keys
+/// and values from one compressed latent (kv_a) expanded per head by kv_b; the cache keeps the latent and the rotary
+/// key of each token.
+public struct MLAShape: Sendable, Equatable {
+    public var heads: Int
+    /// nil: queries come from one q_proj.
+    public var qLoraRank: Int?
+    public var kvLoraRank: Int
+    public var qkNopeHeadDim: Int
+    public var qkRopeHeadDim: Int
+    public var vHeadDim: Int
+
+    public init(heads: Int, qLoraRank: Int?, kvLoraRank: Int, qkNopeHeadDim: Int, qkRopeHeadDim: Int, vHeadDim: Int) {
+        self.heads = heads
+        self.qLoraRank = qLoraRank
+        self.kvLoraRank = kvLoraRank
+        self.qkNopeHeadDim = qkNopeHeadDim
+        self.qkRopeHeadDim = qkRopeHeadDim
+        self.vHeadDim = vHeadDim
+    }
+
+    public var qkHeadDim: Int { qkNopeHeadDim + qkRopeHeadDim }
+    public var cacheFloatsPerToken: Int { kvLoraRank + qkRopeHeadDim }
+    /// Parameters of kv_b (the per-head expansion of the latent into keys and values).
+    public var kvBParameters: Int { heads * (qkNopeHeadDim + vHeadDim) * kvLoraRank }
+
+    /// Parameters of the layer's projections for hidden size `d` (q_a + q_b or q_proj, kv_a, kv_b, o_proj).
+    public func parameters(hidden d: Int) -> Double {
+        let d = Double(d), h = Double(heads)
+        let q: Double = qLoraRank.map { Double($0) * d + Double($0) * h * Double(qkHeadDim) } ?? d * h * Double(qkHeadDim)
+        let kv = d * Double(kvLoraRank + qkRopeHeadDim) + Double(kvLoraRank) * h * Double(qkNopeHeadDim + vHeadDim)
+        return q + kv + h * Double(vHeadDim) * d
+    }
+}
+
+public enum FFNShape: Sendable, Equatable {
+    /// A gated FFN of this intermediate width.
+    case dense(width: Int)
+    case moe(MoEShape)
+}
+
+public struct MoEShape: Sendable, Equatable {
+    public var experts: Int
+    public var topK: Int
+    /// Intermediate width of one routed expert.
+    public var width: Int
+    /// Intermediate width of the shared expert(s) together (0: none).
+    public var sharedWidth: Int
+
+    public init(experts: Int, topK: Int, width: Int, sharedWidth: Int) {
+        self.experts = experts
+        self.topK = topK
+        self.width = width
+        self.sharedWidth = sharedWidth
+    }
+}
