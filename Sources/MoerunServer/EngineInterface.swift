@@ -87,6 +87,9 @@ public struct EngineCounters: Sendable, Equatable {
     public var expertPairsPerRank: [Int] = []
     /// Mean over MoE layers of (mean / max) lane load in the last counting window: 1 = perfectly even (nil: none yet).
     public var expertBalance: Double?
+    /// Engine ticks that carried work and the seconds spent on them on rank 0 (their ratio: the mean step time).
+    public var busyTicks = 0
+    public var busySeconds = 0.0
     public init() {}
 }
 

@@ -22,6 +22,9 @@ final class ServerMetrics: Sendable {
     private let kvUsage = Mutex<[Int: Gauge]>([:])
     /// Engine totals already added to the counters (Prometheus counters only increment).
     private let seen = Mutex<(prompt: Int, generated: Int, hits: Int, queries: Int)>((0, 0, 0, 0))
+    private let engineTicks: Counter
+    private let engineSeconds: Counter
+    private let seenBusy = Mutex<(ticks: Int, seconds: Double)>((0, 0))
 
     /// The reasons a request ends, as vLLM labels `request_success_total`; "error" also counts engine failures.
     static let finishReasons = ["stop", "length", "abort", "error"]
@@ -52,6 +55,9 @@ final class ServerMetrics: Sendable {
         expertBalance = registry.makeGauge(descriptor: name(
             "expert_load_balance", "",
             "Mean over MoE layers of mean / max routed-expert load per lane in the last counting window (1 = even)."))
+        engineTicks = registry.makeCounter(descriptor: name("engine_steps", "total", "Engine ticks that carried prompt or decode tokens."))
+        engineSeconds = registry.makeCounter(descriptor: name(
+            "engine_step", "seconds_total", "Seconds rank 0's engine loop spent on ticks with work (idle waits excluded)."))
         let finishedName = name("request_finished", "total", "Requests that ended, by reason (abort: client gone or cancelled).")
         var byReason: [String: Counter] = [:]
         for reason in Self.finishReasons {
@@ -79,6 +85,11 @@ final class ServerMetrics: Sendable {
         }
         waiting.set(Double(engine.waiting))
         if let balance = engine.expertBalance { expertBalance.set(balance) }
+        seenBusy.withLock { s in
+            if engine.busyTicks > s.ticks { engineTicks.increment(by: Int64(engine.busyTicks - s.ticks)) }
+            if engine.busySeconds > s.seconds { engineSeconds.increment(by: engine.busySeconds - s.seconds) }
+            s = (engine.busyTicks, engine.busySeconds)
+        }
         expertPairs.withLock { counters in
             for (rank, total) in engine.expertPairsPerRank.enumerated() {
                 var entry = counters[rank] ?? (registry.makeCounter(

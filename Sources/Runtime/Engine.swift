@@ -82,6 +82,8 @@ public final class Engine {
     public let stageComm: any Communicator
     public let plan: ParallelPlan
     public let config: ModelConfig
+    /// The family-free facts of `config` (sizes, MoE layers, cache widths) the loop and the bookkeeping read.
+    public let shape: ModelShape
     public let model: DeepSeekModel
     public let tracer: Tracer
     public private(set) var options: EngineOptions
@@ -107,8 +109,9 @@ public final class Engine {
         self.world = world
         self.plan = plan
         self.config = config
+        shape = config.shape
         self.options = options
-        self.expertCounts = [Int64](repeating: 0, count: config.numHiddenLayers * config.nRoutedExperts)
+        self.expertCounts = [Int64](repeating: 0, count: shape.layerCount * shape.routedExperts)
         let me = Rank(world.rank)
         stage = plan.stage(of: me)
         lane = plan.lane(of: me)
@@ -119,7 +122,8 @@ public final class Engine {
         }
         stageComm = sub
         let layers = plan.stageLayers[stage]
-        moeLayers = layers.filter { config.isMoELayer($0) }
+        let shape = shape
+        moeLayers = layers.filter { shape.isMoE($0) }
         let dispatcher: any ExpertDispatcher
         if plan.ep > 1 {
             let a2a = AllToAllDispatcher(comm: stageComm, plan: plan, lane: lane, tracer: tracer)
@@ -148,7 +152,7 @@ public final class Engine {
         world.setContext("gathering expert load")
         try world.allReduce(&totals, op: .sum)
         if reset { expertCounts = [Int64](repeating: 0, count: expertCounts.count) }
-        return world.rank == 0 ? ExpertLoad(plan: plan, config: config, flatCounts: totals) : nil
+        return world.rank == 0 ? ExpertLoad(plan: plan, model: shape, flatCounts: totals) : nil
     }
 
     /// Every weight view this rank holds, routed experts apart from the rest (embedding, attention, dense FFN,
@@ -244,7 +248,7 @@ public final class Engine {
         var history: [Int: StepDescriptor] = [:]
         var pending: [any PendingSend] = []
         var localResults: (tokens: [Int32], logits: [Float])? = nil
-        let d = config.hiddenSize, vocab = config.vocabSize
+        let d = shape.hidden, vocab = shape.vocab
         var tick = 0
         let startTime = Tracer.now
         while true {
@@ -303,7 +307,7 @@ public final class Engine {
                 }
                 world.setContext("\(label) layers \(plan.stageLayers[stage])")
                 allToAll?.beginForward(moeLayers: moeLayers, step: label)
-                let experts = config.nRoutedExperts
+                let experts = shape.routedExperts
                 hidden = try model.forwardLayers(hidden, segments: segments) { event in
                     if case .routing(let layer, let routing) = event {
                         for e in routing.experts { self.expertCounts[layer * experts + e] += 1 }

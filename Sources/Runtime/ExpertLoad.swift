@@ -15,9 +15,9 @@ public struct ExpertLoad: Sendable, Codable {
     /// Per MoE layer: mean / max over the stage's lanes of the pairs each lane's experts received.
     public var balance: [Double]
 
-    public init(plan: ParallelPlan, config: ModelConfig, flatCounts: [Int64]) {
-        let moe = (0..<config.numHiddenLayers).filter { config.isMoELayer($0) }
-        let e = config.nRoutedExperts
+    public init(plan: ParallelPlan, model: ModelShape, flatCounts: [Int64]) {
+        let moe = (0..<model.layerCount).filter { model.isMoE($0) }
+        let e = model.routedExperts
         layers = moe
         experts = e
         let counts = moe.map { l in (0..<e).map { Int(flatCounts[l * e + $0]) } }

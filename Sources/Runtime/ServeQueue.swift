@@ -41,6 +41,8 @@ public final class ServeQueue: @unchecked Sendable {
     private var queued = 0
     private var promptTokens = 0
     private var generatedTokens = 0
+    private var busyTicks = 0
+    private var busySeconds = 0.0
 
     // Engine-thread state: `feed` and the coordinator's callbacks (same thread) touch these; `fail` may come from
     // another thread while the engine thread is stuck in MPI, hence `handlerLock`.
@@ -140,14 +142,27 @@ public final class ServeQueue: @unchecked Sendable {
         handlerLock.withLock { handlers.count } + lock.withLock { pending.count }
     }
 
-    /// Counters as of the last tick; KV-cache tokens reserved and budgeted per lane; expert pairs per rank since
-    /// the start and the load balance of the last counting window.
-    public var counters: (running: Int, waiting: Int, promptTokens: Int, generatedTokens: Int, kvReserved: [Int], kvCapacity: [Int],
-                          prefixHits: Int, prefixQueries: Int, expertPairsPerRank: [Int], expertBalance: Double?) {
+    /// What /metrics shows, as of the last tick.
+    public struct Counters: Sendable, Equatable {
+        public var running = 0, waiting = 0, promptTokens = 0, generatedTokens = 0
+        /// Per lane: KV-cache tokens reserved by admitted requests, and the lane's budget.
+        public var kvReserved: [Int] = [], kvCapacity: [Int] = []
+        public var prefixHits = 0, prefixQueries = 0
+        /// Per rank: expert pairs since the start; the load balance of the last counting window.
+        public var expertPairsPerRank: [Int] = []
+        public var expertBalance: Double?
+        /// Ticks that carried work, and the seconds the engine spent on them (idle waits excluded).
+        public var busyTicks = 0
+        public var busySeconds = 0.0
+    }
+
+    public var counters: Counters {
         lock.lock()
         defer { lock.unlock() }
-        return (running, queued + pending.count, promptTokens, generatedTokens, kvReserved, kvCapacity, prefixHits, prefixQueries,
-                expertPairsPerRank, expertBalance)
+        return Counters(running: running, waiting: queued + pending.count, promptTokens: promptTokens, generatedTokens: generatedTokens,
+                        kvReserved: kvReserved, kvCapacity: kvCapacity, prefixHits: prefixHits, prefixQueries: prefixQueries,
+                        expertPairsPerRank: expertPairsPerRank, expertBalance: expertBalance, busyTicks: busyTicks,
+                        busySeconds: busySeconds)
     }
 
     /// Engine thread: the expert counts the ranks sent for the last window (`Engine.serve`'s onExpertLoad).
@@ -171,6 +186,10 @@ public final class ServeQueue: @unchecked Sendable {
             let busy = Date().timeIntervalSince(lastTick)
             recentGaps.append(busy)
             if recentGaps.count > 64 { recentGaps.removeFirst() }
+            if coordinator.lastStep.promptTokens + coordinator.lastStep.decodeRows > 0 {
+                busyTicks += 1
+                busySeconds += busy
+            }
             inPipeline.append(coordinator.lastStep)
             if inPipeline.count > coordinator.microBatches { inPipeline.removeFirst() }
             pacer?.observe(seconds: busy, promptTokens: inPipeline.map(\.promptTokens).max() ?? 0,

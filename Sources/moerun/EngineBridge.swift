@@ -69,6 +69,8 @@ final class EngineBridge: CompletionEngine, @unchecked Sendable {
         out.prefixQueryTokens = c.prefixQueries
         out.expertPairsPerRank = c.expertPairsPerRank
         out.expertBalance = c.expertBalance
+        out.busyTicks = c.busyTicks
+        out.busySeconds = c.busySeconds
         return out
     }
 

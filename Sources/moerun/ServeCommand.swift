@@ -153,8 +153,8 @@ struct ServeCommand: ParsableCommand {
     static func kvTokensPerLane(_ engine: Engine, world: any Communicator, requested: Int?) throws -> [Int] {
         let plan = engine.plan
         if let requested { return Array(repeating: requested, count: plan.ep) }
-        let c = engine.config
-        let bytesPerToken = (c.kvLoraRank + c.qkRopeHeadDim) * MemoryLayout<Float>.size * plan.stageLayers[engine.stage].count
+        let bytesPerToken = plan.stageLayers[engine.stage].reduce(0) { $0 + engine.shape.layers[$1].cacheFloatsPerToken }
+            * MemoryLayout<Float>.size
         let local = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? 1
         let available = Double(availableMemoryBytes()) * 0.9 / Double(max(local, 1))
         world.setContext("gathering KV-cache budgets")

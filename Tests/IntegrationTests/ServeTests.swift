@@ -336,6 +336,8 @@ func metric(_ text: String, _ name: String) -> Double? {
         for rank in 0..<4 {
             #expect((metric(metrics, "moerun_expert_tokens_total{rank=\"\(rank)\"}") ?? 0) > 0, "rank \(rank): \(metrics)")
         }
+        #expect((metric(metrics, "moerun_engine_steps_total") ?? 0) > 0 && (metric(metrics, "moerun_engine_step_seconds_total") ?? 0) > 0,
+                "\(metrics)")
         let balance = metric(metrics, "moerun_expert_load_balance") ?? 0
         #expect(balance > 0 && balance <= 1, "\(metrics)")
         #expect(job.terminate() == 0, "\(job.output)")
