@@ -44,8 +44,9 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["Tensors", "CKernels"], swiftSettings: optimized),
         // Checkpoints: safetensors parsing/validation, sharded index, mmap, dtype decoding, writer.
         .target(name: "Checkpoint", dependencies: ["Tensors"]),
-        // Family-free model facts: ModelShape (what the planner sees) and TensorSpec (what a checkpoint holds).
-        .target(name: "ModelKit", dependencies: ["Tensors"]),
+        // Family-free model parts: ModelShape (what the planner sees), TensorSpec (what a checkpoint holds), and the
+        // blocks every family shares (gated FFN, router, expert dispatch seam, forward events).
+        .target(name: "ModelKit", dependencies: ["Kernels", "Tensors"], swiftSettings: optimized),
         // Model: HF config decoding + validation, presets, tensor table, single-device forward math.
         // Presets/*.json are the source of truth for PresetData.swift (scripts/gen-presets.sh), not resources.
         .target(name: "Models", dependencies: ["ModelKit", "Kernels", "Tensors"], exclude: ["Presets"], swiftSettings: optimized),

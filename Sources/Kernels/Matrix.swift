@@ -1,5 +1,5 @@
 // Matrix: a dense row-major FP32 activation buffer [rows, cols] (tokens x features).
-// Activations are always FP32 (design/ARCHITECTURE.md section 4); weights are `Weight` views.
+// Activations are always FP32 (docs/architecture.md §4); weights are `Weight` views.
 
 /// Row-major FP32 matrix `[rows, cols]`; row `t` is token `t` in activation buffers.
 public struct Matrix: Sendable, Equatable {

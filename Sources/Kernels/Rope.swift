@@ -1,6 +1,6 @@
 // Rotary position embedding for DeepSeek MLA: interleaved pairs (2i, 2i+1) rotate with frequency i,
 // YaRN frequency correction (HF `_compute_yarn_parameters`), and the mscale softmax factor.
-// See reference/architectures.md section 1.6. All math FP32 (frequencies built with HF's fp32 op order).
+// As transformers' DeepSeek-V3 rotary embedding. All math FP32 (frequencies built with HF's fp32 op order).
 import Foundation
 
 /// YaRN / default RoPE frequencies for a rotary dimension `dim` (even).

@@ -1,4 +1,4 @@
-// DeepSeek-V3 / Kimi K2 forward pass on one device (reference/architectures.md §1.2-1.8), FP32 activations,
+// DeepSeek-V3 / Kimi K2 forward pass on one device (transformers' modeling_deepseek_v3.py), FP32 activations,
 // weights in their stored dtype (via `TensorSource`, HF checkpoint names), all products through `Ops.linear`.
 //
 // A model object holds a contiguous range of decoder layers (a pipeline stage), optionally the embedding
@@ -7,23 +7,6 @@
 import Foundation
 import Kernels
 import Tensors
-
-/// MLA weights of one layer, with per-head views of kv_b_proj for the absorbed form.
-public struct AttentionWeights: Sendable {
-    public let qAProj: Weight?
-    public let qALayernorm: [Float]?
-    public let qBProj: Weight?
-    public let qProj: Weight?
-    public let kvAProjWithMqa: Weight
-    public let kvALayernorm: [Float]
-    public let kvBProj: Weight
-    public let oProj: Weight
-    /// W_UK[h]: rows h·(dn+dv) ..< h·(dn+dv)+dn of kv_b_proj, `[dn, kv_lora_rank]`.
-    public let wUK: [Weight]
-    /// W_UV[h]: rows h·(dn+dv)+dn ..< (h+1)·(dn+dv), `[dv, kv_lora_rank]` (in the decode layout when the model's
-    /// weights are interleaved: only `Ops.linear` reads it).
-    public let wUV: [Weight]
-}
 
 public enum MLPWeights: Sendable {
     case dense(FeedForward)
@@ -36,25 +19,6 @@ public struct DecoderLayerWeights: Sendable {
     public let postAttentionLayernorm: [Float]
     public let attention: AttentionWeights
     public let mlp: MLPWeights
-}
-
-/// Timed phases of the forward pass (the engine's tracer maps them onto its trace phases).
-public enum ForwardPhase: String, Sendable, CaseIterable {
-    case attention, denseFFN, router, expertFFN, sharedExpert
-}
-
-/// Times phases of the forward pass; `begin` returns a start stamp that `end` closes.
-public protocol PhaseObserver: AnyObject {
-    func begin() -> UInt64
-    func end(_ start: UInt64, _ phase: ForwardPhase, layer: Int)
-}
-
-/// What the forward pass reports while it runs (tests, fixture comparisons, tracing).
-public enum ForwardEvent {
-    /// Hidden state `[T, D]` after decoder layer `layer`.
-    case layerOutput(layer: Int, hidden: Matrix)
-    /// Router decision of an MoE layer.
-    case routing(layer: Int, Routing)
 }
 
 public final class DeepSeekModel: @unchecked Sendable {
@@ -80,6 +44,11 @@ public final class DeepSeekModel: @unchecked Sendable {
     public var phaseObserver: (any PhaseObserver)?
 
     let heads: Int, nopeDim: Int, ropeDim: Int, vDim: Int, latentDim: Int
+    /// The attention block with the current forms (they may be switched between calls).
+    var mla: MLAAttention {
+        MLAAttention(heads: heads, nopeDim: nopeDim, ropeDim: ropeDim, vDim: vDim, latentDim: latentDim, softmaxScale: softmaxScale,
+                     pool: pool, prefillMode: prefillMode, decodeMode: decodeMode)
+    }
     var qkDim: Int { nopeDim + ropeDim }
 
     /// Loads weights from `source` by HF name.
@@ -270,7 +239,7 @@ public final class DeepSeekModel: @unchecked Sendable {
         for layer in layers {
             let xn = Ops.rmsNorm(h, weight: layer.inputLayernorm, eps: eps)
             let attentionStart = phaseObserver?.begin() ?? 0
-            let attn = try attention(layer, xn, segments: segments, tables: tables, mode: mode)
+            let attn = try mla(layer.attention, layer: layer.index, xn, segments: segments, tables: tables, mode: mode)
             phaseObserver?.end(attentionStart, .attention, layer: layer.index)
             Ops.addInPlace(&h, attn)
             let xn2 = Ops.rmsNorm(h, weight: layer.postAttentionLayernorm, eps: eps)
@@ -325,81 +294,25 @@ public final class DeepSeekModel: @unchecked Sendable {
             defer { phaseObserver?.end(start, .denseFFN, layer: layer.index) }
             return ffn(x, pool: pool)
         case .moe(let router, let experts, let shared):
-            // Where the routed and shared FFNs would share regions even if the tokens picked as many experts as they can.
-            let k = router.parameters.topK
-            if let shared, FeedForward.sharesRegions(rows: x.rows * (k + 1), ffns: min(experts.count, x.rows * k) + 1, pool: pool) {
-                return try moeBehindShared(layer.index, router: router, experts: experts, shared: shared, x, observe: observe)
-            }
-            let routerStart = phaseObserver?.begin() ?? 0
-            let routing = router.route(x, pool: pool)
-            phaseObserver?.end(routerStart, .router, layer: layer.index)
-            observe?(.routing(layer: layer.index, routing))
-            // Not decode-sized (prefill, or one thread): the shared expert runs as its own products.
-            var out = try runExperts(routing: routing, x: x, experts: experts, layer: layer.index)
-            if let shared {
-                let sharedStart = phaseObserver?.begin() ?? 0
-                Ops.addInPlace(&out, shared(x, pool: pool))
-                phaseObserver?.end(sharedStart, .sharedExpert, layer: layer.index)
-            }
-            return out
+            return try moeBlock(layer.index, router, experts, shared)(x, observe: observe)
         }
     }
 
-    /// A decode-sized MoE layer with a shared expert on several threads: the shared expert's products open both
-    /// regions and the workers stream them while this thread routes, dispatches and packs the routed products, which
-    /// join the same regions (`FeedForward.batchedFlat(lead:)`). Same bits as routing, `runExperts` and then adding the
-    /// shared expert. Phases: the router and the dispatcher's own spans inside, `expertFFN` around them.
+    func moeBlock(_ layer: Int, _ router: Router, _ experts: [Int: FeedForward], _ shared: FeedForward?) -> MoEBlock {
+        MoEBlock(layer: layer, router: router, experts: experts, shared: shared, dispatcher: dispatcher, pool: pool,
+                 phases: phaseObserver)
+    }
+
+    /// `MoEBlock.behindShared` of one layer (kept for the equivalence tests).
     func moeBehindShared(_ layer: Int, router: Router, experts: [Int: FeedForward], shared: FeedForward, _ x: Matrix,
                          observe: ((ForwardEvent) -> Void)?) throws -> Matrix {
-        var received: [ExpertBatch] = [], handle: (any DispatchHandle)?
-        var expertStart = phaseObserver?.begin() ?? 0
-        let (sharedOut, y, offsets) = try FeedForward.batchedFlat(lead: (x, shared), capacity: experts.count, more: {
-            phaseObserver?.end(expertStart, .expertFFN, layer: layer)
-            let routerStart = phaseObserver?.begin() ?? 0
-            let routing = router.route(x, pool: pool)  // inside the region: on this thread
-            phaseObserver?.end(routerStart, .router, layer: layer)
-            observe?(.routing(layer: layer, routing))
-            (received, handle) = try dispatcher.dispatch(x, try dispatcher.layout(routing))
-            expertStart = phaseObserver?.begin() ?? 0
-            return try expertItems(received, experts, layer: layer)
-        }, pool: pool)
-        phaseObserver?.end(expertStart, .expertFFN, layer: layer)
-        var out = try y.withUnsafeBufferPointer { try dispatcher.combine(weighting: $0, offsets: offsets, received: received, handle!) }
-        Ops.addInPlace(&out, sharedOut)
-        return out
+        try moeBlock(layer, router, experts, shared).behindShared(shared, x, observe: observe)
     }
 
-    /// Routed part of an MoE layer through the dispatcher: dispatch, grouped expert FFNs (one batched linear per
-    /// expert), weight each output row, combine (sum in ascending expert id per token).
+    /// `MoEBlock.runExperts`: the routed part of one layer through this model's dispatcher.
     public func runExperts(routing: Routing, x: Matrix, experts: [Int: FeedForward], layer: Int) throws -> Matrix {
-        let (received, handle) = try dispatcher.dispatch(x, try dispatcher.layout(routing))
-        let items = try expertItems(received, experts, layer: layer)
-        // Every expert that received rows, in one batched product (same bits as one FFN call per expert). Each weighted
-        // row is w · y (one rounding, as `Ops.scaleRows`): in shared regions the dispatcher weights the rows as it
-        // sums them out of the batched outputs, otherwise they are weighted into the returned batches.
-        let expertStart = phaseObserver?.begin() ?? 0
-        if FeedForward.sharesRegions(items, pool: pool) {
-            let (y, offsets) = FeedForward.batchedFlat(items, pool: pool)
-            phaseObserver?.end(expertStart, .expertFFN, layer: layer)
-            return try y.withUnsafeBufferPointer { try dispatcher.combine(weighting: $0, offsets: offsets, received: received, handle) }
-        }
-        let ys = FeedForward.batched(items, pool: pool)
-        let outputs = zip(received, ys).map { batch, y in
-            ExpertBatch(expert: batch.expert, rows: Ops.scaleRows(y, batch.weights), weights: batch.weights)
-        }
-        phaseObserver?.end(expertStart, .expertFFN, layer: layer)
-        return try dispatcher.combine(outputs, handle)
-    }
-
-    /// The FFN of every received batch's expert, with its rows; an expert whose weights are not held is an error.
-    func expertItems(_ received: [ExpertBatch], _ experts: [Int: FeedForward], layer: Int) throws -> [(x: Matrix, ffn: FeedForward)] {
-        try received.map { batch in
-            guard let ffn = experts[batch.expert] else {
-                throw ModelError(.expertNotLocal, "expert \(batch.expert) of layer \(layer) received tokens but its weights are not loaded here",
-                                 subject: "model.layers.\(layer).mlp.experts.\(batch.expert)")
-            }
-            return (x: batch.rows, ffn: ffn)
-        }
+        try MoEBlock(layer: layer, router: nil, experts: experts, shared: nil, dispatcher: dispatcher, pool: pool,
+                     phases: phaseObserver).runExperts(routing: routing, x: x)
     }
 }
 

@@ -12,3 +12,17 @@ extension ModelConfig {
         })
     }
 }
+
+extension RouterParameters {
+    public init(config: ModelConfig) {
+        self.init(experts: config.nRoutedExperts, topK: config.numExpertsPerTok, groups: max(config.nGroup, 1),
+                  topKGroups: config.topkGroup, normTopKProb: config.normTopkProb,
+                  routedScalingFactor: Float(config.routedScalingFactor))
+    }
+}
+
+extension KVCache {
+    public convenience init(config: ModelConfig) {
+        self.init(latentDim: config.kvLoraRank, ropeDim: config.qkRopeHeadDim)
+    }
+}

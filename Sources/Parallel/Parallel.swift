@@ -1,2 +1,2 @@
-// Parallel room: see design/ARCHITECTURE.md; this file names the module namespace.
+// Parallel room: see docs/architecture.md; this file names the module namespace.
 public enum ParallelModule {}

@@ -24,10 +24,6 @@ public final class KVCache: @unchecked Sendable {
         self.ropeDim = ropeDim
     }
 
-    public convenience init(config: ModelConfig) {
-        self.init(latentDim: config.kvLoraRank, ropeDim: config.qkRopeHeadDim)
-    }
-
     /// Tokens cached for `layer`.
     public func count(layer: Int) -> Int { (storage[layer]?.count ?? 0) / rowWidth }
 

@@ -2,7 +2,7 @@
 // logits = x W_gate^T (fp32) -> s = sigmoid -> s' = s + e_score_correction_bias (selection only) ->
 // group-limited top-k (group score = sum of the top-2 s' in the group; keep topk_group groups) ->
 // top-k experts, ties to the lowest expert id -> weights = s of the chosen experts, optionally divided by
-// (Σw + 1e-20), times routed_scaling_factor. See reference/architectures.md §1.8.
+// (Σw + 1e-20), times routed_scaling_factor. As transformers' modeling_deepseek_v3.py.
 import Kernels
 import Tensors
 
@@ -25,7 +25,7 @@ public struct Routing: Sendable, Equatable {
     public func weights(ofToken t: Int) -> ArraySlice<Float> { weights[(t * topK)..<((t + 1) * topK)] }
 }
 
-/// The scalar knobs of the router (from `ModelConfig`).
+/// The scalar knobs of the router (a family fills them from its config).
 public struct RouterParameters: Sendable, Equatable {
     public var experts: Int
     public var topK: Int
@@ -43,11 +43,6 @@ public struct RouterParameters: Sendable, Equatable {
         self.routedScalingFactor = routedScalingFactor
     }
 
-    public init(config: ModelConfig) {
-        self.init(experts: config.nRoutedExperts, topK: config.numExpertsPerTok, groups: max(config.nGroup, 1),
-                  topKGroups: config.topkGroup, normTopKProb: config.normTopkProb,
-                  routedScalingFactor: Float(config.routedScalingFactor))
-    }
 }
 
 public struct Router: Sendable {

@@ -1,26 +1,87 @@
-// MLA attention of DeepSeekModel: projections, RoPE, latent cache append, and the naive and absorbed forms
-// (same math, different rounding points; both read the same latent cache).
+// MLAAttention: the multi-head latent attention block (DeepSeek-V2/V3, Kimi K2): projections, RoPE, latent cache
+// append, and the naive and absorbed forms (same math, different rounding points; both read the same latent cache).
 import Foundation
 import Kernels
 import Tensors
 
-extension DeepSeekModel {
-    // MARK: attention (MLA)
+/// MLA weights of one layer, with per-head views of kv_b_proj for the absorbed form.
+public struct AttentionWeights: Sendable {
+    public let qAProj: Weight?
+    public let qALayernorm: [Float]?
+    public let qBProj: Weight?
+    public let qProj: Weight?
+    public let kvAProjWithMqa: Weight
+    public let kvALayernorm: [Float]
+    public let kvBProj: Weight
+    public let oProj: Weight
+    /// W_UK[h]: rows h·(dn+dv) ..< h·(dn+dv)+dn of kv_b_proj, `[dn, kv_lora_rank]`.
+    public let wUK: [Weight]
+    /// W_UV[h]: rows h·(dn+dv)+dn ..< (h+1)·(dn+dv), `[dv, kv_lora_rank]` (in the decode layout when the model's
+    /// weights are interleaved: only `Ops.linear` reads it).
+    public let wUV: [Weight]
 
-    struct RopeTables {
-        let cos: [Float]
-        let sin: [Float]
-        let half: Int
+    public init(qAProj: Weight?, qALayernorm: [Float]?, qBProj: Weight?, qProj: Weight?, kvAProjWithMqa: Weight,
+                kvALayernorm: [Float], kvBProj: Weight, oProj: Weight, wUK: [Weight], wUV: [Weight]) {
+        self.qAProj = qAProj
+        self.qALayernorm = qALayernorm
+        self.qBProj = qBProj
+        self.qProj = qProj
+        self.kvAProjWithMqa = kvAProjWithMqa
+        self.kvALayernorm = kvALayernorm
+        self.kvBProj = kvBProj
+        self.oProj = oProj
+        self.wUK = wUK
+        self.wUV = wUV
+    }
+}
+
+/// cos / sin of every position of a forward call, `half` values per position (computed once per call).
+public struct RopeTables {
+    let cos: [Float]
+    let sin: [Float]
+    let half: Int
+
+    public init(cos: [Float], sin: [Float], half: Int) {
+        self.cos = cos
+        self.sin = sin
+        self.half = half
+    }
+}
+
+/// One MLA mixer's dimensions and execution settings; each layer's weights come with the call.
+public struct MLAAttention {
+    public let heads: Int, nopeDim: Int, ropeDim: Int, vDim: Int, latentDim: Int
+    public let softmaxScale: Float
+    public let pool: ComputePool
+    public let prefillMode: AttentionMode
+    public let decodeMode: AttentionMode
+    var qkDim: Int { nopeDim + ropeDim }
+
+    public init(heads: Int, nopeDim: Int, ropeDim: Int, vDim: Int, latentDim: Int, softmaxScale: Float, pool: ComputePool,
+                prefillMode: AttentionMode, decodeMode: AttentionMode) {
+        self.heads = heads
+        self.nopeDim = nopeDim
+        self.ropeDim = ropeDim
+        self.vDim = vDim
+        self.latentDim = latentDim
+        self.softmaxScale = softmaxScale
+        self.pool = pool
+        self.prefillMode = prefillMode
+        self.decodeMode = decodeMode
     }
 
-    func attention(_ layer: DecoderLayerWeights, _ xn: Matrix, segments: [SequenceSegment], tables: RopeTables,
-                   mode forced: AttentionMode?) throws -> Matrix {
-        let w = layer.attention
+    // MARK: attention (MLA)
+
+
+    /// Layer `layer`'s attention over `xn` `[T, D]` (rows: the segments' tokens in order); appends each segment's
+    /// latent rows to its cache. `forced` picks one form for every segment.
+    public func callAsFunction(_ w: AttentionWeights, layer: Int, _ xn: Matrix, segments: [SequenceSegment], tables: RopeTables,
+                               mode forced: AttentionMode?) throws -> Matrix {
         let t = xn.rows, h = heads, qk = qkDim, dn = nopeDim, dr = ropeDim, kvr = latentDim, dv = vDim
         // The two products of xn (q_a or q, and kv_a) share one parallel region in decode.
         let firsts = Ops.linear(xn, [w.qAProj ?? w.qProj!, w.kvAProjWithMqa], pool: pool)
         let cacheRows = latentRows(firsts[1], w, tables: tables)
-        if let o = try attendTokenFused(layer, firsts[0], cacheRows: cacheRows, segments: segments, tables: tables, mode: forced) {
+        if let o = try attendTokenFused(w, layer: layer, firsts[0], cacheRows: cacheRows, segments: segments, tables: tables, mode: forced) {
             return Ops.linear(o, w.oProj, pool: pool)
         }
         // Queries [T, H*qk].
@@ -48,12 +109,12 @@ extension DeepSeekModel {
         var o = Matrix(rows: t, cols: h * dv)
         var row0 = 0
         for seg in segments {
-            try checkCache(seg, layer: layer.index)
+            try checkCache(seg, layer: layer)
             if seg.count == 0 { continue }
-            seg.cache.append(layer: layer.index, rows: Array(cacheRows[(row0 * (kvr + dr))..<((row0 + seg.count) * (kvr + dr))]))
+            seg.cache.append(layer: layer, rows: Array(cacheRows[(row0 * (kvr + dr))..<((row0 + seg.count) * (kvr + dr))]))
             let mode = forced ?? (seg.count == 1 ? decodeMode : prefillMode)
             let qSeg = q.rows(row0..<(row0 + seg.count))
-            let oSeg = seg.cache.withRows(layer: layer.index) { cache in
+            let oSeg = seg.cache.withRows(layer: layer) { cache in
                 switch mode {
                 case .naive: return attendNaive(w, qSeg, cache: cache, start: seg.startPosition)
                 case .absorbed: return attendAbsorbed(w, qSeg, cache: cache, start: seg.startPosition)

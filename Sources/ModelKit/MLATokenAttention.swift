@@ -9,16 +9,16 @@ import Foundation
 import Kernels
 import Tensors
 
-extension DeepSeekModel {
+extension MLAAttention {
     /// `attention`'s work after q_a / kv_a for a batch of one decode token in the absorbed form: appends `cacheRows`
     /// to the segment's cache and returns o `[1, H*dv]` (before o_proj). Nil, with nothing done, for every other
     /// case (several tokens or segments, the naive form, no C kernel for q_b): `attention` then runs its general path.
     /// Why one region: as separate regions q_b, W_UK and W_UV each paid a start and a join, and the scores, softmax
     /// and P · c_kv between them ran on one core while the other idled; the heads are independent end to end.
-    func attendTokenFused(_ layer: DecoderLayerWeights, _ qIn: Matrix, cacheRows: [Float], segments: [SequenceSegment],
+    func attendTokenFused(_ w: AttentionWeights, layer: Int, _ qIn: Matrix, cacheRows: [Float], segments: [SequenceSegment],
                           tables: RopeTables, mode forced: AttentionMode?) throws -> Matrix? {
         guard qIn.rows == 1, segments.count == 1, segments[0].count == 1, (forced ?? decodeMode) == .absorbed else { return nil }
-        let w = layer.attention, seg = segments[0]
+        let seg = segments[0]
         let h = heads, qk = qkDim, dn = nopeDim, width = latentDim + ropeDim
         // q_b's input (q LoRA: the normed q_a row), or the queries themselves (no q LoRA: q_proj ran with kv_a).
         let qa = w.qALayernorm.map { Ops.rmsNorm(qIn, weight: $0, eps: 1e-6) } ?? qIn
@@ -36,9 +36,9 @@ extension DeepSeekModel {
                 q.initialize(from: xp.baseAddress!, count: h * qk)
             }
             defer { qB?.release() }
-            try checkCache(seg, layer: layer.index)
-            seg.cache.append(layer: layer.index, rows: cacheRows)
-            return seg.cache.withRows(layer: layer.index) { cache in
+            try checkCache(seg, layer: layer)
+            seg.cache.append(layer: layer, rows: cacheRows)
+            return seg.cache.withRows(layer: layer) { cache in
                 tables.cos.withUnsafeBufferPointer { cs in
                     tables.sin.withUnsafeBufferPointer { sn in
                         let keys = Weight(rows: cache.count / width, cols: width, storage: .f32(cache.baseAddress!), owner: nil)

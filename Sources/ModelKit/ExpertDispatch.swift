@@ -1,4 +1,4 @@
-// The MoE seam (design/ARCHITECTURE.md §3): Router -> ExpertDispatcher.layout -> dispatch -> local expert
+// The MoE seam (docs/architecture.md §3): Router -> ExpertDispatcher.layout -> dispatch -> local expert
 // FFNs -> combine. `LocalDispatcher` is the single-rank implementation; an MPI `AllToAllDispatcher` in Runtime
 // implements the same protocol (dispatch = Alltoallv of (row, expert, weight) to owners, combine = the inverse).
 //
