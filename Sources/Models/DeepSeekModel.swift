@@ -8,18 +8,9 @@ import Foundation
 import Kernels
 import Tensors
 
-public enum MLPWeights: Sendable {
-    case dense(FeedForward)
-    case moe(router: Router, experts: [Int: FeedForward], shared: FeedForward?)
-}
-
-public struct DecoderLayerWeights: Sendable {
-    public let index: Int
-    public let inputLayernorm: [Float]
-    public let postAttentionLayernorm: [Float]
-    public let attention: AttentionWeights
-    public let mlp: MLPWeights
-}
+/// DeepSeek-V3's names for the shared block types (kept for the code and tests written against them).
+public typealias MLPWeights = FFNBlock
+public typealias DecoderLayerWeights = TransformerBlock
 
 public final class DeepSeekModel: @unchecked Sendable {
     public let config: ModelConfig
@@ -224,30 +215,7 @@ public final class DeepSeekModel: @unchecked Sendable {
             throw ModelError(.badInput, "segments cover \(segments.reduce(0) { $0 + $1.count }) rows, hidden has \(hidden.rows)",
                              subject: "segments")
         }
-        // Positions and RoPE tables, once per call.
-        var positions: [Int] = []
-        for s in segments { positions += (s.startPosition..<(s.startPosition + s.count)) }
-        let half = ropeDim / 2
-        var cosTable = [Float](repeating: 0, count: positions.count * half), sinTable = cosTable
-        for (t, p) in positions.enumerated() {
-            let (c, s) = rope.cosSin(position: p)
-            for i in 0..<half { cosTable[t * half + i] = c[i]; sinTable[t * half + i] = s[i] }
-        }
-        let tables = RopeTables(cos: cosTable, sin: sinTable, half: half)
-        let eps = Float(config.rmsNormEps)
-        var h = hidden
-        for layer in layers {
-            let xn = Ops.rmsNorm(h, weight: layer.inputLayernorm, eps: eps)
-            let attentionStart = phaseObserver?.begin() ?? 0
-            let attn = try mla(layer.attention, layer: layer.index, xn, segments: segments, tables: tables, mode: mode)
-            phaseObserver?.end(attentionStart, .attention, layer: layer.index)
-            Ops.addInPlace(&h, attn)
-            let xn2 = Ops.rmsNorm(h, weight: layer.postAttentionLayernorm, eps: eps)
-            let m = try mlp(layer, xn2, observe: observe)
-            Ops.addInPlace(&h, m)
-            observe?(.layerOutput(layer: layer.index, hidden: h))
-        }
-        return h
+        return try stack.forwardLayers(hidden, segments: segments, mode: mode, observe: observe)
     }
 
     /// Final norm and lm_head: `[T, D] -> [T, vocab]`. Requires the head to be held.
@@ -285,34 +253,23 @@ public final class DeepSeekModel: @unchecked Sendable {
         return out
     }
 
-    // MARK: MLP / MoE
+    // MARK: MLP / MoE (the blocks' own code lives in ModelKit; these keep the equivalence tests' entry points)
 
-    func mlp(_ layer: DecoderLayerWeights, _ x: Matrix, observe: ((ForwardEvent) -> Void)?) throws -> Matrix {
-        switch layer.mlp {
-        case .dense(let ffn):
-            let start = phaseObserver?.begin() ?? 0
-            defer { phaseObserver?.end(start, .denseFFN, layer: layer.index) }
-            return ffn(x, pool: pool)
-        case .moe(let router, let experts, let shared):
-            return try moeBlock(layer.index, router, experts, shared)(x, observe: observe)
-        }
+    /// The residual loop over the held layers with the current attention forms and observer.
+    var stack: DecoderStack {
+        DecoderStack(layers: layers, eps: Float(config.rmsNormEps), rope: rope, attention: mla, dispatcher: dispatcher, pool: pool,
+                     phases: phaseObserver)
     }
 
-    func moeBlock(_ layer: Int, _ router: Router, _ experts: [Int: FeedForward], _ shared: FeedForward?) -> MoEBlock {
-        MoEBlock(layer: layer, router: router, experts: experts, shared: shared, dispatcher: dispatcher, pool: pool,
-                 phases: phaseObserver)
-    }
-
-    /// `MoEBlock.behindShared` of one layer (kept for the equivalence tests).
+    /// `MoEBlock.behindShared` of one layer.
     func moeBehindShared(_ layer: Int, router: Router, experts: [Int: FeedForward], shared: FeedForward, _ x: Matrix,
                          observe: ((ForwardEvent) -> Void)?) throws -> Matrix {
-        try moeBlock(layer, router, experts, shared).behindShared(shared, x, observe: observe)
+        try stack.moeBlock(layer, router, experts, shared).behindShared(shared, x, observe: observe)
     }
 
     /// `MoEBlock.runExperts`: the routed part of one layer through this model's dispatcher.
     public func runExperts(routing: Routing, x: Matrix, experts: [Int: FeedForward], layer: Int) throws -> Matrix {
-        try MoEBlock(layer: layer, router: nil, experts: experts, shared: nil, dispatcher: dispatcher, pool: pool,
-                     phases: phaseObserver).runExperts(routing: routing, x: x)
+        try stack.moeBlock(layer, nil, experts, nil).runExperts(routing: routing, x: x)
     }
 }
 

@@ -1,0 +1,94 @@
+// DecoderStack: the pre-norm residual loop of a decoder-only model over the layers one rank holds
+// (h += attention(norm(h)); h += ffn(norm(h))), with the blocks every family shares. The embedding, the head and
+// loading the weights are the family's; the loop, the RoPE tables of a call and the MoE wiring are here.
+import Kernels
+import Tensors
+
+/// The feed-forward part of a layer.
+public enum FFNBlock: Sendable {
+    case dense(FeedForward)
+    case moe(router: Router, experts: [Int: FeedForward], shared: FeedForward?)
+}
+
+/// One decoder layer's weights: two RMSNorms, the attention and the FFN.
+public struct TransformerBlock: Sendable {
+    public let index: Int
+    public let inputLayernorm: [Float]
+    public let postAttentionLayernorm: [Float]
+    public let attention: AttentionWeights
+    public let mlp: FFNBlock
+
+    public init(index: Int, inputLayernorm: [Float], postAttentionLayernorm: [Float], attention: AttentionWeights, mlp: FFNBlock) {
+        self.index = index
+        self.inputLayernorm = inputLayernorm
+        self.postAttentionLayernorm = postAttentionLayernorm
+        self.attention = attention
+        self.mlp = mlp
+    }
+}
+
+public struct DecoderStack {
+    public let layers: [TransformerBlock]
+    public let eps: Float
+    public let rope: RotaryEmbedding
+    public let attention: MLAAttention
+    public let dispatcher: any ExpertDispatcher
+    public let pool: ComputePool
+    public let phases: (any PhaseObserver)?
+
+    public init(layers: [TransformerBlock], eps: Float, rope: RotaryEmbedding, attention: MLAAttention, dispatcher: any ExpertDispatcher,
+                pool: ComputePool, phases: (any PhaseObserver)?) {
+        self.layers = layers
+        self.eps = eps
+        self.rope = rope
+        self.attention = attention
+        self.dispatcher = dispatcher
+        self.pool = pool
+        self.phases = phases
+    }
+
+    /// The layers over `hidden` `[T, D]`, whose rows are the segments' tokens in order (checked by the caller);
+    /// appends each segment's cache rows.
+    public func forwardLayers(_ hidden: Matrix, segments: [SequenceSegment], mode: AttentionMode?,
+                              observe: ((ForwardEvent) -> Void)?) throws -> Matrix {
+        // Positions and RoPE tables, once per call.
+        var positions: [Int] = []
+        for s in segments { positions += (s.startPosition..<(s.startPosition + s.count)) }
+        let half = attention.ropeDim / 2
+        var cosTable = [Float](repeating: 0, count: positions.count * half), sinTable = cosTable
+        for (t, p) in positions.enumerated() {
+            let (c, s) = rope.cosSin(position: p)
+            for i in 0..<half { cosTable[t * half + i] = c[i]; sinTable[t * half + i] = s[i] }
+        }
+        let tables = RopeTables(cos: cosTable, sin: sinTable, half: half)
+        var h = hidden
+        for layer in layers {
+            let xn = Ops.rmsNorm(h, weight: layer.inputLayernorm, eps: eps)
+            let attentionStart = phases?.begin() ?? 0
+            let attn = try attention(layer.attention, layer: layer.index, xn, segments: segments, tables: tables, mode: mode)
+            phases?.end(attentionStart, .attention, layer: layer.index)
+            Ops.addInPlace(&h, attn)
+            let xn2 = Ops.rmsNorm(h, weight: layer.postAttentionLayernorm, eps: eps)
+            let m = try mlp(layer, xn2, observe: observe)
+            Ops.addInPlace(&h, m)
+            observe?(.layerOutput(layer: layer.index, hidden: h))
+        }
+        return h
+    }
+
+    func mlp(_ layer: TransformerBlock, _ x: Matrix, observe: ((ForwardEvent) -> Void)?) throws -> Matrix {
+        switch layer.mlp {
+        case .dense(let ffn):
+            let start = phases?.begin() ?? 0
+            defer { phases?.end(start, .denseFFN, layer: layer.index) }
+            return ffn(x, pool: pool)
+        case .moe(let router, let experts, let shared):
+            return try moeBlock(layer.index, router, experts, shared)(x, observe: observe)
+        }
+    }
+
+    /// The MoE block of layer `layer`, wired to this stack's dispatcher, pool and observer.
+    public func moeBlock(_ layer: Int, _ router: Router?, _ experts: [Int: FeedForward], _ shared: FeedForward?) -> MoEBlock {
+        MoEBlock(layer: layer, router: router, experts: experts, shared: shared, dispatcher: dispatcher, pool: pool, phases: phases)
+    }
+}
