@@ -40,6 +40,8 @@ struct BenchServeCommand: ParsableCommand {
     var inputLen: Int?
     @Option(help: "Tokens to generate per request (with --dataset: for lines without max_tokens).")
     var outputLen: Int?
+    @Option(help: "With --input-len / --output-len: each request's lengths drawn uniformly from [L(1-R), L(1+R)] (vLLM's --random-range-ratio; 0 = every request the same).")
+    var randomRangeRatio = 0.0
     @Option(help: "JSONL file, one {\"prompt\": TEXT or [ids], \"max_tokens\": M} per line; cycled when --requests is larger.")
     var dataset: String?
     @Option(help: "Seed for the prompts and the arrival times.")
@@ -69,8 +71,10 @@ struct BenchServeCommand: ParsableCommand {
                 throw ValidationError("give --input-len and --output-len (random prompts) or --dataset FILE.jsonl")
             }
             guard i >= 1, o >= 1 else { throw ValidationError("--input-len and --output-len must be at least 1") }
+            guard randomRangeRatio >= 0 && randomRangeRatio < 1 else { throw ValidationError("--random-range-ratio must be in [0, 1)") }
         } else {
             guard inputLen == nil else { throw ValidationError("--input-len is for random prompts; --dataset brings its own") }
+            guard randomRangeRatio == 0 else { throw ValidationError("--random-range-ratio is for random prompts; --dataset brings its own lengths") }
             if let o = outputLen, o < 1 { throw ValidationError("--output-len must be at least 1") }
         }
     }
@@ -113,7 +117,7 @@ struct BenchServeCommand: ParsableCommand {
                     ("num_prompts", .int(items.count)), ("request_rate", rate.isFinite ? .double(rate) : .string("inf")),
                     ("max_concurrency", concurrency.map(JSONValue.int) ?? .null),
                     ("input_len", inputLen.map(JSONValue.int) ?? .null), ("output_len", outputLen.map(JSONValue.int) ?? .null),
-                    ("dataset", dataset.map(JSONValue.string) ?? .null), ("seed", .int(Int(truncatingIfNeeded: seed))),
+                    ("dataset", dataset.map(JSONValue.string) ?? .null), ("random_range_ratio", .double(randomRangeRatio)), ("seed", .int(Int(truncatingIfNeeded: seed))),
                     ("ignore_eos", .bool(ignoreEos)), ("temperature", temperature.map(JSONValue.double) ?? .null),
                 ]
                 emit(report.json(configuration: configuration).serialized())
@@ -126,6 +130,10 @@ struct BenchServeCommand: ParsableCommand {
 
     private var promptDescription: String {
         if let dataset { return "prompts from \(dataset)" }
+        if randomRangeRatio > 0 {
+            let i = Self.lengthRange(inputLen!, randomRangeRatio), o = Self.lengthRange(outputLen!, randomRangeRatio)
+            return "random prompts of \(i.lowerBound)-\(i.upperBound) token ids, \(o.lowerBound)-\(o.upperBound) output tokens each"
+        }
         return "random prompts of \(inputLen!) token ids, \(outputLen!) output tokens each"
     }
 
@@ -144,17 +152,28 @@ struct BenchServeCommand: ParsableCommand {
     func workload(_ endpoint: HTTPEndpoint, headers: [String: String], maxModelLength: Int?) throws -> [ServingWorkItem] {
         if let dataset { return try Self.readDataset(dataset, requests: requests, outputLen: outputLen) }
         let (inputLen, outputLen) = (inputLen!, outputLen!)
-        if let limit = maxModelLength, inputLen + outputLen > limit {
-            throw ValidationError("--input-len \(inputLen) + --output-len \(outputLen) is more than the server's max_model_len \(limit)")
+        let inputRange = Self.lengthRange(inputLen, randomRangeRatio), outputRange = Self.lengthRange(outputLen, randomRangeRatio)
+        if let limit = maxModelLength, inputRange.upperBound + outputRange.upperBound > limit {
+            throw ValidationError("--input-len \(inputRange.upperBound) + --output-len \(outputRange.upperBound) (with --random-range-ratio) is more than the server's max_model_len \(limit)")
         }
         let vocabulary = try vocabSize ?? Self.probeVocabulary(endpoint, headers: headers)
         // Ids below 100 hold the special and byte tokens in the usual layouts; skip them when the vocabulary allows.
         let low = vocabulary > 200 ? 100 : 0
         var rng = SeededGenerator(seed: seed)
-        return (0..<(requests ?? 100)).map { _ in
-            let ids = (0..<inputLen).map { _ in JSONValue.int(Int.random(in: low..<vocabulary, using: &rng)) }
-            return ServingWorkItem(prompt: .array(ids), promptTokens: inputLen, maxTokens: outputLen)
+        // Lengths first, then the ids, as vLLM's random dataset draws them.
+        let count = requests ?? 100
+        // (No draws for fixed lengths: a seed gives the prompts it gave before the option existed.)
+        let inputs = (0..<count).map { _ in randomRangeRatio > 0 ? Int.random(in: inputRange, using: &rng) : inputLen }
+        let outputs = (0..<count).map { _ in randomRangeRatio > 0 ? Int.random(in: outputRange, using: &rng) : outputLen }
+        return (0..<count).map { r in
+            let ids = (0..<inputs[r]).map { _ in JSONValue.int(Int.random(in: low..<vocabulary, using: &rng)) }
+            return ServingWorkItem(prompt: .array(ids), promptTokens: inputs[r], maxTokens: outputs[r])
         }
+    }
+
+    /// vLLM's random lengths: integers from floor(L (1 - R)) to floor(L (1 + R)), both included, at least 1.
+    static func lengthRange(_ length: Int, _ ratio: Double) -> ClosedRange<Int> {
+        max(Int(Double(length) * (1 - ratio)), 1)...max(Int(Double(length) * (1 + ratio)), 1)
     }
 
     /// The vocabulary size: the first id /detokenize refuses (400 for an id outside the vocabulary, as moerun and

@@ -83,6 +83,14 @@ import Text
         #expect(d.std / d.mean > 0.7 && d.std / d.mean < 1.3)
         #expect(ServingStats.arrivalOffsets(count: 3, rate: .infinity, seed: 1) == [0, 0, 0])
     }
+
+    /// vLLM's random lengths: floor(L (1 - R)) ... floor(L (1 + R)), both ends included, never below 1.
+    @Test func randomRangeRatioGivesVLLMsLengthRange() {
+        #expect(BenchServeCommand.lengthRange(128, 0.5) == 64...192)
+        #expect(BenchServeCommand.lengthRange(128, 0) == 128...128)
+        #expect(BenchServeCommand.lengthRange(10, 0.25) == 7...12)
+        #expect(BenchServeCommand.lengthRange(1, 0.9) == 1...1)
+    }
 }
 
 @Suite struct HTTPClientPieceTests {
