@@ -1,6 +1,6 @@
 // ModelShape: the facts about a model that the planner, the cost model and the engine's bookkeeping need, whatever
 // its family: sizes and, per decoder layer, the kind of token mixer and feed-forward block. A family derives it from
-// its config; nothing here names a family, so `Parallel` (which imports only this target) cannot reach into one.
+// its config; `Parallel` imports ModelKit and never Models, so the planner cannot reach into a family.
 
 public struct ModelShape: Sendable, Equatable {
     public var hidden: Int
