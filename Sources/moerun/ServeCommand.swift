@@ -14,7 +14,8 @@ struct ServeCommand: ParsableCommand {
             Example: mpirun -np 4 moerun serve --model DIR --plan pp=2,ep=2 --port 8000
             Then: curl http://127.0.0.1:8000/v1/chat/completions -H 'Content-Type: application/json' \\
                     -d '{"model": "DIR-NAME", "messages": [{"role": "user", "content": "Hello"}]}'
-            SIGTERM (or SIGINT) drains: no new requests, running ones finish, every rank exits 0.
+            SIGTERM (or SIGINT) to rank 0 (its pid is printed at "ready:") drains: no new requests, running ones \
+            finish, every rank exits 0. SIGTERM to mpirun ends the job: open requests get an error saying so.
             """)
 
     @Option(help: "Checkpoint directory (config.json + safetensors + tokenizer files).")
@@ -123,7 +124,7 @@ struct ServeCommand: ParsableCommand {
             + (kvCacheTokens == nil ? " (90% of the memory each rank has left; --kv-cache-tokens sets it)" : ""))
         queue.setMaxRequestTokens(kvBudget.max() ?? 0)
         bridge.markLoaded()
-        say("ready: engine loop running (rank 0 pid \(getpid()); SIGTERM to it or to mpirun drains and exits)")
+        say("ready: engine loop running (rank 0 pid \(getpid()); SIGTERM to this pid drains and exits; SIGTERM to mpirun ends the job at once)")
 
         let coordinator = world.rank == 0
             ? Coordinator(lanes: parallelPlan.ep, microBatches: microBatches ?? parallelPlan.pp, maxSequencesPerLane: maxBatch,
