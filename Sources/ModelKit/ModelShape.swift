@@ -18,6 +18,8 @@ public struct ModelShape: Sendable, Equatable {
     public func isMoE(_ layer: Int) -> Bool { layers[layer].moe != nil }
     /// Routed experts per MoE layer (the largest, 0 for a dense model): the expert-parallel axis splits these.
     public var routedExperts: Int { layers.compactMap(\.moe?.experts).max() ?? 0 }
+    /// FP32 values one token keeps in the caches of `layers` together (a stage's share of a sequence's cache).
+    public func cacheFloatsPerToken(layers range: Range<Int>) -> Int { range.reduce(0) { $0 + layers[$1].cacheFloatsPerToken } }
     /// Widest dense FFN of any layer (0 when every layer is MoE).
     public var denseWidth: Int { layers.compactMap(\.denseWidth).max() ?? 0 }
 }

@@ -135,7 +135,7 @@ public struct RankBudget: Sendable, Codable, Equatable {
     /// KV-cache bytes: each layer's FP32 cache values per token (MLA: kv_lora_rank + qk_rope_head_dim) over the
     /// stage's layers, for the lane's sequences.
     public static func kvCache(model: ModelShape, layers: Range<Int>, sequences: Int, context: Int) -> Int {
-        layers.reduce(0) { $0 + model.layers[$1].cacheFloatsPerToken } * 4 * sequences * context
+        model.cacheFloatsPerToken(layers: layers) * 4 * sequences * context
     }
 
     public static func make(plan: ParallelPlan, model: ModelShape, weights: WeightBreakdown, workload: Workload,

@@ -250,6 +250,7 @@ public final class Engine {
         var localResults: (tokens: [Int32], logits: [Float])? = nil
         let d = shape.hidden, vocab = shape.vocab
         var tick = 0
+        let experts = shape.routedExperts
         let startTime = Tracer.now
         while true {
             if let coordinator, let feed { feed(coordinator) }
@@ -307,7 +308,6 @@ public final class Engine {
                 }
                 world.setContext("\(label) layers \(plan.stageLayers[stage])")
                 allToAll?.beginForward(moeLayers: moeLayers, step: label)
-                let experts = shape.routedExperts
                 hidden = try model.forwardLayers(hidden, segments: segments) { event in
                     if case .routing(let layer, let routing) = event {
                         for e in routing.experts { self.expertCounts[layer * experts + e] += 1 }

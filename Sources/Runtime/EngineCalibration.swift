@@ -89,10 +89,11 @@ public enum EngineCalibration {
 
     /// The cost model's seconds for [prefill, decode step at batch 1, decode step at `checkBatch`] on one rank.
     public static func steps(config c: ModelConfig, cluster: Cluster, threads: Int, decodeContext: Int) throws -> [Double] {
-        let plan = try ParallelPlan.make(model: c.shape, ranks: 1, pp: 1, ep: 1)
-        let weights = WeightBreakdown(model: c.shape, specs: TensorTable(config: c).mainSpecs, dtype: .bf16)
+        let shape = c.shape
+        let plan = try ParallelPlan.make(model: shape, ranks: 1, pp: 1, ep: 1)
+        let weights = WeightBreakdown(model: shape, specs: TensorTable(config: c).mainSpecs, dtype: .bf16)
         func predicted(batch: Int, prompt: Int, context: Int) -> CostPrediction {
-            CostModel.predict(plan: plan, model: c.shape, weights: weights, workload: Workload(batch: batch, context: context, prompt: prompt),
+            CostModel.predict(plan: plan, model: shape, weights: weights, workload: Workload(batch: batch, context: context, prompt: prompt),
                               cluster: cluster, threads: threads)
         }
         return [predicted(batch: 1, prompt: prefillTokens, context: prefillTokens + 1).prefill.tickSeconds,
@@ -116,7 +117,8 @@ public enum EngineCalibration {
         let bare = with(0, 0, .greatestFiniteMagnitude)
         let products = try threads.map { try steps(config: c, cluster: bare, threads: $0, decodeContext: decodeContext) }
         // Element-wise bytes of one step: every layer's per-token bytes times the tokens, plus sampling per sequence.
-        let perToken = (0..<c.numHiddenLayers).reduce(0.0) { $0 + CostModel.elementwiseBytes(model: c.shape, layer: $1) }
+        let shape = c.shape
+        let perToken = (0..<shape.layerCount).reduce(0.0) { $0 + CostModel.elementwiseBytes(model: shape, layer: $1) }
         let sampling = 3 * 4 * Double(c.vocabSize)
         let bytesPrefill = perToken * Double(prefillTokens) + sampling, bytesDecode = perToken + sampling
         let layers = Double(c.numHiddenLayers)

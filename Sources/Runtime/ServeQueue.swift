@@ -103,11 +103,15 @@ public final class ServeQueue: @unchecked Sendable {
     }
 
     /// No new requests; the loop stops once the running ones are done (SIGTERM).
-    public func drain() {
+    /// Returns whether this call started the drain (false when it was already draining).
+    @discardableResult
+    public func drain() -> Bool {
         lock.lock()
+        defer { lock.unlock() }
+        guard !draining else { return false }
         draining = true
         lock.signal()
-        lock.unlock()
+        return true
     }
 
     /// Seconds since the engine loop last came through `feed`.

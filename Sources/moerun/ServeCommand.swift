@@ -154,8 +154,7 @@ struct ServeCommand: ParsableCommand {
     static func kvTokensPerLane(_ engine: Engine, world: any Communicator, requested: Int?) throws -> [Int] {
         let plan = engine.plan
         if let requested { return Array(repeating: requested, count: plan.ep) }
-        let bytesPerToken = plan.stageLayers[engine.stage].reduce(0) { $0 + engine.shape.layers[$1].cacheFloatsPerToken }
-            * MemoryLayout<Float>.size
+        let bytesPerToken = engine.shape.cacheFloatsPerToken(layers: plan.stageLayers[engine.stage]) * MemoryLayout<Float>.size
         let local = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? 1
         let available = Double(availableMemoryBytes()) * 0.9 / Double(max(local, 1))
         world.setContext("gathering KV-cache budgets")
@@ -199,8 +198,8 @@ struct ServeCommand: ParsableCommand {
             if rank == 0 {
                 source.setEventHandler {
                     printError("moerun: signal \(sig): draining (no new requests; running ones finish)")
-                    queue.drain()
-                    watchForStall(queue)
+                    // One watcher, however many signals arrive.
+                    if queue.drain() { watchForStall(queue) }
                 }
             }
             source.resume()
