@@ -108,6 +108,19 @@ public struct RotaryEmbedding: Sendable, Equatable {
     }
 }
 
+extension RotaryEmbedding {
+    /// Rotates `x[0..<2·half]` in place, rotate-half ("neox") layout (Llama, Qwen, Mixtral): pair i = (x[i], x[i+half]);
+    /// x'[i] = x[i]·cos_i − x[i+half]·sin_i, x'[i+half] = x[i+half]·cos_i + x[i]·sin_i.
+    @inline(__always)
+    public static func rotateHalf(_ x: UnsafeMutablePointer<Float>, cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, half: Int) {
+        for i in 0..<half {
+            let a = x[i], b = x[i + half]
+            x[i] = a * cos[i] - b * sin[i]
+            x[i + half] = b * cos[i] + a * sin[i]
+        }
+    }
+}
+
 /// Softmax scale of DeepSeek MLA: qk_head_dim^-0.5 · m², m = yarnMscale(factor, mscaleAllDim), applied only when
 /// the RoPE type is not default and `mscaleAllDim` is set and non-zero (HF `DeepseekV3Attention.scaling`).
 public func mlaSoftmaxScale(qkHeadDim: Int, ropeKind: String, factor: Double?, mscaleAllDim: Double?) -> Float {

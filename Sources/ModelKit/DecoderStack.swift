@@ -10,20 +10,53 @@ public enum FFNBlock: Sendable {
     case moe(router: Router, experts: [Int: FeedForward], shared: FeedForward?)
 }
 
-/// One decoder layer's weights: two RMSNorms, the attention and the FFN.
+/// The token mixer of a layer, with its weights.
+public enum MixerWeights: Sendable {
+    case mla(AttentionWeights)
+    case attention(GQAWeights)
+
+    /// The weights only products read (for the weight inventory).
+    public var products: [Weight] {
+        switch self {
+        case .mla(let a): return [a.qAProj, a.qBProj, a.qProj, a.kvAProjWithMqa, a.kvBProj, a.oProj].compactMap { $0 }
+        case .attention(let a): return a.products
+        }
+    }
+}
+
+/// One decoder layer's weights: two RMSNorms, the token mixer and the FFN.
 public struct TransformerBlock: Sendable {
     public let index: Int
     public let inputLayernorm: [Float]
     public let postAttentionLayernorm: [Float]
-    public let attention: AttentionWeights
+    public let mixer: MixerWeights
     public let mlp: FFNBlock
 
-    public init(index: Int, inputLayernorm: [Float], postAttentionLayernorm: [Float], attention: AttentionWeights, mlp: FFNBlock) {
+    public init(index: Int, inputLayernorm: [Float], postAttentionLayernorm: [Float], mixer: MixerWeights, mlp: FFNBlock) {
         self.index = index
         self.inputLayernorm = inputLayernorm
         self.postAttentionLayernorm = postAttentionLayernorm
-        self.attention = attention
+        self.mixer = mixer
         self.mlp = mlp
+    }
+
+    /// An MLA layer (DeepSeek-V3, Kimi K2).
+    public init(index: Int, inputLayernorm: [Float], postAttentionLayernorm: [Float], attention: AttentionWeights, mlp: FFNBlock) {
+        self.init(index: index, inputLayernorm: inputLayernorm, postAttentionLayernorm: postAttentionLayernorm, mixer: .mla(attention), mlp: mlp)
+    }
+
+    /// The MLA weights of an MLA layer (nil for other mixers).
+    public var mla: AttentionWeights? { if case .mla(let a) = mixer { return a } else { return nil } }
+}
+
+/// The mixer blocks a stack runs: one per kind its layers use.
+public struct Mixers {
+    public var mla: MLAAttention?
+    public var attention: GQAAttention?
+
+    public init(mla: MLAAttention? = nil, attention: GQAAttention? = nil) {
+        self.mla = mla
+        self.attention = attention
     }
 }
 
@@ -31,17 +64,17 @@ public struct DecoderStack {
     public let layers: [TransformerBlock]
     public let eps: Float
     public let rope: RotaryEmbedding
-    public let attention: MLAAttention
+    public let mixers: Mixers
     public let dispatcher: any ExpertDispatcher
     public let pool: ComputePool
     public let phases: (any PhaseObserver)?
 
-    public init(layers: [TransformerBlock], eps: Float, rope: RotaryEmbedding, attention: MLAAttention, dispatcher: any ExpertDispatcher,
+    public init(layers: [TransformerBlock], eps: Float, rope: RotaryEmbedding, mixers: Mixers, dispatcher: any ExpertDispatcher,
                 pool: ComputePool, phases: (any PhaseObserver)?) {
         self.layers = layers
         self.eps = eps
         self.rope = rope
-        self.attention = attention
+        self.mixers = mixers
         self.dispatcher = dispatcher
         self.pool = pool
         self.phases = phases
@@ -54,7 +87,7 @@ public struct DecoderStack {
         // Positions and RoPE tables, once per call.
         var positions: [Int] = []
         for s in segments { positions += (s.startPosition..<(s.startPosition + s.count)) }
-        let half = attention.ropeDim / 2
+        let half = rope.dim / 2
         var cosTable = [Float](repeating: 0, count: positions.count * half), sinTable = cosTable
         for (t, p) in positions.enumerated() {
             let (c, s) = rope.cosSin(position: p)
@@ -65,7 +98,15 @@ public struct DecoderStack {
         for layer in layers {
             let xn = Ops.rmsNorm(h, weight: layer.inputLayernorm, eps: eps)
             let attentionStart = phases?.begin() ?? 0
-            let attn = try attention(layer.attention, layer: layer.index, xn, segments: segments, tables: tables, mode: mode)
+            let attn: Matrix
+            switch layer.mixer {
+            case .mla(let w):
+                guard let mla = mixers.mla else { preconditionFailure("layer \(layer.index) is MLA but the stack has no MLA block") }
+                attn = try mla(w, layer: layer.index, xn, segments: segments, tables: tables, mode: mode)
+            case .attention(let w):
+                guard let gqa = mixers.attention else { preconditionFailure("layer \(layer.index) is GQA but the stack has no GQA block") }
+                attn = try gqa(w, layer: layer.index, xn, segments: segments, tables: tables)
+            }
             phases?.end(attentionStart, .attention, layer: layer.index)
             Ops.addInPlace(&h, attn)
             let xn2 = Ops.rmsNorm(h, weight: layer.postAttentionLayernorm, eps: eps)

@@ -1,5 +1,5 @@
-// Latent KV cache of one sequence (MLA): per layer, per token, `kv_lora_rank` values of the normed latent
-// c_kv followed by `qk_rope_head_dim` values of k_pe after RoPE. Both attention forms read and write it.
+// KV cache of one sequence: per layer, per token, one row of floats whose layout the layer's mixer decides (MLA: the
+// normed latent c_kv then k_pe after RoPE; grouped-query attention: every KV head's key after RoPE, then its value).
 
 /// How MLA attention is evaluated (same math, different rounding points).
 public enum AttentionMode: String, Sendable, CaseIterable {
@@ -11,17 +11,12 @@ public enum AttentionMode: String, Sendable, CaseIterable {
 
 /// The cache of one sequence. Reference type: the forward pass appends to it.
 public final class KVCache: @unchecked Sendable {
-    /// kv_lora_rank.
-    public let latentDim: Int
-    /// qk_rope_head_dim.
-    public let ropeDim: Int
     /// Floats per cached token per layer.
-    public var rowWidth: Int { latentDim + ropeDim }
+    public let rowWidth: Int
     var storage: [Int: [Float]] = [:]
 
-    public init(latentDim: Int, ropeDim: Int) {
-        self.latentDim = latentDim
-        self.ropeDim = ropeDim
+    public init(rowWidth: Int) {
+        self.rowWidth = rowWidth
     }
 
     /// Tokens cached for `layer`.
@@ -54,7 +49,7 @@ public final class KVCache: @unchecked Sendable {
 
     /// A new cache holding a copy of this one's first `length` tokens in every layer (a shared prompt prefix).
     public func prefix(_ length: Int) -> KVCache {
-        let copy = KVCache(latentDim: latentDim, ropeDim: ropeDim)
+        let copy = KVCache(rowWidth: rowWidth)
         for (layer, rows) in storage { copy.storage[layer] = Array(rows.prefix(length * rowWidth)) }
         return copy
     }

@@ -157,8 +157,8 @@ public struct MLAAttention {
             throw ModelError(.cacheMismatch, "segment starts at position \(seg.startPosition) but the cache holds \(have) tokens for layer \(layer)",
                              subject: "layer \(layer)")
         }
-        guard seg.cache.latentDim == latentDim, seg.cache.ropeDim == ropeDim else {
-            throw ModelError(.cacheMismatch, "cache row layout \(seg.cache.latentDim)+\(seg.cache.ropeDim) != \(latentDim)+\(ropeDim)", subject: "cache")
+        guard seg.cache.rowWidth == latentDim + ropeDim else {
+            throw ModelError(.cacheMismatch, "cache rows of \(seg.cache.rowWidth) floats, this layer's latent + rotary key take \(latentDim)+\(ropeDim)", subject: "cache")
         }
     }
 

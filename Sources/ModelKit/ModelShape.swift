@@ -20,6 +20,20 @@ public struct ModelShape: Sendable, Equatable {
     public var routedExperts: Int { layers.compactMap(\.moe?.experts).max() ?? 0 }
     /// FP32 values one token keeps in the caches of `layers` together (a stage's share of a sequence's cache).
     public func cacheFloatsPerToken(layers range: Range<Int>) -> Int { range.reduce(0) { $0 + layers[$1].cacheFloatsPerToken } }
+    /// Top-k over routed experts of the MoE layers (0 for a dense model): the share of expert weights a token reads.
+    public var expertFraction: Double {
+        guard let m = layers.compactMap(\.moe).first, m.experts > 0 else { return 0 }
+        return Double(m.topK) / Double(m.experts)
+    }
+    /// Multiply-adds of attention scores and values per query token and cached token, all layers together.
+    public var attentionMACsPerContextToken: Int {
+        layers.reduce(0) { sum, layer in
+            switch layer.mixer {
+            case .mla(let a): return sum + a.heads * (a.qkHeadDim + a.vHeadDim)
+            case .attention(let a): return sum + a.heads * 2 * a.headDim
+            }
+        }
+    }
     /// Widest dense FFN of any layer (0 when every layer is MoE).
     public var denseWidth: Int { layers.compactMap(\.denseWidth).max() ?? 0 }
 }
@@ -39,13 +53,50 @@ public struct LayerShape: Sendable, Equatable {
     public var cacheFloatsPerToken: Int {
         switch mixer {
         case .mla(let a): return a.cacheFloatsPerToken
+        case .attention(let a): return a.cacheFloatsPerToken
         }
     }
 }
 
-/// How a layer mixes tokens. New kinds (grouped-query attention, linear attention) arrive with their families.
+/// How a layer mixes tokens. New kinds (linear attention) arrive with their families.
 public enum MixerShape: Sendable, Equatable {
     case mla(MLAShape)
+    /// Grouped-query attention (multi-head when kvHeads == heads).
+    case attention(GQAShape)
+
+    /// Parameters of the layer's attention projections (weights and biases, no norms) for hidden size `d`.
+    public func parameters(hidden d: Int) -> Double {
+        switch self {
+        case .mla(let a): return a.parameters(hidden: d)
+        case .attention(let a): return a.parameters(hidden: d)
+        }
+    }
+}
+
+/// Grouped-query attention: `heads` query heads share `kvHeads` key / value heads of `headDim` each; the cache keeps
+/// every KV head's key (after RoPE) and value per token.
+public struct GQAShape: Sendable, Equatable {
+    public var heads: Int
+    public var kvHeads: Int
+    public var headDim: Int
+    /// Biases on the q / k / v projections (and o when `outputBias`).
+    public var qkvBias: Bool
+    public var outputBias: Bool
+
+    public init(heads: Int, kvHeads: Int, headDim: Int, qkvBias: Bool = false, outputBias: Bool = false) {
+        self.heads = heads
+        self.kvHeads = kvHeads
+        self.headDim = headDim
+        self.qkvBias = qkvBias
+        self.outputBias = outputBias
+    }
+
+    public var cacheFloatsPerToken: Int { 2 * kvHeads * headDim }
+
+    public func parameters(hidden d: Int) -> Double {
+        let q = Double(heads * headDim), kv = Double(kvHeads * headDim), dd = Double(d)
+        return dd * (q + 2 * kv) + q * dd + (qkvBias ? q + 2 * kv : 0) + (outputBias ? dd : 0)
+    }
 }
 
 /// Multi-head latent attention (DeepSeek-V2/V3, Kimi K2): queries through an optional low-rank q_a / q_b pair, keys
@@ -96,8 +147,10 @@ public struct MoEShape: Sendable, Equatable {
     public var width: Int
     /// Intermediate width of the shared expert(s) together (0: none).
     public var sharedWidth: Int
+    public var scoring: RouterScoring
 
-    public init(experts: Int, topK: Int, width: Int, sharedWidth: Int) {
+    public init(experts: Int, topK: Int, width: Int, sharedWidth: Int, scoring: RouterScoring = .groupedSigmoid) {
+        self.scoring = scoring
         self.experts = experts
         self.topK = topK
         self.width = width

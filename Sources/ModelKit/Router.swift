@@ -1,8 +1,9 @@
-// Router: DeepSeek-V3 `noaux_tc` gate (HF `DeepseekV3TopkRouter`), FP32 throughout.
-// logits = x W_gate^T (fp32) -> s = sigmoid -> s' = s + e_score_correction_bias (selection only) ->
-// group-limited top-k (group score = sum of the top-2 s' in the group; keep topk_group groups) ->
-// top-k experts, ties to the lowest expert id -> weights = s of the chosen experts, optionally divided by
-// (Σw + 1e-20), times routed_scaling_factor. As transformers' modeling_deepseek_v3.py.
+// Router: picks each token's experts and their weights, FP32 throughout; ties go to the lowest expert id.
+// `.groupedSigmoid` is DeepSeek-V3's `noaux_tc` gate (HF `DeepseekV3TopkRouter`): logits = x W_gate^T ->
+// s = sigmoid -> s' = s + e_score_correction_bias (selection only) -> group-limited top-k (group score = sum of the
+// top-2 s' in the group; keep topk_group groups) -> weights = s of the chosen experts, optionally divided by
+// (Σw + 1e-20), times routed_scaling_factor. `.softmax` (Qwen3-MoE, Mixtral): s = softmax over all experts -> top-k
+// -> weights = s of the chosen, optionally renormalised to sum 1.
 import Kernels
 import Tensors
 
@@ -25,8 +26,17 @@ public struct Routing: Sendable, Equatable {
     public func weights(ofToken t: Int) -> ArraySlice<Float> { weights[(t * topK)..<((t + 1) * topK)] }
 }
 
+/// How a router turns gate logits into scores.
+public enum RouterScoring: String, Sendable, Equatable {
+    /// Sigmoid scores, selection biased and limited to the best groups (DeepSeek-V3, Kimi K2, GLM-4.5, MiniMax-M2).
+    case groupedSigmoid
+    /// Softmax over all experts, then top-k (Qwen3-MoE, Mixtral).
+    case softmax
+}
+
 /// The scalar knobs of the router (a family fills them from its config).
 public struct RouterParameters: Sendable, Equatable {
+    public var scoring: RouterScoring
     public var experts: Int
     public var topK: Int
     public var groups: Int
@@ -34,7 +44,9 @@ public struct RouterParameters: Sendable, Equatable {
     public var normTopKProb: Bool
     public var routedScalingFactor: Float
 
-    public init(experts: Int, topK: Int, groups: Int, topKGroups: Int, normTopKProb: Bool, routedScalingFactor: Float) {
+    public init(scoring: RouterScoring = .groupedSigmoid, experts: Int, topK: Int, groups: Int, topKGroups: Int, normTopKProb: Bool,
+                routedScalingFactor: Float) {
+        self.scoring = scoring
         self.experts = experts
         self.topK = topK
         self.groups = groups
@@ -100,7 +112,12 @@ public struct Router: Sendable {
         precondition(logits.count == n, "router logits \(logits.count) != experts \(n)")
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * n + p.groups) { floats in
             let scores = floats.baseAddress!, choice = scores + n, groupScores = choice + n
-            for i in 0..<n { scores[i] = Ops.sigmoid(logits[i]) }
+            switch p.scoring {
+            case .groupedSigmoid: for i in 0..<n { scores[i] = Ops.sigmoid(logits[i]) }
+            case .softmax:
+                scores.update(from: logits.baseAddress!, count: n)
+                Ops.softmaxInPlace(scores, n)
+            }
             if let bias { for i in 0..<n { choice[i] = scores[i] + bias[i] } } else { choice.update(from: scores, count: n) }
             if p.groups > 1 && p.topKGroups < p.groups {
                 precondition(n % p.groups == 0, "experts \(n) not divisible by n_group \(p.groups)")

@@ -52,3 +52,15 @@ public struct TensorSpec: Sendable, Equatable, Codable {
     /// Bytes in an FP8 block-quantized checkpoint: quantizable weights 1 byte + F32 scales; the rest as in BF16.
     public var bytesFP8: Int { quantizable ? parameterCount + scaleShape.reduce(1, *) * 4 : bytesBF16 }
 }
+
+extension TensorSpec {
+    /// Parameters one token reads in this tensor: a routed expert's at `expertFraction` (top-k / experts), one row
+    /// of the embedding table, everything else whole.
+    public func activeParameters(expertFraction: Double) -> Int {
+        switch role {
+        case .routedExpert: return Int((Double(parameterCount) * expertFraction).rounded())
+        case .embedding: return shape.last ?? 0
+        default: return parameterCount
+        }
+    }
+}

@@ -24,50 +24,16 @@ extension ModelConfig {
         "qk_head_dim",  // derived (nope + rope); transformers 5 writes it
     ]
 
-    /// Decodes `config.json` bytes. `file` is only used in messages.
+    /// Decodes `config.json` bytes of a DeepSeek-V3 / Kimi K2 checkpoint. `file` is only used in messages.
     public static func decode(_ data: Data, file: String = "config.json") throws(ConfigError) -> DecodedConfig {
-        let top: [String: Any]
-        do {
-            guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-                throw ConfigError(.malformedJSON, file: file, "top level is not a JSON object",
-                                  hint: "config.json must be an object of HF config keys")
-            }
-            top = object
-        } catch let e as ConfigError {
-            throw e
-        } catch {
-            throw ConfigError(.malformedJSON, file: file, "not valid JSON (\(error.localizedDescription))",
-                              hint: "fix the JSON syntax (trailing commas, quotes) or re-download config.json")
-        }
-        // Check model_type first so an unrelated architecture gets the right message, not a missing field.
+        let top = try ConfigJSON.object(data, file: file)
         guard let modelType = top["model_type"] as? String else {
             throw ConfigError(.missingField, field: "model_type", file: file, "missing or not a string",
                               hint: "set model_type to one of: \(supportedModelTypes.joined(separator: ", "))")
         }
-        guard supportedModelTypes.contains(modelType) else {
-            throw unsupportedModelType(modelType, file: file)
-        }
-        let config: ModelConfig
-        do {
-            config = try JSONDecoder().decode(ModelConfig.self, from: data)
-        } catch let error as DecodingError {
-            throw map(error, file: file)
-        } catch {
-            throw ConfigError(.malformedJSON, file: file, "\(error)", hint: "re-download config.json")
-        }
-        var unknown: [String] = []
-        var ignored: [String] = []
-        for key in top.keys {
-            if knownKeys.contains(key) { continue }
-            if ignoredKnownKeys.contains(key) { ignored.append(key) } else { unknown.append(key) }
-        }
-        for (key, known) in [("rope_scaling", RopeScaling.knownKeys), ("rope_parameters", RopeScaling.knownKeys),
-                             ("quantization_config", QuantizationConfig.knownKeys)] {
-            if let nested = top[key] as? [String: Any] {
-                unknown += nested.keys.filter { !known.contains($0) }.map { "\(key).\($0)" }
-            }
-        }
-        return DecodedConfig(config: config, unknownKeys: unknown.sorted(), ignoredKeys: ignored.sorted())
+        guard supportedModelTypes.contains(modelType) else { throw unsupportedModelType(modelType, file: file) }
+        let (config, unknown, ignored) = try ConfigJSON.decode(ModelConfig.self, data, top: top, file: file)
+        return DecodedConfig(config: config, unknownKeys: unknown, ignoredKeys: ignored)
     }
 
     static func unsupportedModelType(_ value: String, file: String?) -> ConfigError {
@@ -76,18 +42,78 @@ extension ModelConfig {
                     hint: "supported model_type values: \(supportedModelTypes.joined(separator: ", ")) (DeepSeek-V3 architecture)")
     }
 
-    private static func path(_ context: DecodingError.Context, _ key: CodingKey? = nil) -> String {
+    /// Encodes back to HF JSON (sorted keys, pretty), as `synth` writes it.
+    public func jsonData() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(self)
+    }
+}
+
+/// Decoding shared by every family's config: the JSON object, strict typed decoding with errors that name the field,
+/// and the keys the type does not know.
+public protocol HFConfig: Decodable {
+    /// Every HF key the type decodes.
+    static var knownKeys: Set<String> { get }
+    /// HF keys that appear in real configs of the family and do not change the forward pass.
+    static var ignoredKnownKeys: Set<String> { get }
+    /// Nested objects whose keys are checked too (`rope_scaling` -> its known keys).
+    static var nestedKnownKeys: [String: Set<String>] { get }
+}
+
+enum ConfigJSON {
+    static func object(_ data: Data, file: String) throws(ConfigError) -> [String: Any] {
+        do {
+            guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw ConfigError(.malformedJSON, file: file, "top level is not a JSON object",
+                                  hint: "config.json must be an object of HF config keys")
+            }
+            return object
+        } catch let e as ConfigError {
+            throw e
+        } catch {
+            throw ConfigError(.malformedJSON, file: file, "not valid JSON (\(error.localizedDescription))",
+                              hint: "fix the JSON syntax (trailing commas, quotes) or re-download config.json")
+        }
+    }
+
+    /// Decodes `data` (whose top object is `top`) as `C`; returns it with the unknown and the ignored keys, sorted.
+    static func decode<C: HFConfig>(_ type: C.Type, _ data: Data, top: [String: Any], file: String) throws(ConfigError)
+        -> (C, unknown: [String], ignored: [String]) {
+        let config: C
+        do {
+            config = try JSONDecoder().decode(C.self, from: data)
+        } catch let error as DecodingError {
+            throw map(error, file: file)
+        } catch {
+            throw ConfigError(.malformedJSON, file: file, "\(error)", hint: "re-download config.json")
+        }
+        var unknown: [String] = []
+        var ignored: [String] = []
+        for key in top.keys {
+            if C.knownKeys.contains(key) { continue }
+            if C.ignoredKnownKeys.contains(key) { ignored.append(key) } else { unknown.append(key) }
+        }
+        for (key, known) in C.nestedKnownKeys {
+            if let nested = top[key] as? [String: Any] {
+                unknown += nested.keys.filter { !known.contains($0) }.map { "\(key).\($0)" }
+            }
+        }
+        return (config, unknown.sorted(), ignored.sorted())
+    }
+
+    static func path(_ context: DecodingError.Context, _ key: CodingKey? = nil) -> String {
         var keys = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
         if let key { keys.append(key.stringValue) }
         return keys.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
     }
 
-    private static func map(_ error: DecodingError, file: String) -> ConfigError {
+    static func map(_ error: DecodingError, file: String) -> ConfigError {
         switch error {
         case .keyNotFound(let key, let context):
             let field = path(context, key)
             return ConfigError(.missingField, field: field, file: file, "required key is missing",
-                               hint: "add \"\(field)\" to config.json (see the deepseek-v3 / kimi-k2 presets for values)")
+                               hint: "add \"\(field)\" to config.json (the model's hub config.json has it)")
         case .valueNotFound(let type, let context):
             let field = path(context)
             return ConfigError(.missingField, field: field, file: file, "is null but a \(type) is required",
@@ -104,11 +130,10 @@ extension ModelConfig {
             return ConfigError(.malformedJSON, file: file, "\(error)", hint: "re-download config.json")
         }
     }
+}
 
-    /// Encodes back to HF JSON (sorted keys, pretty), as `synth` writes it.
-    public func jsonData() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(self)
+extension ModelConfig: HFConfig {
+    public static var nestedKnownKeys: [String: Set<String>] {
+        ["rope_scaling": RopeScaling.knownKeys, "rope_parameters": RopeScaling.knownKeys, "quantization_config": QuantizationConfig.knownKeys]
     }
 }

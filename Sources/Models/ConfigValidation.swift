@@ -107,8 +107,18 @@ extension ModelConfig {
         }
     }
 
-    private func quantizationProblems() -> [ConfigError] {
-        guard let q = quantizationConfig else { return [] }
+    private func quantizationProblems() -> [ConfigError] { quantizationConfig?.problems() ?? [] }
+
+    /// Throws the first problem (all problems are available from `problems()`).
+    public func validate() throws(ConfigError) {
+        if let first = problems().first { throw first }
+    }
+}
+
+extension QuantizationConfig {
+    /// What the runtime cannot load: anything but FP8 e4m3 in 128x128 blocks with dynamic activation scales.
+    public func problems() -> [ConfigError] {
+        let q = self
         var out: [ConfigError] = []
         if q.quantMethod != "fp8" {
             out.append(ConfigError(.unsupportedValue, field: "quantization_config.quant_method",
@@ -129,10 +139,5 @@ extension ModelConfig {
                                    "'\(a)' is not supported (only 'dynamic')", hint: "static activation scales are not implemented"))
         }
         return out
-    }
-
-    /// Throws the first problem (all problems are available from `problems()`).
-    public func validate() throws(ConfigError) {
-        if let first = problems().first { throw first }
     }
 }

@@ -1,9 +1,6 @@
-// DeepSeek-V3 / Kimi K2 forward pass on one device (transformers' modeling_deepseek_v3.py), FP32 activations,
-// weights in their stored dtype (via `TensorSource`, HF checkpoint names), all products through `Ops.linear`.
-//
-// A model object holds a contiguous range of decoder layers (a pipeline stage), optionally the embedding
-// and the final norm + lm_head, and optionally only a subset of the routed experts (an expert shard; the
-// `ExpertDispatcher` then moves tokens to the other owners).
+// DeepSeek-V3 / Kimi K2 (`deepseek_v3`, `kimi_k2`) on one device (transformers' modeling_deepseek_v3.py), FP32
+// activations, weights in their stored dtype (via `TensorSource`, HF checkpoint names), all products through
+// `Ops.linear`: multi-head latent attention, the grouped sigmoid router, shared experts, dense-first layers.
 import Foundation
 import Kernels
 import Tensors
@@ -12,40 +9,16 @@ import Tensors
 public typealias MLPWeights = FFNBlock
 public typealias DecoderLayerWeights = TransformerBlock
 
-public final class DeepSeekModel: @unchecked Sendable {
+public final class DeepSeekModel: DecoderModel, @unchecked Sendable {
     public let config: ModelConfig
-    /// Decoder layers held (absolute indices).
-    public let layerRange: Range<Int>
-    /// Routed experts whose weights are held.
-    public let localExperts: Set<Int>
-    public let layers: [DecoderLayerWeights]
-    public let embedTokens: Weight?
-    public let finalNorm: [Float]?
-    public let lmHead: Weight?
-    public let rope: RotaryEmbedding
     /// qk_head_dim^-0.5 · mscale² (§1.5).
     public let softmaxScale: Float
-    public let pool: ComputePool
-    /// Moves routed tokens to expert owners; `LocalDispatcher` over `localExperts` unless given.
-    public let dispatcher: any ExpertDispatcher
-    /// Attention form for segments of more than one token (prefill) and of one token (decode).
-    public var prefillMode: AttentionMode = .naive
-    public var decodeMode: AttentionMode = .absorbed
-    /// Receives the time of each phase (attention, dense FFN, router, expert FFNs, shared expert); nil = not timed.
-    public var phaseObserver: (any PhaseObserver)?
-
-    let heads: Int, nopeDim: Int, ropeDim: Int, vDim: Int, latentDim: Int
-    /// The attention block with the current forms (they may be switched between calls).
-    var mla: MLAAttention {
-        MLAAttention(heads: heads, nopeDim: nopeDim, ropeDim: ropeDim, vDim: vDim, latentDim: latentDim, softmaxScale: softmaxScale,
-                     pool: pool, prefillMode: prefillMode, decodeMode: decodeMode)
-    }
-    var qkDim: Int { nopeDim + ropeDim }
 
     /// Loads weights from `source` by HF name.
     /// - layers: decoder layers to hold (default: all `num_hidden_layers`).
     /// - experts: routed experts to hold (default: all).
     /// - includeEmbedding / includeHead: default true for the first / last stage.
+    /// - dispatcher: moves routed tokens to expert owners; `LocalDispatcher` over `experts` unless given.
     /// - weightLayout: `.interleaved` copies the projection weights into the decode kernels' read order (same
     ///   results, faster batch-1 decode; the embedding and kv_b_proj, read by row or transposed, stay as mapped).
     /// - progress: called with (layers done, layers) after each decoder layer (the head counts as the last one);
@@ -68,39 +41,32 @@ public final class DeepSeekModel: @unchecked Sendable {
             throw ModelError(.unsupportedConfig, "topk_method '\(method)' is not implemented (DeepSeek-V3 / Kimi K2 use 'noaux_tc')", subject: "topk_method")
         }
         self.config = config
-        self.layerRange = range
-        self.localExperts = experts ?? Set(0..<config.nRoutedExperts)
-        self.pool = pool
-        self.heads = config.numAttentionHeads
-        self.nopeDim = config.qkNopeHeadDim
-        self.ropeDim = config.qkRopeHeadDim
-        self.vDim = config.vHeadDim
-        self.latentDim = config.kvLoraRank
-        self.dispatcher = dispatcher ?? LocalDispatcher(experts: localExperts)
-        (self.rope, self.softmaxScale) = try DeepSeekModel.ropeSetup(config)
+        let localExperts = experts ?? Set(0..<config.nRoutedExperts)
+        let (rope, softmaxScale) = try DeepSeekModel.ropeSetup(config)
+        self.softmaxScale = softmaxScale
 
         let loader = WeightLoader(source: source, layout: weightLayout, pool: pool)
         let d = config.hiddenSize
-        if includeEmbedding ?? (range.lowerBound == 0) {
-            embedTokens = try loader.weight("model.embed_tokens.weight", rows: config.vocabSize, cols: d)
-        } else {
-            embedTokens = nil
-        }
+        let embedTokens = try (includeEmbedding ?? (range.lowerBound == 0))
+            ? loader.weight("model.embed_tokens.weight", rows: config.vocabSize, cols: d) : nil
         var built: [DecoderLayerWeights] = []
         let head = includeHead ?? (range.upperBound == config.numHiddenLayers), steps = range.count + (head ? 1 : 0)
         for l in range {
             built.append(try DeepSeekModel.loadLayer(l, config: config, loader: loader, experts: localExperts))
             progress?(built.count, steps)
         }
-        self.layers = built
+        var finalNorm: [Float]? = nil, lmHead: Weight? = nil
         if head {
             finalNorm = try loader.vector("model.norm.weight", count: d)
             lmHead = try loader.product("lm_head.weight", rows: config.vocabSize, cols: d)
             progress?(steps, steps)
-        } else {
-            finalNorm = nil
-            lmHead = nil
         }
+        let mla = MLAAttention(heads: config.numAttentionHeads, nopeDim: config.qkNopeHeadDim, ropeDim: config.qkRopeHeadDim,
+                               vDim: config.vHeadDim, latentDim: config.kvLoraRank, softmaxScale: softmaxScale, pool: pool,
+                               prefillMode: .naive, decodeMode: .absorbed)
+        super.init(shape: config.shape, layerRange: range, localExperts: localExperts, layers: built, embedTokens: embedTokens,
+                   finalNorm: finalNorm, lmHead: lmHead, rope: rope, eps: Float(config.rmsNormEps), mixers: Mixers(mla: mla),
+                   dispatcher: dispatcher ?? LocalDispatcher(experts: localExperts), pool: pool)
     }
 
     // MARK: setup
@@ -181,95 +147,6 @@ public final class DeepSeekModel: @unchecked Sendable {
                                    inputLayernorm: try loader.vector(p + "input_layernorm.weight", count: d),
                                    postAttentionLayernorm: try loader.vector(p + "post_attention_layernorm.weight", count: d),
                                    attention: attention, mlp: mlp)
-    }
-
-    // MARK: forward
-
-    /// Embedding rows for `tokens` (dequantized), `[T, D]`. Requires the embedding to be held.
-    public func embed(_ tokens: [Int]) throws -> Matrix {
-        guard let w = embedTokens else {
-            throw ModelError(.badInput, "this model object does not hold model.embed_tokens (not the first stage)", subject: "embed")
-        }
-        var out = Matrix(rows: tokens.count, cols: config.hiddenSize)
-        try out.data.withUnsafeMutableBufferPointer { p in
-            for (t, id) in tokens.enumerated() {
-                guard id >= 0 && id < w.rows else {
-                    throw ModelError(.badInput, "token id \(id) outside vocabulary 0..<\(w.rows)", subject: "tokens[\(t)]")
-                }
-                Ops.dequantizeRow(w, id, into: p.baseAddress! + t * config.hiddenSize)
-            }
-        }
-        return out
-    }
-
-    /// Runs the held decoder layers over a token batch `hidden` `[T, D]` whose rows are the concatenation of
-    /// `segments` (one per sequence, in order). Appends each segment's latent rows to its cache.
-    /// `mode` forces one attention form for every segment; by default multi-token segments use `prefillMode`
-    /// and single-token segments `decodeMode`.
-    public func forwardLayers(_ hidden: Matrix, segments: [SequenceSegment], mode: AttentionMode? = nil,
-                              observe: ((ForwardEvent) -> Void)? = nil) throws -> Matrix {
-        guard hidden.cols == config.hiddenSize else {
-            throw ModelError(.badInput, "hidden width \(hidden.cols) != hidden_size \(config.hiddenSize)", subject: "hidden")
-        }
-        guard segments.reduce(0, { $0 + $1.count }) == hidden.rows else {
-            throw ModelError(.badInput, "segments cover \(segments.reduce(0) { $0 + $1.count }) rows, hidden has \(hidden.rows)",
-                             subject: "segments")
-        }
-        return try stack.forwardLayers(hidden, segments: segments, mode: mode, observe: observe)
-    }
-
-    /// Final norm and lm_head: `[T, D] -> [T, vocab]`. Requires the head to be held.
-    public func finalLogits(_ hidden: Matrix) throws -> Matrix {
-        guard let norm = finalNorm, let head = lmHead else {
-            throw ModelError(.badInput, "this model object does not hold model.norm / lm_head (not the last stage)", subject: "head")
-        }
-        return Ops.linear(Ops.rmsNorm(hidden, weight: norm, eps: Float(config.rmsNormEps)), head, pool: pool)
-    }
-
-    /// One sequence: tokens at `positions` (contiguous, starting at the cache length) -> logits `[T, vocab]`.
-    public func forward(tokens: [Int], positions: [Int], cache: KVCache, mode: AttentionMode? = nil,
-                        observe: ((ForwardEvent) -> Void)? = nil) throws -> Matrix {
-        guard let start = positions.first, positions.count == tokens.count,
-              positions == Array(start..<(start + tokens.count)) else {
-            throw ModelError(.badInput, "positions must be \(tokens.count) consecutive integers", subject: "positions")
-        }
-        let segment = SequenceSegment(cache: cache, count: tokens.count, startPosition: start)
-        let h = try forwardLayers(try embed(tokens), segments: [segment], mode: mode, observe: observe)
-        return try finalLogits(h)
-    }
-
-    /// Several sequences in one batch: each continues its cache from its current length.
-    /// Returns the logits of each sequence (`[T_i, vocab]`).
-    public func forward(batch: [(tokens: [Int], cache: KVCache)], mode: AttentionMode? = nil) throws -> [Matrix] {
-        let all = batch.flatMap(\.tokens)
-        let segments = batch.map { SequenceSegment(cache: $0.cache, count: $0.tokens.count, startPosition: $0.cache.length) }
-        let logits = try finalLogits(try forwardLayers(try embed(all), segments: segments, mode: mode))
-        var out: [Matrix] = []
-        var row = 0
-        for s in segments {
-            out.append(logits.rows(row..<(row + s.count)))
-            row += s.count
-        }
-        return out
-    }
-
-    // MARK: MLP / MoE (the blocks' own code lives in ModelKit; these keep the equivalence tests' entry points)
-
-    /// The residual loop over the held layers with the current attention forms and observer.
-    var stack: DecoderStack {
-        DecoderStack(layers: layers, eps: Float(config.rmsNormEps), rope: rope, attention: mla, dispatcher: dispatcher, pool: pool,
-                     phases: phaseObserver)
-    }
-
-    /// `MoEBlock.behindShared` of one layer.
-    func moeBehindShared(_ layer: Int, router: Router, experts: [Int: FeedForward], shared: FeedForward, _ x: Matrix,
-                         observe: ((ForwardEvent) -> Void)?) throws -> Matrix {
-        try stack.moeBlock(layer, router, experts, shared).behindShared(shared, x, observe: observe)
-    }
-
-    /// `MoEBlock.runExperts`: the routed part of one layer through this model's dispatcher.
-    public func runExperts(routing: Routing, x: Matrix, experts: [Int: FeedForward], layer: Int) throws -> Matrix {
-        try stack.moeBlock(layer, nil, experts, nil).runExperts(routing: routing, x: x)
     }
 }
 

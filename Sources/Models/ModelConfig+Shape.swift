@@ -1,5 +1,7 @@
 // DeepSeek-V3 / Kimi K2's config as the family-free facts the planner and the engine's bookkeeping read.
 @_exported import ModelKit
+import Kernels
+import Tensors
 
 extension ModelConfig {
     public var shape: ModelShape {
@@ -23,6 +25,16 @@ extension RouterParameters {
 
 extension KVCache {
     public convenience init(config: ModelConfig) {
-        self.init(latentDim: config.kvLoraRank, ropeDim: config.qkRopeHeadDim)
+        self.init(rowWidth: config.kvLoraRank + config.qkRopeHeadDim)
+    }
+}
+
+extension ModelConfig: FamilyConfiguration {
+    public var mainTensorSpecs: [TensorSpec] { TensorTable(config: self).mainSpecs }
+
+    public func loadModel(source: any TensorSource, shard: ModelShard, dispatcher: (any ExpertDispatcher)?, pool: ComputePool,
+                          weightLayout: WeightLayout, progress: ((Int, Int) -> Void)?) throws -> DecoderModel {
+        try DeepSeekModel(config: self, source: source, layers: shard.layers, experts: shard.experts, includeEmbedding: shard.includeEmbedding,
+                          includeHead: shard.includeHead, dispatcher: dispatcher, pool: pool, weightLayout: weightLayout, progress: progress)
     }
 }

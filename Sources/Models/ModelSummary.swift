@@ -14,7 +14,9 @@ public struct ComponentFigures: Codable, Sendable, Equatable {
 
 /// KV-cache bytes per token (BF16 cache entries).
 public struct KVCacheFigures: Codable, Sendable, Equatable {
-    /// kv_lora_rank + qk_rope_head_dim values per layer (what the absorbed-MLA decode caches).
+    /// What a layer caches per token: "MLA latent" or "GQA keys + values".
+    public let kind: String
+    /// Values per layer: kv_lora_rank + qk_rope_head_dim (MLA, what the absorbed decode caches) or 2 x KV heads x head_dim.
     public let latentValuesPerLayer: Int
     public let latentBytesPerTokenPerLayer: Int
     /// Over all main-model layers.
@@ -60,16 +62,43 @@ public struct ModelSummary: Codable, Sendable {
 
     public init(config c: ModelConfig) {
         let table = TensorTable(config: c)
-        let topFraction = Double(c.numExpertsPerTok) / Double(max(c.nRoutedExperts, 1))
-        func active(_ s: TensorSpec) -> Int {
-            switch s.role {
-            case .routedExpert: return Int((Double(s.parameterCount) * topFraction).rounded())
-            case .embedding: return s.shape.last ?? 0
-            default: return s.parameterCount
+        let latent = c.kvLoraRank + c.qkRopeHeadDim
+        let mhaPerLayer = c.numAttentionHeads * (c.qkHeadDim + c.vHeadDim) * 2
+        let kv = KVCacheFigures(kind: "MLA latent", latentValuesPerLayer: latent, latentBytesPerTokenPerLayer: latent * 2,
+                                latentBytesPerToken: latent * 2 * c.numHiddenLayers,
+                                mhaBytesPerTokenPerLayer: mhaPerLayer, mhaBytesPerToken: mhaPerLayer * c.numHiddenLayers,
+                                mtpLatentBytesPerToken: latent * 2 * max(c.mtpLayerCount, 0))
+        self.init(modelType: c.modelType, shape: c.shape, main: table.mainSpecs, mtpSpecs: table.mtpSpecs,
+                  mtpLayers: (0..<max(c.mtpLayerCount, 0)).map { c.numHiddenLayers + $0 }, sharedExperts: c.nSharedExperts,
+                  groups: c.nGroup == 1 ? "no group limit (1 group)" : "\(c.nGroup) groups, top \(c.topkGroup)", kvCache: kv)
+    }
+
+    /// Figures of any family's config (DeepSeek-V3 / Kimi K2: with their MTP layers and MLA cache figures).
+    public init(family f: any FamilyConfiguration) {
+        if let c = f as? ModelConfig { self.init(config: c); return }
+        let shape = f.shape
+        var cached = 0, mha = 0
+        for layer in shape.layers {
+            cached += layer.cacheFloatsPerToken * 2
+            switch layer.mixer {
+            case .mla(let a): mha += a.heads * (a.qkHeadDim + a.vHeadDim) * 2
+            case .attention(let a): mha += a.heads * a.headDim * 2 * 2
             }
         }
+        let n = max(shape.layerCount, 1)
+        let kv = KVCacheFigures(kind: "GQA keys + values", latentValuesPerLayer: cached / 2 / n, latentBytesPerTokenPerLayer: cached / n,
+                                latentBytesPerToken: cached, mhaBytesPerTokenPerLayer: mha / n, mhaBytesPerToken: mha, mtpLatentBytesPerToken: 0)
+        let router = shape.layers.compactMap(\.moe).first.map { $0.scoring == .softmax ? "softmax over all experts, no groups" : "sigmoid, no groups" }
+        self.init(modelType: f.modelType, shape: shape, main: f.mainTensorSpecs, mtpSpecs: [], mtpLayers: [],
+                  sharedExperts: shape.layers.compactMap(\.moe).first.map { $0.sharedWidth > 0 ? 1 : 0 } ?? 0,
+                  groups: router ?? "dense model", kvCache: kv)
+    }
+
+    init(modelType: String, shape: ModelShape, main: [TensorSpec], mtpSpecs: [TensorSpec], mtpLayers: [Int], sharedExperts: Int, groups: String,
+         kvCache: KVCacheFigures) {
+        let topFraction = shape.expertFraction
+        func active(_ s: TensorSpec) -> Int { s.activeParameters(expertFraction: topFraction) }
         var comps: [ComponentFigures] = []
-        let main = table.mainSpecs
         for comp in TensorComponent.allCases where comp != .mtp {
             let specs = main.filter { $0.component == comp }
             comps.append(ComponentFigures(component: comp.rawValue,
@@ -79,7 +108,6 @@ public struct ModelSummary: Codable, Sendable {
                                           bytesFP8: specs.reduce(0) { $0 + $1.bytesFP8 }))
         }
         components = comps
-        let mtpSpecs = table.mtpSpecs
         if mtpSpecs.isEmpty {
             mtp = nil
         } else {
@@ -89,20 +117,20 @@ public struct ModelSummary: Codable, Sendable {
                                    bytesBF16: mtpSpecs.reduce(0) { $0 + $1.bytesBF16 },
                                    bytesFP8: mtpSpecs.reduce(0) { $0 + $1.bytesFP8 })
         }
-        modelType = c.modelType
-        layers = c.numHiddenLayers
-        denseLayers = (0..<c.numHiddenLayers).filter { !c.isMoELayer($0) }
-        moeLayers = (0..<c.numHiddenLayers).filter { c.isMoELayer($0) }
-        mtpLayers = (0..<max(c.mtpLayerCount, 0)).map { c.numHiddenLayers + $0 }
+        self.modelType = modelType
+        layers = shape.layerCount
+        denseLayers = (0..<shape.layerCount).filter { !shape.isMoE($0) }
+        moeLayers = (0..<shape.layerCount).filter { shape.isMoE($0) }
+        self.mtpLayers = mtpLayers
         var kinds = "\(Self.ranges(denseLayers)) dense, \(Self.ranges(moeLayers)) MoE"
         if denseLayers.isEmpty { kinds = "\(Self.ranges(moeLayers)) MoE" }
         if moeLayers.isEmpty { kinds = "\(Self.ranges(denseLayers)) dense" }
         kinds += mtpLayers.isEmpty ? "; no MTP" : "; MTP \(Self.ranges(mtpLayers)) (MoE)"
         layerKinds = kinds
-        routedExperts = c.nRoutedExperts
-        expertsPerToken = c.numExpertsPerTok
-        sharedExperts = c.nSharedExperts
-        groups = c.nGroup == 1 ? "no group limit (1 group)" : "\(c.nGroup) groups, top \(c.topkGroup)"
+        routedExperts = shape.routedExperts
+        expertsPerToken = shape.layers.compactMap(\.moe).first?.topK ?? 0
+        self.sharedExperts = sharedExperts
+        self.groups = groups
         totalParameters = comps.reduce(0) { $0 + $1.parameters }
         activeParameters = comps.reduce(0) { $0 + $1.activeParameters }
         let embedding = comps.first { $0.component == "embedding" }!
@@ -112,12 +140,7 @@ public struct ModelSummary: Codable, Sendable {
         bytesBF16 = comps.reduce(0) { $0 + $1.bytesBF16 }
         bytesFP8 = comps.reduce(0) { $0 + $1.bytesFP8 }
         fp8ScaleBytes = main.filter(\.quantizable).reduce(0) { $0 + $1.scaleShape.reduce(1, *) * 4 }
-        let latent = c.kvLoraRank + c.qkRopeHeadDim
-        let mhaPerLayer = c.numAttentionHeads * (c.qkHeadDim + c.vHeadDim) * 2
-        kvCache = KVCacheFigures(latentValuesPerLayer: latent, latentBytesPerTokenPerLayer: latent * 2,
-                                 latentBytesPerToken: latent * 2 * c.numHiddenLayers,
-                                 mhaBytesPerTokenPerLayer: mhaPerLayer, mhaBytesPerToken: mhaPerLayer * c.numHiddenLayers,
-                                 mtpLatentBytesPerToken: latent * 2 * max(c.mtpLayerCount, 0))
+        self.kvCache = kvCache
         tensorCount = main.count
         mtpTensorCount = mtpSpecs.count
     }
@@ -166,7 +189,7 @@ public struct ModelSummary: Codable, Sendable {
         if let mtp { out.append("MTP (separate)  \(Self.count(mtp.parameters)) total, \(Self.count(mtp.activeParameters)) active per token") }
         out.append("weights         \(Self.bytes(bytesBF16)) at BF16, \(Self.bytes(bytesFP8)) at FP8 (incl. \(Self.bytes(fp8ScaleBytes)) of 128x128 block scales)")
         if let mtp { out.append("MTP weights     \(Self.bytes(mtp.bytesBF16)) at BF16, \(Self.bytes(mtp.bytesFP8)) at FP8") }
-        out.append("KV cache/token  \(Self.bytes(kvCache.latentBytesPerToken)) MLA latent (\(kvCache.latentValuesPerLayer) values x \(layers) layers, BF16)"
+        out.append("KV cache/token  \(Self.bytes(kvCache.latentBytesPerToken)) \(kvCache.kind) (\(kvCache.latentValuesPerLayer) values x \(layers) layers, BF16)"
                    + " vs \(Self.bytes(kvCache.mhaBytesPerToken)) standard MHA with the same heads (\(String(format: "%.1f", kvCache.compression))x)")
         out.append("")
         out.append("component          parameters       active         BF16          FP8")

@@ -132,9 +132,15 @@ extension TensorTable {
     /// Checks presence, shape and dtype of every tensor the model needs; FP8 weights need a correct scale sibling.
     /// MTP tensors are required only if any MTP tensor is present or `requireMTP` is set.
     public func check(_ tensors: [CheckpointTensor], requireMTP: Bool = false, checkpointName: String = "checkpoint") throws(ConfigError) -> TensorAccounting {
+        let mtpPrefixes = (0..<max(config.mtpLayerCount, 0)).map { "model.layers.\(config.numHiddenLayers + $0)." }
+        return try Self.check(specs, tensors, mtpPrefixes: mtpPrefixes, requireMTP: requireMTP, checkpointName: checkpointName)
+    }
+
+    /// `check` against any family's table: `mtpPrefixes` name the MTP layers (whose tensors are then optional as a group).
+    public static func check(_ specs: [TensorSpec], _ tensors: [CheckpointTensor], mtpPrefixes: [String] = [], requireMTP: Bool = false,
+                             checkpointName: String = "checkpoint") throws(ConfigError) -> TensorAccounting {
         var present: [String: CheckpointTensor] = [:]
         for t in tensors { present[t.name] = t }
-        let mtpPrefixes = (0..<max(config.mtpLayerCount, 0)).map { "model.layers.\(config.numHiddenLayers + $0)." }
         let mtpPresent = !mtpPrefixes.isEmpty && tensors.contains { t in mtpPrefixes.contains { t.name.hasPrefix($0) } }
         var accounted = Set<String>()
         var matched = 0, scales = 0

@@ -161,37 +161,20 @@ public enum CostModel {
         // Tokens the whole stage routes in this micro-batch (every lane's sequences).
         let stageTokens = (prefill ? Double(prompt) : 1) * Double(sequencesPerLane * activeLanes)
         for l in plan.stageLayers[stage] {
-            let mla: MLAShape
-            switch c.layers[l].mixer {
-            case .mla(let a): mla = a
-            }
-            let h = Double(mla.heads), kvr = Double(mla.kvLoraRank), dr = Double(mla.qkRopeHeadDim)
-            let dn = Double(mla.qkNopeHeadDim), dv = Double(mla.vHeadDim)
-            let kvbParams = Double(mla.kvBParameters)
             if tokens > 0 {
                 t.engine += me.layerOverhead + tokens * elementwiseBytes(model: c, layer: l) / me.elementwise
             }
             let parts = weights.layerReplicated[l]
             let attn = parts[.attention] ?? .init()
-            let kvbBytes = Double(attn.bytes) * kvbParams / Double(max(attn.parameters, 1))
-            // Projections other than kv_b run over all tokens of the micro-batch.
-            // q_a, q_b (or q), kv_a, o_proj.
-            me.linear(params: Double(attn.parameters) - kvbParams, bytes: Double(attn.bytes) - kvbBytes, tokens: tokens,
-                      calls: mla.qLoraRank == nil ? 3 : 4, into: &t)
-            if prefill {
-                // Naive MLA: kv_b expands each sequence's latents; scores and values over the causal triangle (blocks
-                // of 64 queries), one parallel region over the heads.
-                var one = TimeBreakdown()
-                me.linear(params: kvbParams, bytes: kvbBytes, tokens: Double(prompt), calls: 2, into: &one)
-                t = t + one.scaled(seqs)
-                t.compute += seqs * h * Double(prompt) * Double(prompt + 64) * (dn + dr + dv) / me.gemv
-            } else {
-                // Absorbed MLA: W_UK / W_UV per head and token (two regions), then scores and the latent sum over
-                // the context (two products).
-                var one = TimeBreakdown()
-                me.linear(params: kvbParams, bytes: kvbBytes, tokens: 1, calls: 4, into: &one)
-                t = t + one.scaled(seqs)
-                t.compute += seqs * h * Double(context) * 2 * (2 * kvr + dr) / me.gemv
+            switch c.layers[l].mixer {
+            case .mla(let mla):
+                mlaTime(mla, attn: attn, me: me, seqs: seqs, tokens: tokens, prompt: prompt, context: context, prefill: prefill, into: &t)
+            case .attention(let a):
+                // q, k, v, o over every token; scores and values over the causal triangle (prefill) or the context.
+                me.linear(params: Double(attn.parameters), bytes: Double(attn.bytes), tokens: tokens, calls: 4, into: &t)
+                let h = Double(a.heads), hd = Double(a.headDim)
+                t.compute += prefill ? seqs * h * Double(prompt) * Double(prompt + 1) * hd / me.gemv
+                                     : seqs * h * Double(context) * 2 * hd / me.gemv
             }
             if let dense = parts[.denseFFN] { me.linear(params: Double(dense.parameters), bytes: Double(dense.bytes), tokens: tokens, calls: 3, into: &t) }
             if let shared = parts[.sharedExpert] { me.linear(params: Double(shared.parameters), bytes: Double(shared.bytes), tokens: tokens, calls: 3, into: &t) }
@@ -235,6 +218,34 @@ public enum CostModel {
         return t
     }
 
+    /// Multi-head latent attention of one layer: naive for prefill, absorbed for decode (as the engine runs them).
+    static func mlaTime(_ mla: MLAShape, attn: WeightBreakdown.Part, me: RankHardware, seqs: Double, tokens: Double, prompt: Int,
+                        context: Int, prefill: Bool, into t: inout TimeBreakdown) {
+        let h = Double(mla.heads), kvr = Double(mla.kvLoraRank), dr = Double(mla.qkRopeHeadDim)
+        let dn = Double(mla.qkNopeHeadDim), dv = Double(mla.vHeadDim)
+        let kvbParams = Double(mla.kvBParameters)
+        let kvbBytes = Double(attn.bytes) * kvbParams / Double(max(attn.parameters, 1))
+        // Projections other than kv_b run over all tokens of the micro-batch.
+        // q_a, q_b (or q), kv_a, o_proj.
+        me.linear(params: Double(attn.parameters) - kvbParams, bytes: Double(attn.bytes) - kvbBytes, tokens: tokens,
+                  calls: mla.qLoraRank == nil ? 3 : 4, into: &t)
+        if prefill {
+            // Naive MLA: kv_b expands each sequence's latents; scores and values over the causal triangle (blocks
+            // of 64 queries), one parallel region over the heads.
+            var one = TimeBreakdown()
+            me.linear(params: kvbParams, bytes: kvbBytes, tokens: Double(prompt), calls: 2, into: &one)
+            t = t + one.scaled(seqs)
+            t.compute += seqs * h * Double(prompt) * Double(prompt + 64) * (dn + dr + dv) / me.gemv
+        } else {
+            // Absorbed MLA: W_UK / W_UV per head and token (two regions), then scores and the latent sum over
+            // the context (two products).
+            var one = TimeBreakdown()
+            me.linear(params: kvbParams, bytes: kvbBytes, tokens: 1, calls: 4, into: &one)
+            t = t + one.scaled(seqs)
+            t.compute += seqs * h * Double(context) * 2 * (2 * kvr + dr) / me.gemv
+        }
+    }
+
     /// FP32 activation bytes the engine's element-wise work touches per token in decoder layer `layer` (each pass
     /// reads and writes its vectors): two RMSNorms and residual adds over D; attention vectors (q_a norm, kv_a norm,
     /// RoPE, per-head query / key / value layout, softmax-weighted output) over the head dims; for an MoE layer the
@@ -247,6 +258,8 @@ public enum CostModel {
         case .mla(let a):
             let h = Double(a.heads)
             floats += 3 * (Double(a.qLoraRank ?? 0) + Double(a.kvLoraRank + a.qkRopeHeadDim) + h * Double(a.qkHeadDim + a.vHeadDim) + h * Double(a.vHeadDim))
+        case .attention(let a):
+            floats += 3 * (2 * Double(a.heads * a.headDim) + Double(a.cacheFloatsPerToken))
         }
         if let moe = m.layers[layer].moe {
             let k = Double(moe.topK)

@@ -136,9 +136,7 @@ func divisors(_ n: Int) -> [Int] { (1...max(n, 1)).filter { n % $0 == 0 } }
 /// touches (memory traffic and FLOPs of decode both scale with these).
 enum LayerCost {
     static func attention(_ m: ModelShape, layer: Int) -> Double {
-        switch m.layers[layer].mixer {
-        case .mla(let a): return a.parameters(hidden: m.hidden)
-        }
+        m.layers[layer].mixer.parameters(hidden: m.hidden)
     }
 
     static func perRank(model m: ModelShape, layer: Int, ep: Int) -> Double {

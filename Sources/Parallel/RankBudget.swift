@@ -110,6 +110,9 @@ public enum Workspace {
                 let h = a.heads
                 attention = max(attention, t * ((a.qLoraRank ?? 0) + h * a.qkHeadDim + h * a.vHeadDim + 2 * a.cacheFloatsPerToken))
                 expansion = max(expansion, prompt * (h * (a.qkNopeHeadDim + a.vHeadDim) + a.kvLoraRank))
+            case .attention(let a):
+                // q, k, v, the attention output, and one row of scores per head over the prompt.
+                attention = max(attention, t * (2 * a.heads * a.headDim + a.cacheFloatsPerToken) + a.heads * prompt)
             }
             if let e = layer.moe { moe = max(moe, t * e.topK * (2 * (d + 2) + 3 * e.width + 2 * d)) }
         }

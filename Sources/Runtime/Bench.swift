@@ -196,12 +196,13 @@ public enum Bench {
         try world.allReduce(&total, op: .sum)
         // Replicated tensors are streamed by every lane that has tokens; at batch 1 only one lane works.
         let other = total[0] / Double(engine.plan.ep), routed = total[1]
-        let k = Double(config.numExpertsPerTok), e = Double(max(config.nRoutedExperts, 1))
+        let shape = engine.shape, fraction = shape.expertFraction
         /// Expected distinct experts of a batch of `b` tokens under uniform routing: E (1 - (1 - k/E)^b).
-        func bytesPerStep(batch b: Int) -> Double { other + routed * (1 - pow(1 - k / e, Double(b))) }
+        func bytesPerStep(batch b: Int) -> Double { other + routed * (1 - pow(1 - fraction, Double(b))) }
         let perStep = bytesPerStep(batch: 1)
-        let flopsPerToken = 2 * Double(ModelSummary(config: config).activeParameters)
-        let attentionFlops = 2 * Double(config.numHiddenLayers * config.numAttentionHeads * (config.qkHeadDim + config.vHeadDim))
+        let active = config.mainTensorSpecs.reduce(0) { $0 + $1.activeParameters(expertFraction: fraction) }
+        let flopsPerToken = 2 * Double(active)
+        let attentionFlops = 2 * Double(shape.attentionMACsPerContextToken)
         for i in rows.indices {
             let r = rows[i]
             if r.kind == "prefill" {

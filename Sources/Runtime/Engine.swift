@@ -81,10 +81,10 @@ public final class Engine {
     public let world: any Communicator
     public let stageComm: any Communicator
     public let plan: ParallelPlan
-    public let config: ModelConfig
+    public let config: any FamilyConfiguration
     /// The family-free facts of `config` (sizes, MoE layers, cache widths) the loop and the bookkeeping read.
     public let shape: ModelShape
-    public let model: DeepSeekModel
+    public let model: DecoderModel
     public let tracer: Tracer
     public private(set) var options: EngineOptions
     public let stage: Int
@@ -102,8 +102,8 @@ public final class Engine {
     static let logitTag = 23
 
     /// Build this rank's shard: split the stage communicator, pick the dispatcher, load only this rank's tensors.
-    /// `progress`: (layers done, layers) of this rank's stage while they are prepared (see `DeepSeekModel.init`).
-    public init(world: any Communicator, config: ModelConfig, source: any TensorSource, plan: ParallelPlan,
+    /// `progress`: (layers done, layers) of this rank's stage while they are prepared (see `FamilyConfiguration.loadModel`).
+    public init(world: any Communicator, config: any FamilyConfiguration, source: any TensorSource, plan: ParallelPlan,
                 options: EngineOptions, progress: ((Int, Int) -> Void)? = nil) throws {
         precondition(plan.rankCount == world.size, "plan for \(plan.rankCount) ranks on a world of \(world.size)")
         self.world = world
@@ -134,10 +134,11 @@ public final class Engine {
             dispatcher = LocalDispatcher(experts: Set(plan.laneExperts[lane]))
         }
         let loadStart = tracer.begin()
-        model = try DeepSeekModel(config: config, source: source, layers: layers, experts: Set(plan.laneExperts[lane]),
-                                  includeEmbedding: stage == 0, includeHead: stage == plan.pp - 1,
-                                  dispatcher: dispatcher, pool: ComputePool(threads: options.threads, precision: options.matmulPrecision),
-                                  weightLayout: options.weightLayout, progress: progress)
+        let shard = ModelShard(layers: layers, experts: Set(plan.laneExperts[lane]), includeEmbedding: stage == 0,
+                               includeHead: stage == plan.pp - 1)
+        model = try config.loadModel(source: source, shard: shard, dispatcher: dispatcher,
+                                     pool: ComputePool(threads: options.threads, precision: options.matmulPrecision),
+                                     weightLayout: options.weightLayout, progress: progress)
         model.phaseObserver = tracer  // records only while tracer.isEnabled
         if let mode = options.attention {
             model.prefillMode = mode
@@ -155,26 +156,8 @@ public final class Engine {
         return world.rank == 0 ? ExpertLoad(plan: plan, model: shape, flatCounts: totals) : nil
     }
 
-    /// Every weight view this rank holds, routed experts apart from the rest (embedding, attention, dense FFN,
-    /// router, shared experts, head).
-    private func weightGroups() -> (routed: [Weight], other: [Weight]) {
-        var routed: [Weight] = [], other: [Weight] = [model.embedTokens, model.lmHead].compactMap { $0 }
-        for layer in model.layers {
-            let a = layer.attention
-            other += [a.qAProj, a.qBProj, a.qProj, a.kvAProjWithMqa, a.kvBProj, a.oProj].compactMap { $0 }
-            switch layer.mlp {
-            case .dense(let f): other += [f.gate, f.up, f.down]
-            case .moe(let router, let experts, let shared):
-                other.append(router.gate)
-                if let s = shared { other += [s.gate, s.up, s.down] }
-                for id in experts.keys.sorted() { routed += [experts[id]!.gate, experts[id]!.up, experts[id]!.down] }
-            }
-        }
-        return (routed, other)
-    }
-
     private var allWeights: [Weight] {
-        let groups = weightGroups()
+        let groups = model.weightInventory
         return groups.other + groups.routed
     }
 
@@ -206,7 +189,7 @@ public final class Engine {
 
     /// Bytes of weights this rank holds, split into routed experts and everything else.
     public func memory() -> RankMemory {
-        let (routedWeights, otherWeights) = weightGroups()
+        let (routedWeights, otherWeights) = model.weightInventory
         let routed = routedWeights.reduce(0) { $0 + $1.byteCount }, other = otherWeights.reduce(0) { $0 + $1.byteCount }
         let layers = plan.stageLayers[stage]
         let experts = plan.laneExperts[lane]
@@ -302,7 +285,7 @@ public final class Engine {
                         }
                         caches[e.sequence] = base.prefix(e.start)
                     } else if e.start == 0 || caches[e.sequence] == nil {
-                        caches[e.sequence] = KVCache(config: config)
+                        caches[e.sequence] = model.makeCache()
                     }
                     return SequenceSegment(cache: caches[e.sequence]!, count: e.tokens.count, startPosition: e.start)
                 }

@@ -36,7 +36,8 @@ public struct CheckpointFigures: Codable, Sendable {
 /// The full `inspect` result (`--json` encodes exactly this).
 public struct InspectReport: Codable, Sendable {
     public let source: String
-    public let config: ModelConfig
+    /// The decoded config (DeepSeek-V3 / Kimi K2; the other families' figures are in `summary`).
+    public let config: ModelConfig?
     public let summary: ModelSummary
     public let published: [PublishedComparison]
     public let checkpoint: CheckpointFigures?
@@ -65,28 +66,29 @@ public struct TouchReport: Codable, Sendable {
 public enum Inspector {
     /// Figures for a named preset.
     public static func inspect(preset name: String) throws -> InspectReport {
-        let preset = try ModelPreset.named(name)
-        let decoded = try preset.decoded()
-        try decoded.config.validate()
-        let summary = ModelSummary(config: decoded.config)
-        let published = preset.publishedFigures.map { f in
-            PublishedComparison(source: f.source, totalParameters: f.totalParameters, activeParameters: f.activeParameters,
-                                totalDeviation: (Double(summary.totalParameters) - f.totalParameters) / f.totalParameters,
-                                activeDeviation: (Double(summary.activeParameters) - f.activeParameters) / f.activeParameters)
+        let preset = try AnyPreset.named(name)
+        try preset.decoded.config.validate()
+        let summary = ModelSummary(family: preset.decoded.config)
+        let published = preset.published.map { f in
+            let active = f.countsEmbeddingTable ? summary.activeParametersWithEmbeddingTable : summary.activeParameters
+            return PublishedComparison(source: f.source + (f.countsEmbeddingTable ? "; active counted with the whole embedding table" : ""),
+                                       totalParameters: f.totalParameters, activeParameters: f.activeParameters,
+                                       totalDeviation: (Double(summary.totalParameters) - f.totalParameters) / f.totalParameters,
+                                       activeDeviation: (Double(active) - f.activeParameters) / f.activeParameters)
         }
-        return InspectReport(source: "preset \(preset.rawValue)", config: decoded.config, summary: summary,
+        return InspectReport(source: "preset \(preset.name)", config: preset.decoded.config as? ModelConfig, summary: summary,
                              published: published, checkpoint: nil)
     }
 
     /// Decodes and validates a checkpoint directory's config.json.
-    public static func loadConfig(_ checkpoint: CheckpointDirectory) throws -> DecodedConfig {
+    public static func loadConfig(_ checkpoint: CheckpointDirectory) throws -> DecodedFamilyConfig {
         guard let data = checkpoint.configData else {
             throw CheckpointError(.notFound, file: checkpoint.directory + "/config.json", "no config.json in the checkpoint directory",
                                   hint: "copy the model's config.json next to the safetensors files")
         }
         let file = checkpoint.directory + "/config.json"
-        let decoded = try ModelConfig.decode(data, file: file)
-        do { try decoded.config.validate() } catch { throw error.inFile(file) }
+        let decoded = try ModelFamilies.decode(data, file: file)
+        do { try decoded.config.validate() } catch let error as ConfigError { throw error.inFile(file) }
         return decoded
     }
 
@@ -96,7 +98,12 @@ public enum Inspector {
         let decoded = try loadConfig(ck)
         let infos = try ck.allInfos()
         let tensors = infos.map { CheckpointTensor(name: $0.name, dtype: $0.dtype, shape: $0.shape, file: $0.file) }
-        let accounting = try TensorTable(config: decoded.config).check(tensors, requireMTP: requireMTP, checkpointName: directory)
+        let accounting: TensorAccounting
+        if let deepSeek = decoded.config as? ModelConfig {
+            accounting = try TensorTable(config: deepSeek).check(tensors, requireMTP: requireMTP, checkpointName: directory)
+        } else {
+            accounting = try TensorTable.check(decoded.config.mainTensorSpecs, tensors, checkpointName: directory)
+        }
         var shards: [ShardFigures] = []
         for shard in ck.shardNames {
             let f = try ck.file(named: shard)
@@ -106,7 +113,7 @@ public enum Inspector {
                                         sharded: FileManager.default.fileExists(atPath: directory + "/" + CheckpointDirectory.indexFileName),
                                         bytesOnDisk: shards.reduce(0) { $0 + $1.bytes }, accounting: accounting,
                                         unknownConfigKeys: decoded.unknownKeys, ignoredConfigKeys: decoded.ignoredKeys)
-        return InspectReport(source: directory, config: decoded.config, summary: ModelSummary(config: decoded.config),
+        return InspectReport(source: directory, config: decoded.config as? ModelConfig, summary: ModelSummary(family: decoded.config),
                              published: [], checkpoint: figures)
     }
 

@@ -6,7 +6,7 @@ import Models
 
 public struct OpenedModel: @unchecked Sendable {
     public let directory: String
-    public let config: ModelConfig
+    public let config: any FamilyConfiguration
     /// config.json keys moerun does not know (tolerated; printed once by rank 0).
     public let unknownKeys: [String]
     public let checkpoint: CheckpointDirectory
@@ -19,7 +19,7 @@ public enum ModelLoading {
             throw CheckpointError(.notFound, file: directory + "/config.json", "no config.json in the checkpoint directory",
                                   hint: "a Hugging Face model folder holds config.json next to the safetensors files")
         }
-        let decoded = try ModelConfig.decode(data, file: directory + "/config.json")
+        let decoded = try ModelFamilies.decode(data, file: directory + "/config.json")
         try decoded.config.validate()
         return OpenedModel(directory: directory, config: decoded.config, unknownKeys: decoded.unknownKeys, checkpoint: checkpoint)
     }
@@ -33,7 +33,7 @@ public enum RequestValidation {
         public var description: String { message }
     }
 
-    public static func check(_ requests: [GenerationRequest], config: ModelConfig) throws {
+    public static func check(_ requests: [GenerationRequest], config: any FamilyConfiguration) throws {
         guard !requests.isEmpty else { throw Problem(message: "no prompts given: pass --prompt TEXT, --chat TEXT, --messages FILE, --prompt-ids 1,2,3 or --prompts FILE") }
         for (i, r) in requests.enumerated() {
             let which = requests.count == 1 ? "the prompt" : "prompt \(i + 1)"

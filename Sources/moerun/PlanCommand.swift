@@ -17,7 +17,7 @@ struct PlanCommand: ParsableCommand {
             """)
 
     @Option(help: "Hugging Face checkpoint directory (only config.json is read).") var model: String?
-    @Option(help: "A built-in real-model config: deepseek-v3 | kimi-k2.") var preset: String?
+    @Option(help: "A built-in real-model config: deepseek-v3 | kimi-k2 | qwen3-235b-a22b | qwen3-30b-a3b | mixtral-8x7b | mixtral-8x22b.") var preset: String?
     @Option(help: "Cluster description (YAML, see clusters/README.md).") var cluster: String?
     @Option(help: "Pipeline stages (default: chosen; with --ep alone, derived).") var pp: Int?
     @Option(help: "Expert-parallel ranks per stage (default: chosen).") var ep: Int?
@@ -73,25 +73,23 @@ struct PlanCommand: ParsableCommand {
     func run() throws {
         if calibrate { runCalibration() }
         try reportingErrors {
-            let config: ModelConfig
+            let config: any FamilyConfiguration
             let name: String
-            var defaultDType = WeightDType.fp8
             if let preset {
-                let p = try ModelPreset.named(preset)
-                config = p.config
-                name = p.rawValue
+                let p = try AnyPreset.named(preset)
+                config = p.decoded.config
+                name = p.name
             } else {
                 let path = model! + "/config.json"
                 guard let data = FileManager.default.contents(atPath: path) else {
                     throw ValidationError("cannot read \(path); --model takes a Hugging Face checkpoint directory")
                 }
-                config = try ModelConfig.decode(data, file: path).config
+                config = try ModelFamilies.decode(data, file: path).config
                 name = model!
-                defaultDType = config.quantizationConfig == nil ? .bf16 : .fp8
             }
             let cluster = try readCluster(self.cluster!)
-            let request = PlanRequest(model: config.shape, specs: TensorTable(config: config).mainSpecs, modelName: name, modelPath: model ?? "MODEL_DIR",
-                                      dtype: dtype.flatMap(WeightDType.init(rawValue:)) ?? defaultDType, cluster: cluster,
+            let request = PlanRequest(model: config.shape, specs: config.mainTensorSpecs, modelName: name, modelPath: model ?? "MODEL_DIR",
+                                      dtype: dtype.flatMap(WeightDType.init(rawValue:)) ?? (config.isFP8 ? .fp8 : .bf16), cluster: cluster,
                                       workload: Workload(batch: batch, context: context, prompt: prompt, microBatches: microBatches),
                                       pp: pp, ep: ep, threads: threads, launchDirectory: writeLaunch ?? "plan")
             let report = try ClusterPlanner.plan(request)

@@ -49,11 +49,12 @@ func generate(_ fixture: String, cases: [FixtureCase], pp: Int = 1, ep: Int = 1)
 
     @Test func absorbedAndNaiveAttentionAgreeOnFixture() throws {
         let opened = try ModelLoading.open(Fixtures.path("kimi-k2-tiny-fp32"))
+        let config = try #require(opened.config as? ModelConfig)
         let prompt = try Fixtures.cases("kimi-k2-tiny-fp32")[2].prompt
         var logits: [AttentionMode: Matrix] = [:]
         for mode in AttentionMode.allCases {
-            let model = try DeepSeekModel(config: opened.config, source: opened.checkpoint)
-            logits[mode] = try model.forward(tokens: prompt, positions: Array(prompt.indices), cache: KVCache(config: opened.config), mode: mode)
+            let model = try DeepSeekModel(config: config, source: opened.checkpoint)
+            logits[mode] = try model.forward(tokens: prompt, positions: Array(prompt.indices), cache: KVCache(config: config), mode: mode)
         }
         #expect(logits[.naive]!.maxAbsDiff(logits[.absorbed]!) < 1e-4)
     }

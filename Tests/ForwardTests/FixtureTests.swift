@@ -17,13 +17,13 @@ func fixtureExists(_ name: String) -> Bool {
 }
 
 struct Fixture {
-    let config: ModelConfig
+    let config: any FamilyConfiguration
     let source: CheckpointDirectory
     let reference: [String: Any]
 
     init(_ name: String) throws {
         let dir = fixtureRoot.appendingPathComponent(name)
-        config = try JSONDecoder().decode(ModelConfig.self, from: Data(contentsOf: dir.appendingPathComponent("config.json")))
+        config = try ModelFamilies.decode(Data(contentsOf: dir.appendingPathComponent("config.json"))).config
         source = try CheckpointDirectory(directory: dir.path)
         reference = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("reference.json"))) as! [String: Any]
     }
@@ -52,16 +52,17 @@ struct FixtureReport: CustomStringConvertible {
 func runFixture(_ name: String, mode: AttentionMode?) throws -> FixtureReport {
     let fx = try Fixture(name)
     let c = fx.config
-    let model = try DeepSeekModel(config: c, source: fx.source)
+    let model = try c.loadModel(source: fx.source, shard: ModelShard(), dispatcher: nil, pool: .serial, weightLayout: .checkpoint, progress: nil)
     var report = FixtureReport()
     let derived = fx.reference["derived"] as! [String: Any]
-    #expect(abs(Double(model.softmaxScale) - (derived["softmax_scale"] as! Double)) < 1e-7, "\(name) softmax scale")
+    let softmaxScale = (model as? DeepSeekModel)?.softmaxScale ?? model.stack.mixers.attention!.softmaxScale
+    #expect(abs(Double(softmaxScale) - (derived["softmax_scale"] as! Double)) < 1e-7, "\(name) softmax scale")
     let invFreq = (derived["rope_inv_freq"] as! [NSNumber]).map(\.floatValue)
     #expect(model.rope.invFreq == invFreq, "\(name) rope inv_freq \(model.rope.invFreq) vs \(invFreq)")
     for (ci, kase) in fx.cases.enumerated() {
         let prompt = (kase["prompt"] as! [NSNumber]).map(\.intValue)
         let greedyRef = (kase["greedy"] as! [NSNumber]).map(\.intValue)
-        let cache = KVCache(config: c)
+        let cache = model.makeCache()
         let logits = try model.forward(tokens: prompt, positions: Array(0..<prompt.count), cache: cache, mode: mode)
         report.promptLogits = max(report.promptLogits, logits.maxAbsDiff(Fixture.matrix(kase["logits"]!)))
         let steps = Fixture.matrix(kase["step_logits"]!)
@@ -82,7 +83,7 @@ func runFixture(_ name: String, mode: AttentionMode?) throws -> FixtureReport {
         if let routingRef = kase["routing"] as? [String: Any] {
             var got: [Int: [[Int]]] = [:]
             let full = prompt + greedyRef.dropLast()
-            _ = try model.forward(tokens: full, positions: Array(0..<full.count), cache: KVCache(config: c), mode: mode) { event in
+            _ = try model.forward(tokens: full, positions: Array(0..<full.count), cache: model.makeCache(), mode: mode) { event in
                 if case .routing(let layer, let r) = event {
                     got[layer] = (0..<r.tokens).map { Array(r.experts(ofToken: $0)) }
                 }
@@ -94,11 +95,11 @@ func runFixture(_ name: String, mode: AttentionMode?) throws -> FixtureReport {
         }
         if ci == 0, let hs = fx.reference["hidden_states"] as? [Any] {
             var outs: [Int: Matrix] = [:]
-            _ = try model.forward(tokens: prompt, positions: Array(0..<prompt.count), cache: KVCache(config: c), mode: mode) { event in
+            _ = try model.forward(tokens: prompt, positions: Array(0..<prompt.count), cache: model.makeCache(), mode: mode) { event in
                 if case .layerOutput(let layer, let h) = event { outs[layer] = h }
             }
             report.hidden.append(try model.embed(prompt).maxAbsDiff(Fixture.matrix(hs[0])))
-            for l in 0..<c.numHiddenLayers { report.hidden.append(outs[l]!.maxAbsDiff(Fixture.matrix(hs[l + 1]))) }
+            for l in 0..<c.shape.layerCount { report.hidden.append(outs[l]!.maxAbsDiff(Fixture.matrix(hs[l + 1]))) }
         }
     }
     return report

@@ -24,9 +24,8 @@ func forwardLayerTiming() throws {
         try body()
         return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
     }
-    let bytes = model.layers[0].attention.qAProj!.byteCount + model.layers[0].attention.qBProj!.byteCount
-        + model.layers[0].attention.kvAProjWithMqa.byteCount + model.layers[0].attention.kvBProj.byteCount
-        + model.layers[0].attention.oProj.byteCount + 3 * c.intermediateSize * c.hiddenSize * 2
+    let attention = model.layers[0].mixer.products.reduce(0) { $0 + $1.byteCount }
+    let bytes = attention + 3 * c.intermediateSize * c.hiddenSize * 2
     print("BENCH layer weights \(Double(bytes) / 1e9) GB, threads \(threads)")
     for prompt in [64, 512] {
         let cache = KVCache(config: c)
