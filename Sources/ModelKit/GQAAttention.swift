@@ -1,5 +1,6 @@
-// GQAAttention: grouped-query attention (Llama, Qwen3, Mixtral, ...): q / k / v projections with optional biases,
-// optional per-head RMSNorm of q and k before RoPE, rotate-half RoPE on the first `rotaryDim` dims of each head,
+// GQAAttention: grouped-query attention (Llama, Qwen3, Mixtral, GLM-4.5, MiniMax-M2, ...): q / k / v projections with
+// optional biases, optional RMSNorm of q and k before RoPE (per head, or over the whole projection), rotate-half RoPE on
+// the first `rotaryDim` dims of each head,
 // causal softmax attention where query head h reads KV head h / (heads / kvHeads), then o_proj. Cache rows: every KV
 // head's key after RoPE, then every KV head's value. Each output value comes from one loop over its own keys, the same
 // whatever the batch, the thread count or how the cache was filled, so cached decode equals full prefill bit for bit.
@@ -11,7 +12,8 @@ import Tensors
 public struct GQAWeights: Sendable {
     public let q: Weight, k: Weight, v: Weight, o: Weight
     public let qBias: [Float]?, kBias: [Float]?, vBias: [Float]?, oBias: [Float]?
-    /// Per-head RMSNorm weights over head_dim (Qwen3's q_norm / k_norm); nil: none.
+    /// RMSNorm weights of q and k: over head_dim (one vector shared by the heads: Qwen3, GLM-4.5) or over the whole
+    /// projection (H·head_dim and KV·head_dim: MiniMax-M2); nil: none.
     public let qNorm: [Float]?, kNorm: [Float]?
 
     public init(q: Weight, k: Weight, v: Weight, o: Weight, qBias: [Float]? = nil, kBias: [Float]? = nil, vBias: [Float]? = nil,
@@ -31,9 +33,18 @@ public struct GQAWeights: Sendable {
     public var products: [Weight] { [q, k, v, o] }
 }
 
+/// Where the q / k RMSNorms apply (when the layer has them).
+public enum QKNormPlacement: String, Sendable {
+    /// Over each head's head_dim values, one weight vector for all heads (Qwen3, GLM-4.5).
+    case perHead
+    /// Over the whole projection before the head split (MiniMax-M2, OLMo 2).
+    case wholeProjection
+}
+
 /// One GQA mixer's dimensions and settings; each layer's weights come with the call.
 public struct GQAAttention {
     public let shape: GQAShape
+    public let qkNorm: QKNormPlacement
     /// Leading dims of each head that RoPE rotates (the head dim unless the family uses partial rotary).
     public let rotaryDim: Int
     /// Epsilon of the per-head q / k norms.
@@ -41,7 +52,8 @@ public struct GQAAttention {
     public let softmaxScale: Float
     public let pool: ComputePool
 
-    public init(shape: GQAShape, rotaryDim: Int, normEps: Float, softmaxScale: Float, pool: ComputePool) {
+    public init(shape: GQAShape, qkNorm: QKNormPlacement = .perHead, rotaryDim: Int, normEps: Float, softmaxScale: Float, pool: ComputePool) {
+        self.qkNorm = qkNorm
         precondition(shape.heads % shape.kvHeads == 0, "heads \(shape.heads) not a multiple of kv heads \(shape.kvHeads)")
         precondition(rotaryDim % 2 == 0 && rotaryDim <= shape.headDim, "rotary dims \(rotaryDim) vs head dim \(shape.headDim)")
         self.shape = shape
@@ -71,6 +83,8 @@ public struct GQAAttention {
                             Self.addBias(w.qBias, qRow, h * hd)
                             Self.addBias(w.kBias, cacheRow, kvh * hd)
                             Self.addBias(w.vBias, cacheRow + kvh * hd, kvh * hd)
+                            normWhole(qRow, w.qNorm, h * hd)
+                            normWhole(cacheRow, w.kNorm, kvh * hd)
                             for head in 0..<h { prepare(qRow + head * hd, norm: w.qNorm, row: r, tables: tables) }
                             for head in 0..<kvh { prepare(cacheRow + head * hd, norm: w.kNorm, row: r, tables: tables) }
                         }
@@ -112,10 +126,18 @@ public struct GQAAttention {
         for i in 0..<n { x[i] += bias[i] }
     }
 
-    /// Per-head norm (if any), then RoPE of the head's first `rotaryDim` values at row `row`'s position.
+    /// RMSNorm over the whole projection of one token (`width` values) when the weight is that wide.
+    @inline(__always)
+    func normWhole(_ x: UnsafeMutablePointer<Float>, _ norm: [Float]?, _ width: Int) {
+        guard qkNorm == .wholeProjection, let norm else { return }
+        norm.withUnsafeBufferPointer { Ops.rmsNormRow(x, $0.baseAddress!, normEps, x, width) }
+    }
+
+    /// Per-head norm (when the weight is head_dim wide), then RoPE of the head's first `rotaryDim` values at row
+    /// `row`'s position.
     @inline(__always)
     func prepare(_ x: UnsafeMutablePointer<Float>, norm: [Float]?, row: Int, tables: RopeTables) {
-        if let norm { norm.withUnsafeBufferPointer { Ops.rmsNormRow(x, $0.baseAddress!, normEps, x, shape.headDim) } }
+        if qkNorm == .perHead, let norm { norm.withUnsafeBufferPointer { Ops.rmsNormRow(x, $0.baseAddress!, normEps, x, shape.headDim) } }
         tables.cos.withUnsafeBufferPointer { cs in
             tables.sin.withUnsafeBufferPointer { sn in
                 RotaryEmbedding.rotateHalf(x, cos: cs.baseAddress! + row * tables.half, sin: sn.baseAddress! + row * tables.half, half: tables.half)

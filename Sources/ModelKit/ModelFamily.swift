@@ -22,6 +22,25 @@ public struct ModelShard: Sendable {
     }
 }
 
+/// What a family does in words, for `inspect --compare` (the numbers come from the shape and the tensor table).
+public struct ArchitectureFacts: Sendable, Codable, Equatable {
+    /// e.g. "MLA, 128 heads, latent 512 + rope 64" or "GQA 64 q / 4 kv, head 128".
+    public var attention: String
+    /// e.g. "sigmoid + bias, 8 groups top 4, x2.5" or "softmax top-8, renormalised".
+    public var router: String
+    /// Norm placement and extra norms, e.g. "pre-norm RMSNorm; per-head QK-norm".
+    public var norms: String
+    /// e.g. "RoPE interleaved on 64 dims, YaRN x40, θ 10000".
+    public var positions: String
+
+    public init(attention: String, router: String, norms: String, positions: String) {
+        self.attention = attention
+        self.router = router
+        self.norms = norms
+        self.positions = positions
+    }
+}
+
 public protocol FamilyConfiguration: Sendable {
     /// The config's `model_type`.
     var modelType: String { get }
@@ -34,6 +53,7 @@ public protocol FamilyConfiguration: Sendable {
     var eosIDs: [Int] { get }
     /// The main model's checkpoint tensors (MTP layers excluded): the names the loader asks for.
     var mainTensorSpecs: [TensorSpec] { get }
+    var facts: ArchitectureFacts { get }
     /// Throws a `ConfigError`-style error naming the field when the values are inconsistent or unsupported.
     func validate() throws
     /// Loads `shard` of the model from `source` (HF names). `weightLayout: .interleaved` copies product weights into

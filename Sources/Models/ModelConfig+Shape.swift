@@ -30,6 +30,18 @@ extension KVCache {
 }
 
 extension ModelConfig: FamilyConfiguration {
+    public var facts: ArchitectureFacts {
+        let rope = effectiveRopeScaling.map { $0.kind == "yarn" ? ", YaRN x\(Self.number($0.factor ?? 1))" : "" } ?? ""
+        return ArchitectureFacts(
+            attention: "MLA, \(numAttentionHeads) heads, latent \(kvLoraRank) + rope \(qkRopeHeadDim)" + (qLoraRank.map { ", q LoRA \($0)" } ?? ""),
+            router: "sigmoid + correction bias, " + (nGroup > 1 ? "\(nGroup) groups top \(topkGroup), " : "no groups, ")
+                + "top-\(numExpertsPerTok), x\(Self.number(routedScalingFactor))",
+            norms: "pre-norm RMSNorm; q_a / kv_a latent norms",
+            positions: "RoPE interleaved on \(qkRopeHeadDim) dims\(rope), θ \(Self.number(effectiveRopeTheta))")
+    }
+
+    static func number(_ x: Double) -> String { x == x.rounded() && abs(x) < 1e15 ? String(Int(x)) : String(x) }
+
     public var mainTensorSpecs: [TensorSpec] { TensorTable(config: self).mainSpecs }
 
     public func loadModel(source: any TensorSource, shard: ModelShard, dispatcher: (any ExpertDispatcher)?, pool: ComputePool,

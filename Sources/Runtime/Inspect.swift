@@ -43,6 +43,38 @@ public struct InspectReport: Codable, Sendable {
     public let checkpoint: CheckpointFigures?
 }
 
+/// One model's column of `inspect --compare`.
+public struct ComparedModel: Codable, Sendable {
+    public let name: String
+    public let modelType: String
+    public let totalParameters: Int
+    public let activeParameters: Int
+    public let layers: Int
+    public let denseLayers: Int
+    public let moeLayers: Int
+    public let facts: ArchitectureFacts
+    /// KV-cache bytes of one token over all layers, BF16 entries.
+    public let kvBytesPerToken: Int
+    public let kvBytesAtContext: Int
+    public let routedExperts: Int
+    public let sharedExperts: Int
+    public let expertsPerToken: Int
+    /// Intermediate width of one routed expert.
+    public let expertWidth: Int
+    public let vocab: Int
+    public let hidden: Int
+    public let bytesBF16: Int
+    public let bytesFP8: Int
+    /// "FP8" when the release declares 128x128 FP8 blocks, else "BF16".
+    public let releasedDType: String
+}
+
+/// `inspect --compare`: the models side by side at one context length.
+public struct ModelComparison: Codable, Sendable {
+    public let context: Int
+    public let models: [ComparedModel]
+}
+
 /// Result of reading a subset of tensors (`inspect --touch`).
 public struct TouchReport: Codable, Sendable {
     public let pattern: String
@@ -78,6 +110,62 @@ public enum Inspector {
         }
         return InspectReport(source: "preset \(preset.name)", config: preset.decoded.config as? ModelConfig, summary: summary,
                              published: published, checkpoint: nil)
+    }
+
+    /// Presets (by name, `all` for every one) or checkpoint directories side by side.
+    public static func compare(_ names: [String], context: Int) throws -> ModelComparison {
+        let expanded = names.flatMap { $0.lowercased() == "all" ? AnyPreset.names : [$0] }
+        let models = try expanded.map { name -> ComparedModel in
+            let config: any FamilyConfiguration
+            if FileManager.default.fileExists(atPath: name + "/config.json") {
+                config = try loadConfig(try CheckpointDirectory(directory: name)).config
+            } else {
+                config = try AnyPreset.named(name).decoded.config
+                try config.validate()
+            }
+            let s = ModelSummary(family: config), shape = config.shape
+            let moe = shape.layers.compactMap(\.moe).first
+            return ComparedModel(name: name, modelType: config.modelType, totalParameters: s.totalParameters, activeParameters: s.activeParameters,
+                                 layers: shape.layerCount, denseLayers: s.denseLayers.count, moeLayers: s.moeLayers.count, facts: config.facts,
+                                 kvBytesPerToken: s.kvCache.latentBytesPerToken, kvBytesAtContext: s.kvCache.latentBytesPerToken * context,
+                                 routedExperts: s.routedExperts, sharedExperts: s.sharedExperts, expertsPerToken: s.expertsPerToken,
+                                 expertWidth: moe?.width ?? 0, vocab: shape.vocab, hidden: shape.hidden, bytesBF16: s.bytesBF16,
+                                 bytesFP8: s.bytesFP8, releasedDType: config.isFP8 ? "FP8" : "BF16")
+        }
+        return ModelComparison(context: context, models: models)
+    }
+
+    /// Numbers as a table (a column per model), then each model's architecture in words.
+    public static func render(_ c: ModelComparison) -> String {
+        let width = max(16, (c.models.map(\.name.count).max() ?? 0) + 2)
+        func row(_ label: String, _ value: (ComparedModel) -> String) -> String {
+            label.padding(toLength: 24, withPad: " ", startingAt: 0)
+                + c.models.map { String(repeating: " ", count: max(0, width - value($0).count)) + value($0) }.joined()
+        }
+        let count = ModelSummary.count, bytes = ModelSummary.bytes
+        var out = [row("", \.name),
+                   row("model_type", \.modelType),
+                   row("total parameters", { count($0.totalParameters) }),
+                   row("active per token", { count($0.activeParameters) }),
+                   row("layers (dense+MoE)", { "\($0.layers) (\($0.denseLayers)+\($0.moeLayers))" }),
+                   row("hidden / vocab", { "\($0.hidden) / \($0.vocab)" }),
+                   row("experts (top-k)", { $0.routedExperts == 0 ? "dense" : "\($0.routedExperts) (\($0.expertsPerToken))" }),
+                   row("shared experts", { "\($0.sharedExperts)" }),
+                   row("expert width", { "\($0.expertWidth)" }),
+                   row("KV cache per token", { bytes($0.kvBytesPerToken) }),
+                   row("KV cache at \(c.context)", { bytes($0.kvBytesAtContext) }),
+                   row("weights BF16", { bytes($0.bytesBF16) }),
+                   row("weights FP8", { bytes($0.bytesFP8) }),
+                   row("released as", { $0.releasedDType == "FP8" ? "FP8 " + bytes($0.bytesFP8) : "BF16 " + bytes($0.bytesBF16) }),
+                   "", "KV cache: BF16 entries, one sequence; active: routed experts at top-k, one embedding row.", ""]
+        for m in c.models {
+            out.append("\(m.name):")
+            out.append("  attention  \(m.facts.attention)")
+            out.append("  router     \(m.facts.router)")
+            out.append("  norms      \(m.facts.norms)")
+            out.append("  positions  \(m.facts.positions)")
+        }
+        return out.joined(separator: "\n")
     }
 
     /// Decodes and validates a checkpoint directory's config.json.

@@ -1,4 +1,5 @@
-// `moerun inspect MODEL_DIR | --preset NAME [--json]`: figures and tensor accounting (logic in Runtime.Inspector).
+// `moerun inspect MODEL_DIR | --preset NAME | --compare NAME... [--json]`: figures, tensor accounting and the
+// side-by-side comparison of architectures (logic in Runtime.Inspector).
 import ArgumentParser
 import Foundation
 import Runtime
@@ -11,8 +12,14 @@ struct InspectCommand: ParsableCommand {
     @Argument(help: "Hugging Face checkpoint directory (config.json + *.safetensors).")
     var modelDir: String?
 
-    @Option(help: "Inspect a built-in real-model config instead: deepseek-v3 | kimi-k2.")
+    @Option(help: "Inspect a built-in real-model config instead: deepseek-v3 | kimi-k2 | qwen3-235b-a22b | qwen3-30b-a3b | mixtral-8x7b | mixtral-8x22b.")
     var preset: String?
+
+    @Option(parsing: .upToNextOption, help: "Compare presets and checkpoint directories side by side ('all': every preset).")
+    var compare: [String] = []
+
+    @Option(help: "Context length for --compare's KV-cache column.")
+    var context = 32768
 
     @Flag(help: "Machine-readable JSON output.")
     var json = false
@@ -24,12 +31,22 @@ struct InspectCommand: ParsableCommand {
     var touch: String?
 
     func validate() throws {
-        if (modelDir == nil) == (preset == nil) { throw ValidationError("give either MODEL_DIR or --preset NAME") }
+        if !compare.isEmpty {
+            if modelDir != nil || preset != nil { throw ValidationError("--compare takes its models itself: list presets or directories after it") }
+            if context < 1 { throw ValidationError("--context must be at least 1") }
+            return
+        }
+        if (modelDir == nil) == (preset == nil) { throw ValidationError("give either MODEL_DIR, --preset NAME or --compare NAME...") }
         if touch != nil && modelDir == nil { throw ValidationError("--touch needs MODEL_DIR") }
     }
 
     func run() throws {
         try reportingErrors {
+            if !compare.isEmpty {
+                let comparison = try Inspector.compare(compare, context: context)
+                print(json ? try encode(comparison) : Inspector.render(comparison))
+                return
+            }
             if let pattern = touch, let dir = modelDir {
                 let report = try Inspector.touch(directory: dir, pattern: pattern)
                 print(json ? try encode(report) : Inspector.render(report))

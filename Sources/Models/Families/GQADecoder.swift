@@ -1,34 +1,43 @@
-// GQADecoder: the Llama-shaped decoder that Qwen3-MoE, Mixtral and the other GQA families share: pre-norm layers of
-// grouped-query attention and a gated FFN or a softmax-routed MoE. A family gives each layer's shape and tensor
+// GQADecoder: the Llama-shaped decoder that the GQA families share (Qwen3-MoE, Mixtral, GLM-4.5, MiniMax-M2): pre-norm
+// layers of grouped-query attention and a gated FFN or an MoE block. A family gives each layer's shape and tensor
 // names (`GQALayer`); the tensor table and the loader both walk that one list, so they cannot drift apart.
 import Kernels
 import Tensors
+
+/// The names of an MoE block's tensors, relative to the layer prefix.
+struct MoENames: Sendable {
+    /// Router weight `[E, D]`.
+    let router: String
+    /// Selection bias `[E]` (sigmoid routers with `e_score_correction_bias`); nil: none.
+    let bias: String?
+    /// Expert e's (gate, up, down).
+    let expert: @Sendable (Int) -> (gate: String, up: String, down: String)
+    /// Shared expert (gate, up, down); nil: none.
+    let shared: (gate: String, up: String, down: String)?
+}
 
 /// One decoder layer of a GQA family: shapes and the checkpoint names, spelled once.
 struct GQALayer {
     let index: Int
     let attention: GQAShape
-    /// q_norm / k_norm over each head (Qwen3).
-    let qkNorm: Bool
+    /// q_norm / k_norm, and over what (nil: none).
+    let qkNorm: QKNormPlacement?
     let ffn: FFNShape
     let router: RouterParameters?
-    /// `model.layers.L.`
-    var prefix: String { "model.layers.\(index)." }
     /// Dense FFN tensors (gate, up, down), relative to the prefix.
     let denseNames: (gate: String, up: String, down: String)
-    /// Router weight, relative to the prefix.
-    let routerName: String
-    /// Expert e's (gate, up, down), relative to the prefix.
-    let expertNames: @Sendable (Int) -> (gate: String, up: String, down: String)
+    let moeNames: MoENames
+    /// `model.layers.L.`
+    var prefix: String { "model.layers.\(index)." }
 
-    var q: String { prefix + "self_attn.q_proj.weight" }
-    var k: String { prefix + "self_attn.k_proj.weight" }
-    var v: String { prefix + "self_attn.v_proj.weight" }
-    var o: String { prefix + "self_attn.o_proj.weight" }
-    var qNorm: String { prefix + "self_attn.q_norm.weight" }
-    var kNorm: String { prefix + "self_attn.k_norm.weight" }
+    func attn(_ name: String) -> String { prefix + "self_attn." + name }
     var inputNorm: String { prefix + "input_layernorm.weight" }
     var postNorm: String { prefix + "post_attention_layernorm.weight" }
+    /// Width of the q / k norm weights.
+    var qkNormWidths: (q: Int, k: Int) {
+        qkNorm == .wholeProjection ? (attention.heads * attention.headDim, attention.kvHeads * attention.headDim)
+                                   : (attention.headDim, attention.headDim)
+    }
 }
 
 /// The whole model's facts a GQA family gives.
@@ -38,6 +47,7 @@ struct GQADecoder {
     let layers: [GQALayer]
     let tiedEmbeddings: Bool
     let eps: Double
+    /// RoPE over the leading `rope.dim` dims of each head (partial rotary when smaller than head_dim).
     let rope: RotaryEmbedding
 
     var shape: ModelShape {
@@ -47,38 +57,43 @@ struct GQADecoder {
     /// Every checkpoint tensor, in load order.
     var tensorSpecs: [TensorSpec] {
         var specs: [TensorSpec] = []
-        func add(_ name: String, _ shape: [Int], _ role: TensorComponent, layer: Int? = nil, expert: Int? = nil) {
+        func add(_ name: String, _ shape: [Int], _ role: TensorComponent, layer: Int? = nil, expert: Int? = nil, dtypes: [DType]? = nil) {
             let linear = shape.count == 2 && role != .embedding && role != .router
-            specs.append(TensorSpec(name: name, shape: shape, dtypes: linear ? TensorTable.linearDTypes : TensorTable.plainDTypes,
+            specs.append(TensorSpec(name: name, shape: shape, dtypes: dtypes ?? (linear ? TensorTable.linearDTypes : TensorTable.plainDTypes),
                                     component: role, role: role, layer: layer, expert: expert, quantizable: linear, optional: false))
+        }
+        func ffn(_ names: (gate: String, up: String, down: String), width: Int, _ role: TensorComponent, _ l: GQALayer, expert: Int? = nil) {
+            add(l.prefix + names.gate, [width, hidden], role, layer: l.index, expert: expert)
+            add(l.prefix + names.up, [width, hidden], role, layer: l.index, expert: expert)
+            add(l.prefix + names.down, [hidden, width], role, layer: l.index, expert: expert)
         }
         let d = hidden
         add("model.embed_tokens.weight", [vocab, d], .embedding)
         for l in layers {
             let a = l.attention, qw = a.heads * a.headDim, kvw = a.kvHeads * a.headDim
             add(l.inputNorm, [d], .norm, layer: l.index)
-            add(l.q, [qw, d], .attention, layer: l.index)
-            add(l.k, [kvw, d], .attention, layer: l.index)
-            add(l.v, [kvw, d], .attention, layer: l.index)
-            add(l.o, [d, qw], .attention, layer: l.index)
-            if l.qkNorm {
-                add(l.qNorm, [a.headDim], .norm, layer: l.index)
-                add(l.kNorm, [a.headDim], .norm, layer: l.index)
+            add(l.attn("q_proj.weight"), [qw, d], .attention, layer: l.index)
+            add(l.attn("k_proj.weight"), [kvw, d], .attention, layer: l.index)
+            add(l.attn("v_proj.weight"), [kvw, d], .attention, layer: l.index)
+            if a.qkvBias {
+                add(l.attn("q_proj.bias"), [qw], .attention, layer: l.index)
+                add(l.attn("k_proj.bias"), [kvw], .attention, layer: l.index)
+                add(l.attn("v_proj.bias"), [kvw], .attention, layer: l.index)
+            }
+            add(l.attn("o_proj.weight"), [d, qw], .attention, layer: l.index)
+            if l.qkNorm != nil {
+                add(l.attn("q_norm.weight"), [l.qkNormWidths.q], .norm, layer: l.index)
+                add(l.attn("k_norm.weight"), [l.qkNormWidths.k], .norm, layer: l.index)
             }
             add(l.postNorm, [d], .norm, layer: l.index)
             switch l.ffn {
             case .dense(let width):
-                add(l.prefix + l.denseNames.gate, [width, d], .denseFFN, layer: l.index)
-                add(l.prefix + l.denseNames.up, [width, d], .denseFFN, layer: l.index)
-                add(l.prefix + l.denseNames.down, [d, width], .denseFFN, layer: l.index)
+                ffn(l.denseNames, width: width, .denseFFN, l)
             case .moe(let m):
-                add(l.prefix + l.routerName, [m.experts, d], .router, layer: l.index)
-                for e in 0..<m.experts {
-                    let n = l.expertNames(e)
-                    add(l.prefix + n.gate, [m.width, d], .routedExpert, layer: l.index, expert: e)
-                    add(l.prefix + n.up, [m.width, d], .routedExpert, layer: l.index, expert: e)
-                    add(l.prefix + n.down, [d, m.width], .routedExpert, layer: l.index, expert: e)
-                }
+                add(l.prefix + l.moeNames.router, [m.experts, d], .router, layer: l.index)
+                if let bias = l.moeNames.bias { add(l.prefix + bias, [m.experts], .router, layer: l.index, dtypes: TensorTable.biasDTypes) }
+                for e in 0..<m.experts { ffn(l.moeNames.expert(e), width: m.width, .routedExpert, l, expert: e) }
+                if let shared = l.moeNames.shared { ffn(shared, width: m.sharedWidth, .sharedExpert, l) }
             }
         }
         add("model.norm.weight", [d], .norm)
@@ -96,9 +111,9 @@ struct GQADecoder {
         let experts = shard.experts ?? Set(0..<shape.routedExperts)
         let loader = WeightLoader(source: source, layout: weightLayout, pool: pool)
         let d = hidden
-        let embedding = (shard.includeEmbedding ?? (range.lowerBound == 0)) || (tiedEmbeddings && (shard.includeHead ?? false))
-        let embedTokens = embedding ? try loader.weight("model.embed_tokens.weight", rows: vocab, cols: d) : nil
+        let wantsEmbedding = shard.includeEmbedding ?? (range.lowerBound == 0)
         let head = shard.includeHead ?? (range.upperBound == layers.count), steps = range.count + (head ? 1 : 0)
+        let embedTokens = wantsEmbedding || (tiedEmbeddings && head) ? try loader.weight("model.embed_tokens.weight", rows: vocab, cols: d) : nil
         var built: [TransformerBlock] = []
         for l in range {
             built.append(try loadLayer(layers[l], loader: loader, experts: experts))
@@ -110,39 +125,62 @@ struct GQADecoder {
             lmHead = tiedEmbeddings ? loader.product(embedTokens!) : try loader.product("lm_head.weight", rows: vocab, cols: d)
             progress?(steps, steps)
         }
-        let first = layers[range.lowerBound < layers.count ? range.lowerBound : 0].attention
-        let gqa = GQAAttention(shape: first, rotaryDim: rope.dim, normEps: Float(eps),
-                               softmaxScale: Float(1 / Double(first.headDim).squareRoot()), pool: pool)
-        return DecoderModel(shape: shape, layerRange: range, localExperts: experts, layers: built,
-                            embedTokens: (shard.includeEmbedding ?? (range.lowerBound == 0)) ? embedTokens : nil,
+        let first = layers[0]
+        let gqa = GQAAttention(shape: first.attention, qkNorm: first.qkNorm ?? .perHead, rotaryDim: rope.dim, normEps: Float(eps),
+                               softmaxScale: Float(1 / Double(first.attention.headDim).squareRoot()), pool: pool)
+        return DecoderModel(shape: shape, layerRange: range, localExperts: experts, layers: built, embedTokens: wantsEmbedding ? embedTokens : nil,
                             finalNorm: finalNorm, lmHead: lmHead, rope: rope, eps: Float(eps), mixers: Mixers(attention: gqa),
                             dispatcher: dispatcher ?? LocalDispatcher(experts: experts), pool: pool)
     }
 
     func loadLayer(_ l: GQALayer, loader: WeightLoader, experts: Set<Int>) throws -> TransformerBlock {
         let d = hidden, a = l.attention, qw = a.heads * a.headDim, kvw = a.kvHeads * a.headDim
-        let attention = GQAWeights(q: try loader.product(l.q, rows: qw, cols: d), k: try loader.product(l.k, rows: kvw, cols: d),
-                                   v: try loader.product(l.v, rows: kvw, cols: d), o: try loader.product(l.o, rows: d, cols: qw),
-                                   qNorm: l.qkNorm ? try loader.vector(l.qNorm, count: a.headDim) : nil,
-                                   kNorm: l.qkNorm ? try loader.vector(l.kNorm, count: a.headDim) : nil)
+        func bias(_ name: String, _ n: Int) throws -> [Float]? { a.qkvBias ? try loader.vector(l.attn(name), count: n) : nil }
+        func norm(_ name: String, _ n: Int) throws -> [Float]? { l.qkNorm != nil ? try loader.vector(l.attn(name), count: n) : nil }
+        func ffn(_ names: (gate: String, up: String, down: String), width: Int) throws -> FeedForward {
+            FeedForward(gate: try loader.product(l.prefix + names.gate, rows: width, cols: d),
+                        up: try loader.product(l.prefix + names.up, rows: width, cols: d),
+                        down: try loader.product(l.prefix + names.down, rows: d, cols: width))
+        }
+        let attention = GQAWeights(q: try loader.product(l.attn("q_proj.weight"), rows: qw, cols: d),
+                                   k: try loader.product(l.attn("k_proj.weight"), rows: kvw, cols: d),
+                                   v: try loader.product(l.attn("v_proj.weight"), rows: kvw, cols: d),
+                                   o: try loader.product(l.attn("o_proj.weight"), rows: d, cols: qw),
+                                   qBias: try bias("q_proj.bias", qw), kBias: try bias("k_proj.bias", kvw), vBias: try bias("v_proj.bias", kvw),
+                                   qNorm: try norm("q_norm.weight", l.qkNormWidths.q), kNorm: try norm("k_norm.weight", l.qkNormWidths.k))
         let mlp: FFNBlock
         switch l.ffn {
         case .dense(let width):
-            mlp = .dense(FeedForward(gate: try loader.product(l.prefix + l.denseNames.gate, rows: width, cols: d),
-                                     up: try loader.product(l.prefix + l.denseNames.up, rows: width, cols: d),
-                                     down: try loader.product(l.prefix + l.denseNames.down, rows: d, cols: width)))
+            mlp = .dense(try ffn(l.denseNames, width: width))
         case .moe(let m):
             var routed: [Int: FeedForward] = [:]
-            for e in experts.sorted() {
-                let n = l.expertNames(e)
-                routed[e] = FeedForward(gate: try loader.product(l.prefix + n.gate, rows: m.width, cols: d),
-                                        up: try loader.product(l.prefix + n.up, rows: m.width, cols: d),
-                                        down: try loader.product(l.prefix + n.down, rows: d, cols: m.width))
-            }
-            let gate = try loader.weight(l.prefix + l.routerName, rows: m.experts, cols: d)
-            mlp = .moe(router: Router(gate: gate, bias: nil, parameters: l.router!), experts: routed, shared: nil)
+            for e in experts.sorted() { routed[e] = try ffn(l.moeNames.expert(e), width: m.width) }
+            let gate = try loader.weight(l.prefix + l.moeNames.router, rows: m.experts, cols: d)
+            let correction = try l.moeNames.bias.map { try loader.vector(l.prefix + $0, count: m.experts) }
+            mlp = .moe(router: Router(gate: gate, bias: correction, parameters: l.router!), experts: routed,
+                       shared: try l.moeNames.shared.map { try ffn($0, width: m.sharedWidth) })
         }
         return TransformerBlock(index: l.index, inputLayernorm: try loader.vector(l.inputNorm, count: d),
                                 postAttentionLayernorm: try loader.vector(l.postNorm, count: d), mixer: .attention(attention), mlp: mlp)
     }
 }
+
+extension MoENames {
+    /// `mlp.gate.weight`, `mlp.experts.E.{gate,up,down}_proj.weight` (Qwen3-MoE, GLM-4.5, DeepSeek naming).
+    static func mlp(bias: String? = nil, shared: Bool = false) -> MoENames {
+        MoENames(router: "mlp.gate.weight", bias: bias,
+                 expert: { e in ("mlp.experts.\(e).gate_proj.weight", "mlp.experts.\(e).up_proj.weight", "mlp.experts.\(e).down_proj.weight") },
+                 shared: shared ? ("mlp.shared_experts.gate_proj.weight", "mlp.shared_experts.up_proj.weight", "mlp.shared_experts.down_proj.weight") : nil)
+    }
+
+    /// `block_sparse_moe.gate.weight`, `block_sparse_moe.experts.E.w1 / w3 / w2` (gate / up / down: Mixtral, MiniMax-M2).
+    static func blockSparse(bias: String? = nil) -> MoENames {
+        MoENames(router: "block_sparse_moe.gate.weight", bias: bias,
+                 expert: { e in ("block_sparse_moe.experts.\(e).w1.weight", "block_sparse_moe.experts.\(e).w3.weight",
+                                 "block_sparse_moe.experts.\(e).w2.weight") },
+                 shared: nil)
+    }
+}
+
+/// The dense FFN names every Llama-derived family uses.
+let mlpDenseNames = (gate: "mlp.gate_proj.weight", up: "mlp.up_proj.weight", down: "mlp.down_proj.weight")

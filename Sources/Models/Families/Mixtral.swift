@@ -70,16 +70,18 @@ public struct MixtralConfig: HFConfig, FamilyConfiguration, Codable, Equatable {
         let router = RouterParameters(scoring: .softmax, experts: numLocalExperts, topK: numExpertsPerTok, groups: 1, topKGroups: 1,
                                       normTopKProb: true, routedScalingFactor: 1)
         let layers = (0..<numHiddenLayers).map { l in
-            GQALayer(index: l, attention: attention, qkNorm: false, ffn: .moe(moe), router: router, denseNames: ("", "", ""),
-                     routerName: "block_sparse_moe.gate.weight",
-                     expertNames: { e in ("block_sparse_moe.experts.\(e).w1.weight", "block_sparse_moe.experts.\(e).w3.weight",
-                                          "block_sparse_moe.experts.\(e).w2.weight") })
+            GQALayer(index: l, attention: attention, qkNorm: nil, ffn: .moe(moe), router: router, denseNames: mlpDenseNames,
+                     moeNames: .blockSparse())
         }
         return GQADecoder(hidden: hiddenSize, vocab: vocabSize, layers: layers, tiedEmbeddings: tieWordEmbeddings ?? false, eps: rmsNormEps,
                           rope: .standard(dim: resolvedHeadDim, base: ropeTheta ?? ropeParameters?.ropeTheta ?? 1e6))
     }
 
     public var shape: ModelShape { decoder.shape }
+    public var facts: ArchitectureFacts {
+        ArchitectureFacts(attention: "GQA \(numAttentionHeads) q / \(numKeyValueHeads) kv, head \(resolvedHeadDim)", router: "softmax top-\(numExpertsPerTok), renormalised",
+                          norms: "pre-norm RMSNorm", positions: "RoPE rotate-half on \(resolvedHeadDim) dims, θ \(ModelConfig.number(ropeTheta ?? ropeParameters?.ropeTheta ?? 1e6))")
+    }
     public var mainTensorSpecs: [TensorSpec] { decoder.tensorSpecs }
 
     public func loadModel(source: any TensorSource, shard: ModelShard, dispatcher: (any ExpertDispatcher)?, pool: ComputePool,

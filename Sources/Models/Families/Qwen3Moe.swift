@@ -91,16 +91,18 @@ public struct Qwen3MoeConfig: HFConfig, FamilyConfiguration, Codable, Equatable 
         let router = RouterParameters(scoring: .softmax, experts: numExperts, topK: numExpertsPerTok, groups: 1, topKGroups: 1,
                                       normTopKProb: normTopkProb ?? false, routedScalingFactor: 1)
         let layers = (0..<numHiddenLayers).map { l in
-            GQALayer(index: l, attention: attention, qkNorm: true, ffn: isMoELayer(l) ? .moe(moe) : .dense(width: intermediateSize),
-                     router: router, denseNames: ("mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"),
-                     routerName: "mlp.gate.weight",
-                     expertNames: { e in ("mlp.experts.\(e).gate_proj.weight", "mlp.experts.\(e).up_proj.weight", "mlp.experts.\(e).down_proj.weight") })
+            GQALayer(index: l, attention: attention, qkNorm: .perHead, ffn: isMoELayer(l) ? .moe(moe) : .dense(width: intermediateSize),
+                     router: router, denseNames: mlpDenseNames, moeNames: .mlp())
         }
         return GQADecoder(hidden: hiddenSize, vocab: vocabSize, layers: layers, tiedEmbeddings: tieWordEmbeddings ?? false, eps: rmsNormEps,
                           rope: .standard(dim: resolvedHeadDim, base: ropeTheta ?? ropeParameters?.ropeTheta ?? 10000))
     }
 
     public var shape: ModelShape { decoder.shape }
+    public var facts: ArchitectureFacts {
+        ArchitectureFacts(attention: "GQA \(numAttentionHeads) q / \(numKeyValueHeads) kv, head \(resolvedHeadDim)", router: "softmax top-\(numExpertsPerTok)" + ((normTopkProb ?? false) ? ", renormalised" : ""),
+                          norms: "pre-norm RMSNorm; per-head QK-norm", positions: "RoPE rotate-half on \(resolvedHeadDim) dims, θ \(ModelConfig.number(ropeTheta ?? ropeParameters?.ropeTheta ?? 10000))")
+    }
     public var mainTensorSpecs: [TensorSpec] { decoder.tensorSpecs }
 
     public func loadModel(source: any TensorSource, shard: ModelShard, dispatcher: (any ExpertDispatcher)?, pool: ComputePool,
