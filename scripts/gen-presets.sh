@@ -11,7 +11,7 @@ out=Sources/Models/PresetData.swift
   echo "enum PresetData {"
   for f in Sources/Models/Presets/*.json; do
     name=$(basename "$f" .json)
-    echo "    static let $(echo "$name" | sed -E 's/-([a-z0-9])/\U\1/g; s/-//g') = #\"\"\""
+    echo "    static let $(echo "$name" | sed -E 's/-([a-z0-9])/\U\1/g; s/[-.]//g') = #\"\"\""
     cat "$f"
     echo "\"\"\"#"
     echo

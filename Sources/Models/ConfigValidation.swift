@@ -125,8 +125,8 @@ extension QuantizationConfig {
                                    "'\(q.quantMethod ?? "null")' is not supported (only 'fp8')",
                                    hint: "INT4 compressed-tensors checkpoints (K2-Thinking) are not supported; use an FP8 or BF16 checkpoint"))
         }
-        if let fmt = q.fmt, fmt != "e4m3" {
-            out.append(ConfigError(.unsupportedValue, field: "quantization_config.fmt", "'\(fmt)' is not supported (only 'e4m3')",
+        if let fmt = q.fmt, fmt != "e4m3", fmt != "float8_e4m3fn" {
+            out.append(ConfigError(.unsupportedValue, field: "quantization_config.fmt", "'\(fmt)' is not supported (only 'e4m3' / 'float8_e4m3fn')",
                                    hint: "DeepSeek-V3 FP8 weights are float8_e4m3fn"))
         }
         if let block = q.weightBlockSize, block != [128, 128] {

@@ -14,6 +14,8 @@ public struct RopeScaling: Codable, Sendable, Equatable {
     public var originalMaxPositionEmbeddings: Int?
     public var attentionFactor: Double?
     public var ropeTheta: Double?
+    /// Share of each head's dims that RoPE rotates (transformers 5 writes it here; GLM-4.5, MiniMax-M2).
+    public var partialRotaryFactor: Double?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case type
@@ -26,6 +28,7 @@ public struct RopeScaling: Codable, Sendable, Equatable {
         case originalMaxPositionEmbeddings = "original_max_position_embeddings"
         case attentionFactor = "attention_factor"
         case ropeTheta = "rope_theta"
+        case partialRotaryFactor = "partial_rotary_factor"
     }
 
     public init(type: String? = "yarn", factor: Double? = nil, betaFast: Double? = nil, betaSlow: Double? = nil,
@@ -53,6 +56,8 @@ public struct QuantizationConfig: Codable, Sendable, Equatable {
     public var activationScheme: String?
     public var weightBlockSize: [Int]?
     public var scaleFmt: String?
+    /// Modules kept out of FP8 (MiniMax-M2: gate, e_score_correction_bias, lm_head); the stored dtypes say the same.
+    public var modulesToNotConvert: [String]?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case quantMethod = "quant_method"
@@ -60,6 +65,7 @@ public struct QuantizationConfig: Codable, Sendable, Equatable {
         case activationScheme = "activation_scheme"
         case weightBlockSize = "weight_block_size"
         case scaleFmt = "scale_fmt"
+        case modulesToNotConvert = "modules_to_not_convert"
     }
 
     public init(quantMethod: String? = "fp8", fmt: String? = "e4m3", activationScheme: String? = "dynamic",

@@ -29,6 +29,16 @@ public struct KVCacheFigures: Codable, Sendable, Equatable {
     public var compression: Double { Double(mhaBytesPerToken) / Double(max(latentBytesPerToken, 1)) }
 }
 
+/// Conventions publishers use for "active parameters per token" (routed experts at top-k in all of them).
+public enum ActiveCounting: String, Codable, Sendable {
+    /// One embedding row, everything else read per token (DeepSeek's README_WEIGHTS, Mistral).
+    case oneEmbeddingRow
+    /// The whole embedding table counted (Qwen3: 3.3B for Qwen3-30B-A3B is reached only this way).
+    case wholeEmbeddingTable
+    /// Neither the embedding nor the output head (Z.ai for GLM-4.5, MiniMax for M2).
+    case withoutEmbeddingAndHead
+}
+
 /// Everything `inspect` reports about a config.
 public struct ModelSummary: Codable, Sendable {
     public let modelType: String
@@ -143,6 +153,17 @@ public struct ModelSummary: Codable, Sendable {
         self.kvCache = kvCache
         tensorCount = main.count
         mtpTensorCount = mtpSpecs.count
+    }
+
+    /// Active parameters per token as `counting` defines them.
+    public func active(_ counting: ActiveCounting) -> Int {
+        switch counting {
+        case .oneEmbeddingRow: return activeParameters
+        case .wholeEmbeddingTable: return activeParametersWithEmbeddingTable
+        case .withoutEmbeddingAndHead:
+            let part = { (name: String) in components.first { $0.component == name }?.activeParameters ?? 0 }
+            return activeParameters - part("embedding") - part("head")
+        }
     }
 
     /// "0-2, 5, 7-9" from sorted indices.

@@ -54,15 +54,14 @@ public struct PublishedFigure: Sendable {
     public let source: String
     public let totalParameters: Double
     public let activeParameters: Double
-    /// The publisher's active count includes the whole embedding table (Qwen's do: 3.3B for Qwen3-30B-A3B is only
-    /// reached that way), so it is compared with `activeParametersWithEmbeddingTable`.
-    public var countsEmbeddingTable = false
+    /// What the publisher counts as active (`ModelSummary.active(_:)` computes each).
+    public var counting: ActiveCounting
 
-    public init(source: String, totalParameters: Double, activeParameters: Double, countsEmbeddingTable: Bool = false) {
+    public init(source: String, totalParameters: Double, activeParameters: Double, counting: ActiveCounting = .oneEmbeddingRow) {
         self.source = source
         self.totalParameters = totalParameters
         self.activeParameters = activeParameters
-        self.countsEmbeddingTable = countsEmbeddingTable
+        self.counting = counting
     }
 }
 
@@ -72,15 +71,22 @@ public enum FamilyPreset: String, CaseIterable, Sendable {
     case qwen3_30b = "qwen3-30b-a3b"
     case mixtral8x7b = "mixtral-8x7b"
     case mixtral8x22b = "mixtral-8x22b"
+    case glm45 = "glm-4.5"
+    case glm45Air = "glm-4.5-air"
+    case minimaxM2 = "minimax-m2"
 
-    /// Exact hub `config.json` text (Qwen/Qwen3-235B-A22B, Qwen/Qwen3-30B-A3B, mistralai/Mixtral-8x7B-v0.1,
-    /// mistralai/Mixtral-8x22B-v0.1).
+    /// Hub `config.json` text of Qwen/Qwen3-235B-A22B, Qwen/Qwen3-30B-A3B, mistralai/Mixtral-8x7B-v0.1,
+    /// mistralai/Mixtral-8x22B-v0.1, zai-org/GLM-4.5(-Air) and MiniMaxAI/MiniMax-M2, from public copies of those files
+    /// (MiniMax-M2's bos / eos and max_position_embeddings are transformers' class defaults for it).
     public var json: String {
         switch self {
         case .qwen3_235b: return PresetData.qwen3235bA22b
         case .qwen3_30b: return PresetData.qwen330bA3b
         case .mixtral8x7b: return PresetData.mixtral8x7b
         case .mixtral8x22b: return PresetData.mixtral8x22b
+        case .glm45: return PresetData.glm45
+        case .glm45Air: return PresetData.glm45Air
+        case .minimaxM2: return PresetData.minimaxM2
         }
     }
 
@@ -89,14 +95,23 @@ public enum FamilyPreset: String, CaseIterable, Sendable {
         switch self {
         case .qwen3_235b:
             return [PublishedFigure(source: "Qwen/Qwen3-235B-A22B model card (235B total, 22B activated)", totalParameters: 235e9, activeParameters: 22e9,
-                                    countsEmbeddingTable: true)]
+                                    counting: .wholeEmbeddingTable)]
         case .qwen3_30b:
             return [PublishedFigure(source: "Qwen/Qwen3-30B-A3B model card (30.5B total, 3.3B activated)", totalParameters: 30.5e9, activeParameters: 3.3e9,
-                                    countsEmbeddingTable: true)]
+                                    counting: .wholeEmbeddingTable)]
         case .mixtral8x7b:
             return [PublishedFigure(source: "Mistral AI, \"Mixtral of experts\" (46.7B total, 12.9B per token)", totalParameters: 46.7e9, activeParameters: 12.9e9)]
         case .mixtral8x22b:
             return [PublishedFigure(source: "Mistral AI, \"Cheaper, Better, Faster, Stronger\" (141B total, 39B active)", totalParameters: 141e9, activeParameters: 39e9)]
+        case .glm45:
+            return [PublishedFigure(source: "Z.ai GLM-4.5 announcement and model card (355B total, 32B active)", totalParameters: 355e9, activeParameters: 32e9,
+                                    counting: .withoutEmbeddingAndHead)]
+        case .glm45Air:
+            return [PublishedFigure(source: "Z.ai GLM-4.5 announcement and model card (Air: 106B total, 12B active)", totalParameters: 106e9, activeParameters: 12e9,
+                                    counting: .withoutEmbeddingAndHead)]
+        case .minimaxM2:
+            return [PublishedFigure(source: "MiniMaxAI/MiniMax-M2 model card (230B total, 10B active)", totalParameters: 230e9, activeParameters: 10e9,
+                                    counting: .withoutEmbeddingAndHead)]
         }
     }
 

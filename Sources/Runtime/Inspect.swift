@@ -102,11 +102,12 @@ public enum Inspector {
         try preset.decoded.config.validate()
         let summary = ModelSummary(family: preset.decoded.config)
         let published = preset.published.map { f in
-            let active = f.countsEmbeddingTable ? summary.activeParametersWithEmbeddingTable : summary.activeParameters
-            return PublishedComparison(source: f.source + (f.countsEmbeddingTable ? "; active counted with the whole embedding table" : ""),
+            let note: [ActiveCounting: String] = [.wholeEmbeddingTable: "; active counted with the whole embedding table",
+                                                  .withoutEmbeddingAndHead: "; active counted without embedding and output head"]
+            return PublishedComparison(source: f.source + (note[f.counting] ?? ""),
                                        totalParameters: f.totalParameters, activeParameters: f.activeParameters,
                                        totalDeviation: (Double(summary.totalParameters) - f.totalParameters) / f.totalParameters,
-                                       activeDeviation: (Double(active) - f.activeParameters) / f.activeParameters)
+                                       activeDeviation: (Double(summary.active(f.counting)) - f.activeParameters) / f.activeParameters)
         }
         return InspectReport(source: "preset \(preset.name)", config: preset.decoded.config as? ModelConfig, summary: summary,
                              published: published, checkpoint: nil)

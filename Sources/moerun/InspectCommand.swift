@@ -2,6 +2,7 @@
 // side-by-side comparison of architectures (logic in Runtime.Inspector).
 import ArgumentParser
 import Foundation
+import Models
 import Runtime
 
 struct InspectCommand: ParsableCommand {
@@ -12,7 +13,7 @@ struct InspectCommand: ParsableCommand {
     @Argument(help: "Hugging Face checkpoint directory (config.json + *.safetensors).")
     var modelDir: String?
 
-    @Option(help: "Inspect a built-in real-model config instead: deepseek-v3 | kimi-k2 | qwen3-235b-a22b | qwen3-30b-a3b | mixtral-8x7b | mixtral-8x22b.")
+    @Option(help: ArgumentHelp("Inspect a built-in real-model config instead: \(AnyPreset.names.joined(separator: " | "))."))
     var preset: String?
 
     @Option(parsing: .upToNextOption, help: "Compare presets and checkpoint directories side by side ('all': every preset).")

@@ -17,7 +17,7 @@ struct PlanCommand: ParsableCommand {
             """)
 
     @Option(help: "Hugging Face checkpoint directory (only config.json is read).") var model: String?
-    @Option(help: "A built-in real-model config: deepseek-v3 | kimi-k2 | qwen3-235b-a22b | qwen3-30b-a3b | mixtral-8x7b | mixtral-8x22b.") var preset: String?
+    @Option(help: ArgumentHelp("A built-in real-model config: \(AnyPreset.names.joined(separator: " | ")).")) var preset: String?
     @Option(help: "Cluster description (YAML, see clusters/README.md).") var cluster: String?
     @Option(help: "Pipeline stages (default: chosen; with --ep alone, derived).") var pp: Int?
     @Option(help: "Expert-parallel ranks per stage (default: chosen).") var ep: Int?

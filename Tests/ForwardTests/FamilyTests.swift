@@ -58,10 +58,17 @@ func load(_ c: any FamilyConfiguration, _ source: any TensorSource, shard: Model
         #expect(Set(stage.asked.withLock { $0 }) == Set(share.map(\.name)))
     }
 
-    /// The tensors only these families have: Qwen3's per-head q / k norms, the softmax router, Mixtral's w1 / w2 / w3.
+    /// The tensors only these families have: Qwen3's per-head q / k norms and softmax router, Mixtral's w1 / w2 / w3,
+    /// GLM-4.5's q / k / v biases, correction bias and shared expert, MiniMax-M2's whole-projection k norm and its
+    /// correction bias held by the MoE block.
     @Test(arguments: [("qwen3-moe-tiny-fp32", "model.layers.1.self_attn.k_norm.weight"),
                       ("qwen3-moe-tiny-fp32", "model.layers.2.mlp.gate.weight"),
-                      ("mixtral-tiny-fp32", "model.layers.1.block_sparse_moe.experts.4.w3.weight")])
+                      ("mixtral-tiny-fp32", "model.layers.1.block_sparse_moe.experts.4.w3.weight"),
+                      ("glm4-moe-tiny-fp32", "model.layers.2.self_attn.v_proj.bias"),
+                      ("glm4-moe-tiny-fp32", "model.layers.3.mlp.gate.e_score_correction_bias"),
+                      ("glm4-moe-tiny-fp32", "model.layers.1.mlp.shared_experts.down_proj.weight"),
+                      ("minimax-m2-tiny-fp32", "model.layers.0.self_attn.k_norm.weight"),
+                      ("minimax-m2-tiny-fp32", "model.layers.2.block_sparse_moe.e_score_correction_bias")])
     func aMissingOrMisShapedFamilyTensorIsNamed(fixture: String, tensor: String) throws {
         let (c, source) = try familyFixture(fixture)
         var missing = source

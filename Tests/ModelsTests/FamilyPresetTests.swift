@@ -22,7 +22,7 @@ import Testing
     func parameterCountsAgreeWithThePublishedFigures(_ p: FamilyPreset) {
         let s = ModelSummary(family: p.config)
         for f in p.publishedFigures {
-            let active = Double(f.countsEmbeddingTable ? s.activeParametersWithEmbeddingTable : s.activeParameters)
+            let active = Double(s.active(f.counting))
             #expect(abs(Double(s.totalParameters) / f.totalParameters - 1) < 0.02, "\(p) total \(s.totalParameters) vs \(f.totalParameters)")
             #expect(abs(active / f.activeParameters - 1) < 0.02, "\(p) active \(active) vs \(f.activeParameters)")
         }

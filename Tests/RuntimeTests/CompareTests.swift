@@ -1,6 +1,7 @@
 // `inspect --compare`: every preset side by side, with KV-cache bytes that follow from each architecture's own
 // numbers (MLA: latent + rope per layer; GQA: K and V of every KV head per layer), and checkpoint directories too.
 import Foundation
+import Models
 import Runtime
 import Testing
 import TestSupport
@@ -8,7 +9,7 @@ import TestSupport
 @Test func compareListsEveryPresetWithItsCacheBytes() throws {
     let c = try Inspector.compare(["all"], context: 1000)
     let byName = Dictionary(uniqueKeysWithValues: c.models.map { ($0.name, $0) })
-    #expect(c.models.count == 6)
+    #expect(c.models.count == AnyPreset.names.count && c.models.count == 9)
     // BF16 bytes per token: DeepSeek-V3 (512 + 64) x 61 layers; Qwen3-235B 2 x 4 x 128 x 94; Mixtral 8x7B 2 x 8 x 128 x 32.
     #expect(byName["deepseek-v3"]?.kvBytesPerToken == 576 * 2 * 61)
     #expect(byName["qwen3-235b-a22b"]?.kvBytesPerToken == 2 * 4 * 128 * 2 * 94)

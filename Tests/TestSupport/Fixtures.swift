@@ -11,7 +11,7 @@ public struct FixtureCase: Sendable {
 public enum Fixtures {
     public static let root = MoerunBinary.packageRoot.appendingPathComponent("Tests/Fixtures")
     /// Checkpoints of the families other than DeepSeek-V3 / Kimi K2 (scripts/fixtures/make_family_fixtures.py).
-    public static let families = ["qwen3-moe-tiny-fp32", "mixtral-tiny-fp32"]
+    public static let families = ["qwen3-moe-tiny-fp32", "mixtral-tiny-fp32", "glm4-moe-tiny-fp32", "minimax-m2-tiny-fp32"]
     public static let all = ["dsv3-tiny-fp32", "dsv3-tiny-bf16", "dsv3-fp8", "dsv3-tiny-sharded", "kimi-k2-tiny-fp32"] + families
 
     public static func path(_ name: String) -> String { root.appendingPathComponent(name).path }

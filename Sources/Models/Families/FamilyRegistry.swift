@@ -16,6 +16,8 @@ public enum ModelFamilies {
         (ModelConfig.supportedModelTypes, "DeepSeek-V3 / Kimi K2", ModelConfig.self),
         (Qwen3MoeConfig.modelTypes, "Qwen3-MoE", Qwen3MoeConfig.self),
         (MixtralConfig.modelTypes, "Mixtral", MixtralConfig.self),
+        (Glm4MoeConfig.modelTypes, "GLM-4.5", Glm4MoeConfig.self),
+        (MinimaxM2Config.modelTypes, "MiniMax-M2", MinimaxM2Config.self),
     ]
 
     /// Every model_type moerun runs.
@@ -73,6 +75,23 @@ struct GQAConfigCheck {
         }
         if headDim % 2 != 0 { fail(.invalidValue, "head_dim", "is \(headDim); RoPE rotates pairs, so it must be even", "use the hub value") }
         if bias { fail(.unsupportedValue, "attention_bias", "true is not implemented for this family", "released checkpoints set false") }
+    }
+
+    mutating func rotary(_ dims: Int, headDim: Int, field: String) {
+        if dims <= 0 || dims > headDim || dims % 2 != 0 {
+            fail(.invalidValue, field, "gives \(dims) rotary dims for head_dim \(headDim)", "RoPE needs an even number of dims, at most head_dim")
+        }
+    }
+
+    mutating func groups(_ groups: Int, topK: Int, experts: Int, perToken: Int) {
+        if groups > 0 && experts % groups != 0 {
+            fail(.inconsistent, "n_group", "the \(experts) experts do not split into \(groups) groups", "pick n_group dividing the expert count")
+        } else if topK > groups {
+            fail(.inconsistent, "topk_group", "\(topK) exceeds n_group \(groups)", "topk_group is how many groups are kept")
+        } else if groups > 0 && topK * (experts / groups) < perToken {
+            fail(.inconsistent, "topk_group", "\(topK) groups of \(experts / groups) experts cannot supply \(perToken) per token",
+                 "raise topk_group or lower num_experts_per_tok")
+        }
     }
 
     mutating func topK(_ k: Int, of experts: Int, expertsField: String) {
