@@ -28,10 +28,14 @@ open class DecoderModel: @unchecked Sendable {
     public var phaseObserver: (any PhaseObserver)?
     /// The mixer blocks of the layers (MLA forms are set per call from `prefillMode` / `decodeMode`).
     let mixerTemplates: Mixers
+    /// The lane's tensor-parallel group: split weights (attention heads, dense and shared FFN columns, hidden outputs,
+    /// vocabulary rows of the head) hold this rank's share.
+    public let tp: any TensorParallelGroup
 
     public init(shape: ModelShape, layerRange: Range<Int>, localExperts: Set<Int>, layers: [TransformerBlock], embedTokens: Weight?,
                 finalNorm: [Float]?, lmHead: Weight?, rope: RotaryEmbedding, eps: Float, mixers: Mixers, dispatcher: any ExpertDispatcher,
-                pool: ComputePool) {
+                pool: ComputePool, tp: any TensorParallelGroup = SingleRank()) {
+        self.tp = tp
         self.shape = shape
         self.layerRange = layerRange
         self.localExperts = localExperts
@@ -108,7 +112,8 @@ open class DecoderModel: @unchecked Sendable {
         guard let norm = finalNorm, let head = lmHead else {
             throw ModelError(.badInput, "this model object does not hold model.norm / lm_head (not the last stage)", subject: "head")
         }
-        return Ops.linear(Ops.rmsNorm(hidden, weight: norm, eps: eps), head, pool: pool)
+        // Tensor parallel: each rank's vocabulary rows, gathered into whole rows of logits.
+        return try tp.gatherColumns(Ops.linear(Ops.rmsNorm(hidden, weight: norm, eps: eps), head, pool: pool), columns: shape.vocab)
     }
 
     /// One sequence: tokens at `positions` (contiguous, starting at the cache length) -> logits `[T, vocab]`.
@@ -145,9 +150,9 @@ open class DecoderModel: @unchecked Sendable {
         var mixers = mixerTemplates
         if let m = mixers.mla {
             mixers.mla = MLAAttention(heads: m.heads, nopeDim: m.nopeDim, ropeDim: m.ropeDim, vDim: m.vDim, latentDim: m.latentDim,
-                                      softmaxScale: m.softmaxScale, pool: pool, prefillMode: prefillMode, decodeMode: decodeMode)
+                                      softmaxScale: m.softmaxScale, pool: pool, prefillMode: prefillMode, decodeMode: decodeMode, tp: tp)
         }
-        return DecoderStack(layers: layers, eps: eps, rope: rope, mixers: mixers, dispatcher: dispatcher, pool: pool, phases: phaseObserver)
+        return DecoderStack(layers: layers, eps: eps, rope: rope, mixers: mixers, dispatcher: dispatcher, pool: pool, phases: phaseObserver, tp: tp)
     }
 
     /// `MoEBlock.behindShared` of one layer.

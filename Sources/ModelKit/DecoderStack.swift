@@ -68,9 +68,12 @@ public struct DecoderStack {
     public let dispatcher: any ExpertDispatcher
     public let pool: ComputePool
     public let phases: (any PhaseObserver)?
+    /// The lane's tensor-parallel group; the layers hold this rank's share of every split weight.
+    public let tp: any TensorParallelGroup
 
     public init(layers: [TransformerBlock], eps: Float, rope: RotaryEmbedding, mixers: Mixers, dispatcher: any ExpertDispatcher,
-                pool: ComputePool, phases: (any PhaseObserver)?) {
+                pool: ComputePool, phases: (any PhaseObserver)?, tp: any TensorParallelGroup = SingleRank()) {
+        self.tp = tp
         self.layers = layers
         self.eps = eps
         self.rope = rope
@@ -122,7 +125,7 @@ public struct DecoderStack {
         case .dense(let ffn):
             let start = phases?.begin() ?? 0
             defer { phases?.end(start, .denseFFN, layer: layer.index) }
-            return ffn(x, pool: pool)
+            return try ffn(x, tp: tp, pool: pool)
         case .moe(let router, let experts, let shared):
             return try moeBlock(layer.index, router, experts, shared)(x, observe: observe)
         }
@@ -130,6 +133,6 @@ public struct DecoderStack {
 
     /// The MoE block of layer `layer`, wired to this stack's dispatcher, pool and observer.
     public func moeBlock(_ layer: Int, _ router: Router?, _ experts: [Int: FeedForward], _ shared: FeedForward?) -> MoEBlock {
-        MoEBlock(layer: layer, router: router, experts: experts, shared: shared, dispatcher: dispatcher, pool: pool, phases: phases)
+        MoEBlock(layer: layer, router: router, experts: experts, shared: shared, dispatcher: dispatcher, pool: pool, phases: phases, tp: tp)
     }
 }

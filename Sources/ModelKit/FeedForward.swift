@@ -22,6 +22,15 @@ public struct FeedForward: Sendable {
                      "FeedForward: input [\(x.rows), \(x.cols)] or weights gate [\(gate.rows), \(gate.cols)], up [\(up.rows), \(up.cols)], down [\(down.rows), \(down.cols)] do not fit")
     }
 
+    /// Tensor parallel (this rank holds its share of the intermediate columns in gate / up and its share of the hidden
+    /// outputs in down): SwiGLU of its columns, gather them, down onto its outputs over the full width, gather those.
+    public func callAsFunction(_ x: Matrix, tp: any TensorParallelGroup, pool: ComputePool) throws -> Matrix {
+        if tp.size == 1 { return self(x, pool: pool) }
+        let gu = Ops.linear(x, [gate, up], pool: pool)
+        let h = try tp.gatherColumns(Ops.siluMul(gate: gu[0], up: gu[1], pool: pool), columns: down.cols)
+        return try tp.gatherColumns(Ops.linear(h, down, pool: pool), columns: x.cols)
+    }
+
     /// `[T, D] -> [T, D]`; row t depends only on row t.
     public func callAsFunction(_ x: Matrix, pool: ComputePool = .serial) -> Matrix {
         let gu = Ops.linear(x, [gate, up], pool: pool)  // one region in decode

@@ -55,10 +55,15 @@ public struct MLAAttention {
     public let pool: ComputePool
     public let prefillMode: AttentionMode
     public let decodeMode: AttentionMode
+    /// The lane's tensor-parallel group: `heads` are this rank's heads (its share of q_b, kv_b and the attention), and
+    /// o_proj's weight holds this rank's share of the hidden outputs.
+    public let tp: any TensorParallelGroup
     var qkDim: Int { nopeDim + ropeDim }
 
+    /// `heads`: the heads this rank computes (all of them when `tp` is one rank).
     public init(heads: Int, nopeDim: Int, ropeDim: Int, vDim: Int, latentDim: Int, softmaxScale: Float, pool: ComputePool,
-                prefillMode: AttentionMode, decodeMode: AttentionMode) {
+                prefillMode: AttentionMode, decodeMode: AttentionMode, tp: any TensorParallelGroup = SingleRank()) {
+        self.tp = tp
         self.heads = heads
         self.nopeDim = nopeDim
         self.ropeDim = ropeDim
@@ -82,7 +87,7 @@ public struct MLAAttention {
         let firsts = Ops.linear(xn, [w.qAProj ?? w.qProj!, w.kvAProjWithMqa], pool: pool)
         let cacheRows = latentRows(firsts[1], w, tables: tables)
         if let o = try attendTokenFused(w, layer: layer, firsts[0], cacheRows: cacheRows, segments: segments, tables: tables, mode: forced) {
-            return Ops.linear(o, w.oProj, pool: pool)
+            return try outputProjection(o, w)
         }
         // Queries [T, H*qk].
         var q: Matrix
@@ -123,7 +128,16 @@ public struct MLAAttention {
             o.data.replaceSubrange((row0 * h * dv)..<((row0 + seg.count) * h * dv), with: oSeg.data)
             row0 += seg.count
         }
-        return Ops.linear(o, w.oProj, pool: pool)
+        return try outputProjection(o, w)
+    }
+
+    /// o_proj of the heads' outputs `[T, heads·dv]`. Tensor parallel: gather every head's output, project onto this
+    /// rank's hidden outputs over the full input, gather the hidden outputs (each value whole on one rank).
+    func outputProjection(_ o: Matrix, _ w: AttentionWeights) throws -> Matrix {
+        if tp.size == 1 { return Ops.linear(o, w.oProj, pool: pool) }
+        let all = try tp.gatherColumns(o, columns: w.oProj.cols, unit: vDim)
+        // kv_a reads the whole hidden state on every rank: its input width is the hidden size.
+        return try tp.gatherColumns(Ops.linear(all, w.oProj, pool: pool), columns: w.kvAProjWithMqa.cols)
     }
 
     /// The latent cache rows `[T, kvr + dr]` of kv_a's output `[T, kvr + dr]`: RMSNorm(c_kv) (eps 1e-6), RoPE(k_pe).

@@ -14,9 +14,12 @@ public struct MoEBlock {
     public let dispatcher: any ExpertDispatcher
     public let pool: ComputePool
     public let phases: (any PhaseObserver)?
+    /// The lane's tensor-parallel group (the shared expert holds this rank's columns when it has several ranks).
+    public let tp: any TensorParallelGroup
 
     public init(layer: Int, router: Router?, experts: [Int: FeedForward], shared: FeedForward?, dispatcher: any ExpertDispatcher,
-                pool: ComputePool, phases: (any PhaseObserver)?) {
+                pool: ComputePool, phases: (any PhaseObserver)?, tp: any TensorParallelGroup = SingleRank()) {
+        self.tp = tp
         self.layer = layer
         self.router = router
         self.experts = experts
@@ -29,6 +32,7 @@ public struct MoEBlock {
     /// `[T, D] -> [T, D]`.
     public func callAsFunction(_ x: Matrix, observe: ((ForwardEvent) -> Void)?) throws -> Matrix {
         guard let router else { preconditionFailure("MoEBlock of layer \(layer) has no router") }
+        if tp.size > 1 { return try tensorParallel(router, x, observe: observe) }
         // Where the routed and shared FFNs would share regions even if the tokens picked as many experts as they can.
         let k = router.parameters.topK
         if let shared, FeedForward.sharesRegions(rows: x.rows * (k + 1), ffns: min(experts.count, x.rows * k) + 1, pool: pool) {
@@ -69,6 +73,24 @@ public struct MoEBlock {
         phases?.end(expertStart, .expertFFN, layer: layer)
         var out = try y.withUnsafeBufferPointer { try dispatcher.combine(weighting: $0, offsets: offsets, received: received, handle!) }
         Ops.addInPlace(&out, sharedOut)
+        return out
+    }
+
+    /// Tensor parallel: the lane's ranks hold the same tokens; each routes and dispatches its share of them (the
+    /// all-to-all spans every rank of the stage), the group gathers the routed rows back in token order, and the shared
+    /// expert runs split by its columns. Per token the same sums in the same order as on one rank.
+    func tensorParallel(_ router: Router, _ x: Matrix, observe: ((ForwardEvent) -> Void)?) throws -> Matrix {
+        let mine = x.rows(tp.share(of: x.rows))
+        let routerStart = phases?.begin() ?? 0
+        let routing = router.route(mine, pool: pool)
+        phases?.end(routerStart, .router, layer: layer)
+        observe?(.routing(layer: layer, routing))
+        var out = try tp.gatherRows(try runExperts(routing: routing, x: mine), rows: x.rows)
+        if let shared {
+            let sharedStart = phases?.begin() ?? 0
+            Ops.addInPlace(&out, try shared(x, tp: tp, pool: pool))
+            phases?.end(sharedStart, .sharedExpert, layer: layer)
+        }
         return out
     }
 

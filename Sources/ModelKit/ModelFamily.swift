@@ -13,8 +13,12 @@ public struct ModelShard: Sendable {
     /// Default: true for the first / last stage.
     public var includeEmbedding: Bool?
     public var includeHead: Bool?
+    /// The lane's tensor-parallel group (one rank: everything whole).
+    public var tp: any TensorParallelGroup
 
-    public init(layers: Range<Int>? = nil, experts: Set<Int>? = nil, includeEmbedding: Bool? = nil, includeHead: Bool? = nil) {
+    public init(layers: Range<Int>? = nil, experts: Set<Int>? = nil, includeEmbedding: Bool? = nil, includeHead: Bool? = nil,
+                tp: any TensorParallelGroup = SingleRank()) {
+        self.tp = tp
         self.layers = layers
         self.experts = experts
         self.includeEmbedding = includeEmbedding

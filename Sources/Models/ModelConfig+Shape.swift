@@ -47,6 +47,7 @@ extension ModelConfig: FamilyConfiguration {
     public func loadModel(source: any TensorSource, shard: ModelShard, dispatcher: (any ExpertDispatcher)?, pool: ComputePool,
                           weightLayout: WeightLayout, progress: ((Int, Int) -> Void)?) throws -> DecoderModel {
         try DeepSeekModel(config: self, source: source, layers: shard.layers, experts: shard.experts, includeEmbedding: shard.includeEmbedding,
-                          includeHead: shard.includeHead, dispatcher: dispatcher, pool: pool, weightLayout: weightLayout, progress: progress)
+                          includeHead: shard.includeHead, dispatcher: dispatcher, pool: pool, weightLayout: weightLayout, progress: progress,
+                          tensorParallel: shard.tp)
     }
 }

@@ -1,6 +1,8 @@
 // ParallelPlan: the distribution of a model over N = pp x ep ranks as plain data. Stages own contiguous
 // layers (embedding on the first, final norm + lm_head on the last); inside a stage, lane l (ep index)
-// owns a contiguous block of routed experts of every MoE layer. rank = stage * ep + lane.
+// owns a contiguous block of routed experts of every MoE layer. rank = stage * ep + lane. With tensor parallelism
+// the ep ranks of a stage form dp groups of tp consecutive lanes: a group serves the same sequences and splits the
+// attention, dense FFN, shared expert and head among its ranks (ep = dp x tp; `pp=P,dp=D,tp=T`).
 import Foundation
 import ModelKit
 
@@ -24,8 +26,17 @@ public struct ParallelPlan: Sendable, Codable, Equatable {
     public let stageLayers: [Range<Int>]
     /// Logical experts owned by each lane (identical for every MoE layer).
     public let laneExperts: [Range<Int>]
+    /// Ranks per tensor-parallel group (consecutive lanes); 1: none.
+    public internal(set) var tp: Int = 1
 
     public var rankCount: Int { pp * ep }
+    /// Groups of lanes that serve sequences (data-parallel replicas of the dense part) per stage.
+    public var dp: Int { ep / tp }
+    /// The sequence group of a lane and the lane's rank inside its tensor-parallel group.
+    public func group(ofLane lane: Int) -> Int { lane / tp }
+    public func tpRank(ofLane lane: Int) -> Int { lane % tp }
+    /// The plan as `--plan` writes it.
+    public var shapeText: String { tp == 1 ? "pp=\(pp),ep=\(ep)" : "pp=\(pp),dp=\(dp),tp=\(tp)" }
 
     // MARK: rank geometry
 
@@ -52,29 +63,46 @@ public struct ParallelPlan: Sendable, Codable, Equatable {
 
     // MARK: construction
 
-    /// Parse "pp=P,ep=E" (either part optional; the other is derived from `ranks`).
-    public static func parse(_ text: String, ranks: Int) throws -> (pp: Int, ep: Int) {
-        var pp: Int?, ep: Int?
+    /// Parse "pp=P,ep=E" or "pp=P,dp=D,tp=T" (ep = dp x tp ranks per stage; any one size may be left out and is
+    /// derived from `ranks`).
+    public static func parse(_ text: String, ranks: Int) throws -> (pp: Int, ep: Int, tp: Int) {
+        var values: [String: Int] = [:]
         for part in text.split(separator: ",") {
             let kv = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             guard kv.count == 2, let value = Int(kv[1]), value >= 1 else {
                 throw PlanError(message: "cannot read plan '\(text)': '\(part)' is not KEY=POSITIVE_INT", suggestion: "write e.g. --plan pp=2,ep=2")
             }
-            switch kv[0] {
-            case "pp": pp = value
-            case "ep": ep = value
-            default: throw PlanError(message: "unknown plan key '\(kv[0])' in '\(text)'", suggestion: "keys are pp (pipeline stages) and ep (expert-parallel ranks per stage)")
+            guard ["pp", "ep", "dp", "tp"].contains(kv[0]) else {
+                throw PlanError(message: "unknown plan key '\(kv[0])' in '\(text)'",
+                                suggestion: "keys are pp (pipeline stages), ep (expert-parallel ranks per stage), or dp and tp (ep = dp x tp: groups of tp ranks that split the attention and dense weights)")
             }
+            values[kv[0]] = value
         }
-        switch (pp, ep) {
-        case let (p?, e?): return (p, e)
+        if values["ep"] != nil && (values["dp"] != nil || values["tp"] != nil) {
+            throw PlanError(message: "plan '\(text)' gives ep together with dp / tp", suggestion: "ep=E means dp=E,tp=1; write either pp=P,ep=E or pp=P,dp=D,tp=T")
+        }
+        let tp = values["tp"] ?? 1
+        var pp = values["pp"], perStage = values["ep"] ?? values["dp"].map { $0 * tp }
+        if values["ep"] == nil && values["dp"] == nil && values["tp"] != nil, let p = pp {
+            guard ranks % p == 0 else { throw PlanError(message: "pp=\(p) does not divide \(ranks) ranks", suggestion: "choose pp among \(divisors(ranks))") }
+            perStage = ranks / p
+        }
+        switch (pp, perStage) {
+        case let (p?, e?): return (p, e, tp)
         case let (p?, nil):
             guard ranks % p == 0 else { throw PlanError(message: "pp=\(p) does not divide \(ranks) ranks", suggestion: "choose pp among \(divisors(ranks))") }
-            return (p, ranks / p)
+            return (p, ranks / p, tp)
         case let (nil, e?):
-            guard ranks % e == 0 else { throw PlanError(message: "ep=\(e) does not divide \(ranks) ranks", suggestion: "choose ep among \(divisors(ranks))") }
-            return (ranks / e, e)
+            guard ranks % e == 0 else {
+                throw PlanError(message: "\(e) ranks per stage (ep = dp x tp) do not divide \(ranks) ranks", suggestion: "choose ranks per stage among \(divisors(ranks))")
+            }
+            pp = ranks / e
+            return (pp!, e, tp)
         case (nil, nil):
+            if values["tp"] != nil {
+                guard ranks % tp == 0 else { throw PlanError(message: "tp=\(tp) does not divide \(ranks) ranks", suggestion: "choose tp among \(divisors(ranks))") }
+                return (1, ranks, tp)
+            }
             throw PlanError(message: "empty plan '\(text)'", suggestion: "write e.g. --plan pp=2,ep=2")
         }
     }
@@ -89,6 +117,31 @@ public struct ParallelPlan: Sendable, Codable, Equatable {
     }
 
     /// Build and check a plan for `ranks` launched ranks. Fails before anything loads, saying what would work.
+    /// `tp` > 1 groups each stage's `ep` ranks into `ep / tp` tensor-parallel groups.
+    public static func make(model: ModelShape, ranks: Int, pp: Int, ep: Int, tp: Int) throws -> ParallelPlan {
+        var plan = try make(model: model, ranks: ranks, pp: pp, ep: ep)
+        guard tp > 1 else { return plan }
+        guard ep % tp == 0 else {
+            throw PlanError(message: "tp=\(tp) does not divide the \(ep) ranks per stage (ranks per stage = dp x tp)",
+                            suggestion: "choose tp among \(divisors(ep).filter { $0 > 1 }.map(String.init).joined(separator: ", ")) or change the ranks per stage")
+        }
+        var heads = Int.max
+        for (l, layer) in model.layers.enumerated() {
+            switch layer.mixer {
+            case .mla(let a): heads = min(heads, a.heads)
+            case .attention:
+                throw PlanError(message: "tp=\(tp): tensor parallelism is implemented for the MLA models (DeepSeek-V3, Kimi K2) so far; layer \(l) uses grouped-query attention",
+                                suggestion: "use pp / ep for this model (e.g. --plan pp=\(pp),ep=\(ep))")
+            }
+        }
+        guard tp <= heads else {
+            throw PlanError(message: "tp=\(tp) exceeds the model's \(heads) attention heads (each rank of a group needs at least one head)",
+                            suggestion: "choose tp <= \(heads)")
+        }
+        plan.tp = tp
+        return plan
+    }
+
     public static func make(model: ModelShape, ranks: Int, pp: Int, ep: Int) throws -> ParallelPlan {
         let layers = model.layerCount, experts = model.routedExperts
         let valid = divisors(ranks).filter { $0 <= layers && ranks / $0 <= experts }.map { "pp=\($0),ep=\(ranks / $0)" }
@@ -113,7 +166,11 @@ public struct ParallelPlan: Sendable, Codable, Equatable {
 
     /// One line per stage, e.g. for `moerun plan` and run headers.
     public var summary: [String] {
-        var lines = ["plan pp=\(pp),ep=\(ep): \(rankCount) ranks, \(layerCount) layers, \(expertCount) routed experts per MoE layer"]
+        var lines = ["plan \(shapeText): \(rankCount) ranks, \(layerCount) layers, \(expertCount) routed experts per MoE layer"]
+        if tp > 1 {
+            let groups = (0..<dp).map { g in "[" + (0..<tp).map { String(rank(stage: 0, lane: g * tp + $0).value) }.joined(separator: ", ") + "]" }
+            lines.append("  tensor-parallel groups of \(tp) (stage 0: \(groups.joined(separator: " "))): heads, dense FFN, shared expert and head split; routed experts over all \(ep) ranks of a stage")
+        }
         for (s, range) in stageLayers.enumerated() {
             let ranks = (0..<ep).map { rank(stage: s, lane: $0).value }
             var extras: [String] = []

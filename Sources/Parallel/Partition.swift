@@ -1,5 +1,6 @@
 // Partition math (pure functions): contiguous layer ranges over pipeline stages balanced by cost, and
 // routed experts over the ranks of an expert-parallel group. Every layer / expert is owned exactly once.
+import ModelKit
 
 public enum Partition {
     /// Split `costs.count` layers into `parts` contiguous non-empty ranges minimising the largest range cost
@@ -46,15 +47,7 @@ public enum Partition {
     /// E.g. 384 experts over 5 ranks -> 77, 77, 77, 77, 76.
     public static func blocks(count: Int, parts: Int) -> [Range<Int>] {
         precondition(parts >= 1, "need at least one part")
-        let base = count / parts, remainder = count % parts
-        var ranges: [Range<Int>] = []
-        var start = 0
-        for p in 0..<parts {
-            let size = base + (p < remainder ? 1 : 0)
-            ranges.append(start..<(start + size))
-            start += size
-        }
-        return ranges
+        return TensorSplit.blocks(count: count, parts: parts)
     }
 
     /// Contiguous blocks sized in proportion to `weights` (largest remainder; every part gets at least one item

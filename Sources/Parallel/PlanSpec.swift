@@ -9,8 +9,11 @@ public struct PlanSpec: Sendable, Equatable, Codable {
     public var layerCounts: [Int]?
     /// Routed experts per lane (sums to the expert count); nil = equal contiguous blocks.
     public var expertCounts: [Int]?
+    /// Ranks per tensor-parallel group (ep = dp x tp); 1: none.
+    public var tp: Int = 1
 
-    public init(pp: Int, ep: Int, layerCounts: [Int]? = nil, expertCounts: [Int]? = nil) {
+    public init(pp: Int, ep: Int, layerCounts: [Int]? = nil, expertCounts: [Int]? = nil, tp: Int = 1) {
+        self.tp = tp
         self.pp = pp
         self.ep = ep
         self.layerCounts = layerCounts
@@ -19,7 +22,7 @@ public struct PlanSpec: Sendable, Equatable, Codable {
 
     /// Round-trips through `ParallelPlan.parseSpec`.
     public var text: String {
-        var parts = ["pp=\(pp)", "ep=\(ep)"]
+        var parts = tp == 1 ? ["pp=\(pp)", "ep=\(ep)"] : ["pp=\(pp)", "dp=\(ep / tp)", "tp=\(tp)"]
         if let layerCounts { parts.append("layers=" + layerCounts.map(String.init).joined(separator: ":")) }
         if let expertCounts { parts.append("experts=" + expertCounts.map(String.init).joined(separator: ":")) }
         return parts.joined(separator: ",")
@@ -32,7 +35,7 @@ extension ParallelPlan {
         let defaultPlan = try? ParallelPlan.make(model: model, ranks: rankCount, pp: pp, ep: ep)
         return PlanSpec(pp: pp, ep: ep,
                         layerCounts: defaultPlan?.stageLayers == stageLayers ? nil : stageLayers.map(\.count),
-                        expertCounts: defaultPlan?.laneExperts == laneExperts ? nil : laneExperts.map(\.count))
+                        expertCounts: defaultPlan?.laneExperts == laneExperts ? nil : laneExperts.map(\.count), tp: tp)
     }
 
     /// Parse "pp=P,ep=E,layers=a:b,experts=x:y" (pp or ep may be left out and derived from `ranks`).
@@ -57,12 +60,12 @@ extension ParallelPlan {
             return PlanSpec(pp: l, ep: e, layerCounts: layers, expertCounts: experts)
         }
         let shape = try parse(plain.joined(separator: ","), ranks: ranks)
-        return PlanSpec(pp: shape.pp, ep: shape.ep, layerCounts: layers, expertCounts: experts)
+        return PlanSpec(pp: shape.pp, ep: shape.ep, layerCounts: layers, expertCounts: experts, tp: shape.tp)
     }
 
     /// Build and check a plan from a spec: the default split, with explicit counts where the spec has them.
     public static func make(model: ModelShape, ranks: Int, spec: PlanSpec) throws -> ParallelPlan {
-        let base = try make(model: model, ranks: ranks, pp: spec.pp, ep: spec.ep)
+        let base = try make(model: model, ranks: ranks, pp: spec.pp, ep: spec.ep, tp: spec.tp)
         var stageLayers = base.stageLayers, laneExperts = base.laneExperts
         if let counts = spec.layerCounts {
             guard counts.count == spec.pp, counts.reduce(0, +) == model.layerCount else {
@@ -78,8 +81,10 @@ extension ParallelPlan {
             }
             laneExperts = ranges(counts)
         }
-        return ParallelPlan(pp: spec.pp, ep: spec.ep, layerCount: base.layerCount, expertCount: base.expertCount,
-                            stageLayers: stageLayers, laneExperts: laneExperts)
+        var plan = ParallelPlan(pp: spec.pp, ep: spec.ep, layerCount: base.layerCount, expertCount: base.expertCount,
+                                stageLayers: stageLayers, laneExperts: laneExperts)
+        plan.tp = base.tp
+        return plan
     }
 
     /// A plan whose stages are balanced against `stageWeights` (relative capacity of each stage's ranks) and whose

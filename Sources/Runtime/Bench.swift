@@ -194,8 +194,9 @@ public enum Bench {
         let embedding = engine.model.embedTokens?.byteCount ?? 0
         var total = [Double(m.otherWeightBytes - embedding), Double(m.routedExpertBytes)]
         try world.allReduce(&total, op: .sum)
-        // Replicated tensors are streamed by every lane that has tokens; at batch 1 only one lane works.
-        let other = total[0] / Double(engine.plan.ep), routed = total[1]
+        // Replicated tensors are streamed by every lane group that has tokens (a tensor-parallel group's ranks each
+        // stream their share); at batch 1 only one group works.
+        let other = total[0] / Double(engine.plan.dp), routed = total[1]
         let shape = engine.shape, fraction = shape.expertFraction
         /// Expected distinct experts of a batch of `b` tokens under uniform routing: E (1 - (1 - k/E)^b).
         func bytesPerStep(batch b: Int) -> Double { other + routed * (1 - pow(1 - fraction, Double(b))) }
@@ -223,7 +224,7 @@ public enum Bench {
         let paired = batch1.map { row in zip(row.repetitionSeconds, row.repetitionProbeGBps).map { perStep * Double(options.decodeTokens - 1) / $0.0 / 1e9 / $0.1 } } ?? []
         let probes = batch1?.repetitionProbeGBps.sorted() ?? []
         let steady = zip(paired, batch1?.repetitionProbeSpread ?? []).filter { $0.1 <= BenchReport.steadyProbeSpread }.map(\.0).sorted()
-        return BenchReport(ranks: world.size, plan: "pp=\(engine.plan.pp),ep=\(engine.plan.ep)", threads: threads,
+        return BenchReport(ranks: world.size, plan: engine.plan.shapeText, threads: threads,
                            precision: engine.options.matmulPrecision.rawValue, rows: rows, bandwidthGBps: bandwidth1, bandwidthThreadsGBps: bandwidthN,
                            fp32PeakGFLOPs: MachineProbe.fp32FMAPeak(threads: threads),
                            bf16PeakGFLOPs: MachineProbe.bf16DotPeak(threads: threads),

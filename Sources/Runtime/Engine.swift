@@ -88,7 +88,12 @@ public final class Engine {
     public let tracer: Tracer
     public private(set) var options: EngineOptions
     public let stage: Int
+    /// This rank's lane: its block of routed experts in the stage.
     public let lane: Int
+    /// The lane group that serves this rank's sequences (the lane itself without tensor parallelism).
+    public let group: Int
+    /// This rank's place in its tensor-parallel group (0 without tensor parallelism).
+    public let tpRank: Int
     private let allToAll: AllToAllDispatcher?
     private var caches: [Int: KVCache] = [:]
     private let moeLayers: [Int]
@@ -115,12 +120,24 @@ public final class Engine {
         let me = Rank(world.rank)
         stage = plan.stage(of: me)
         lane = plan.lane(of: me)
+        group = plan.group(ofLane: lane)
+        tpRank = plan.tpRank(ofLane: lane)
         tracer = Tracer(enabled: options.trace, rank: world.rank, stage: stage)
         world.setContext("creating stage communicators")
         guard let sub = try world.split(color: stage, key: lane) else {
             throw CommError(.invalidArgument, call: "split", message: "no stage communicator", rank: world.rank)
         }
         stageComm = sub
+        let tensorParallel: any TensorParallelGroup
+        if plan.tp > 1 {
+            world.setContext("creating tensor-parallel groups")
+            guard let tpComm = try stageComm.split(color: group, key: tpRank) else {
+                throw CommError(.invalidArgument, call: "split", message: "no tensor-parallel communicator", rank: world.rank)
+            }
+            tensorParallel = TensorParallelComm(comm: tpComm, tracer: tracer)
+        } else {
+            tensorParallel = SingleRank()
+        }
         let layers = plan.stageLayers[stage]
         let shape = shape
         moeLayers = layers.filter { shape.isMoE($0) }
@@ -135,7 +152,7 @@ public final class Engine {
         }
         let loadStart = tracer.begin()
         let shard = ModelShard(layers: layers, experts: Set(plan.laneExperts[lane]), includeEmbedding: stage == 0,
-                               includeHead: stage == plan.pp - 1)
+                               includeHead: stage == plan.pp - 1, tp: tensorParallel)
         model = try config.loadModel(source: source, shard: shard, dispatcher: dispatcher,
                                      pool: ComputePool(threads: options.threads, precision: options.matmulPrecision),
                                      weightLayout: options.weightLayout, progress: progress)
@@ -204,7 +221,7 @@ public final class Engine {
     public func generate(_ requests: [GenerationRequest], eosTokens: Set<Int>,
                          onToken: ((_ request: Int, _ token: Int) -> Bool)? = nil) throws -> [GenerationResult]? {
         let coordinator = world.rank == 0
-            ? Coordinator(requests: requests, lanes: plan.ep, microBatches: options.microBatches ?? plan.pp,
+            ? Coordinator(requests: requests, lanes: plan.dp, microBatches: options.microBatches ?? plan.pp,
                           maxSequencesPerLane: options.maxSequencesPerLane, eosTokens: eosTokens, keepLogits: options.keepLogits,
                           defaultSampling: options.sampling)
             : nil
@@ -262,8 +279,8 @@ public final class Engine {
             // 2. This stage's micro-batch: the one issued `stage` ticks ago.
             if let work = history[tick - stage], work.tokenCount > 0 {
                 let label = "tick \(tick) micro-batch \(work.microBatch)"
-                let entries = work.entries(lane: lane)
-                let rows = work.tokenCount(lane: lane)
+                let entries = work.entries(lane: group)
+                let rows = work.tokenCount(lane: group)
                 var hidden: Matrix
                 if stage == 0 {
                     hidden = try tracer.measure(.embedding) { try model.embed(entries.flatMap(\.tokens)) }
@@ -303,8 +320,11 @@ public final class Engine {
                         tracer.end(start, .pipelineSend, bytes: rows * d * 4)
                     }
                 } else if rows > 0 && entries.contains(where: \.sample) {
+                    // Every rank of a tensor-parallel group takes part in the head's gather; the first one reports.
                     let (tokens, logits) = try tracer.measure(.head) { try sample(entries, hidden) }
-                    if world.rank == 0 {
+                    if tpRank != 0 {
+                        // Its group's first rank sends the same tokens.
+                    } else if world.rank == 0 {
                         localResults = (tokens, logits)
                     } else {
                         pending.append(try world.sendAsync(tokens, to: 0, tag: Engine.tokenTag))
@@ -316,10 +336,10 @@ public final class Engine {
             // 3. Rank 0 collects the tokens of the micro-batch that left the last stage this tick.
             if let coordinator, let done = history[tick - (plan.pp - 1)], done.tokenCount > 0 {
                 world.setContext("tick \(tick) collecting sampled tokens")
-                for l in 0..<plan.ep {
+                for l in 0..<plan.dp {
                     let entries = done.entries(lane: l)
                     guard !entries.isEmpty else { continue }
-                    let source = plan.rank(stage: plan.pp - 1, lane: l).value
+                    let source = plan.rank(stage: plan.pp - 1, lane: l * plan.tp).value
                     let sampled = entries.filter(\.sample).count
                     var tokens: [Int32] = [], logits: [Float] = []
                     if sampled == 0 {

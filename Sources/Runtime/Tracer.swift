@@ -24,11 +24,13 @@ public enum TracePhase: String, Sendable, Codable, CaseIterable {
     case pipelineRecv = "pipeline_recv"
     case pipelineWait = "pipeline_wait"
     case tokensReturn = "tokens_return"
+    /// All-gathers inside a lane's tensor-parallel group (heads' outputs, hidden outputs, FFN columns, logits).
+    case tpGather = "tp_gather"
 
     /// Phases that move bytes between ranks.
     public var isCommunication: Bool {
         switch self {
-        case .dispatch, .combine, .stepBroadcast, .pipelineSend, .pipelineRecv, .pipelineWait, .tokensReturn: return true
+        case .dispatch, .combine, .stepBroadcast, .pipelineSend, .pipelineRecv, .pipelineWait, .tokensReturn, .tpGather: return true
         default: return false
         }
     }

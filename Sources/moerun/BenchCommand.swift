@@ -17,7 +17,7 @@ struct BenchCommand: ParsableCommand {
 
     @Option(help: "Checkpoint directory (e.g. made by `moerun synth`).")
     var model: String
-    @Option(help: "Parallel plan 'pp=P,ep=E' (default: derived from the rank count).")
+    @Option(help: "Parallel plan 'pp=P,ep=E' or 'pp=P,dp=D,tp=T' (tensor-parallel groups of T ranks; default: derived from the rank count).")
     var plan: String?
     @Option(help: "Prompt lengths for prefill, comma-separated.")
     var promptLengths = "32,128"

@@ -20,7 +20,7 @@ struct ServeCommand: ParsableCommand {
 
     @Option(help: "Checkpoint directory (config.json + safetensors + tokenizer files).")
     var model: String
-    @Option(help: "Parallel plan 'pp=P,ep=E' with P x E = launched ranks (default: derived from the rank count).")
+    @Option(help: "Parallel plan 'pp=P,ep=E' with P x E = launched ranks, or 'pp=P,dp=D,tp=T' (E = D x T; tensor parallel, MLA models) (default: derived from the rank count).")
     var plan: String?
     @Option(help: "Address to bind (loopback by default; 0.0.0.0 opens it to the network).")
     var host = "127.0.0.1"
@@ -127,7 +127,7 @@ struct ServeCommand: ParsableCommand {
         say("ready: engine loop running (rank 0 pid \(getpid()); SIGTERM to this pid drains and exits; SIGTERM to mpirun ends the job at once)")
 
         let coordinator = world.rank == 0
-            ? Coordinator(lanes: parallelPlan.ep, microBatches: microBatches ?? parallelPlan.pp, maxSequencesPerLane: maxBatch,
+            ? Coordinator(lanes: parallelPlan.dp, microBatches: microBatches ?? parallelPlan.pp, maxSequencesPerLane: maxBatch,
                           eosTokens: Set(tokenizer.config.eosTokenIDs), keepLogits: false, keepAlive: true,
                           prefillChunk: fixedChunk, kvTokensPerLane: kvBudget,
                           retainedPerLane: prefixCacheSequences)
@@ -149,18 +149,19 @@ struct ServeCommand: ParsableCommand {
         return 0
     }
 
-    /// Per lane, the KV-cache tokens all of its ranks can hold: each rank's share of MemAvailable (90%, split over
-    /// the ranks of its node) over its stage's bytes per cached token, the lane's smallest rank deciding.
+    /// Per lane group, the KV-cache tokens all of its ranks can hold: each rank's share of MemAvailable (90%, split over
+    /// the ranks of its node) over its stage's bytes per cached token, the group's smallest rank deciding (every rank
+    /// of a tensor-parallel group keeps the whole cache of the group's sequences).
     static func kvTokensPerLane(_ engine: Engine, world: any Communicator, requested: Int?) throws -> [Int] {
         let plan = engine.plan
-        if let requested { return Array(repeating: requested, count: plan.ep) }
+        if let requested { return Array(repeating: requested, count: plan.dp) }
         let bytesPerToken = engine.shape.cacheFloatsPerToken(layers: plan.stageLayers[engine.stage]) * MemoryLayout<Float>.size
         let local = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? 1
         let available = Double(availableMemoryBytes()) * 0.9 / Double(max(local, 1))
         world.setContext("gathering KV-cache budgets")
         let perRank = try world.allGather([Int64(available / Double(max(bytesPerToken, 1)))])
-        return (0..<plan.ep).map { lane in
-            (0..<plan.pp).map { Int(perRank[plan.rank(stage: $0, lane: lane).value]) }.min() ?? 0
+        return (0..<plan.dp).map { group in
+            (0..<plan.pp).flatMap { s in (0..<plan.tp).map { Int(perRank[plan.rank(stage: s, lane: group * plan.tp + $0).value]) } }.min() ?? 0
         }
     }
 

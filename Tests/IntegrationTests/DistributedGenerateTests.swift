@@ -35,6 +35,22 @@ func generateDump(_ fixture: String, ranks: Int?, plan: String?, extra: [String]
         }
     }
 
+    /// Tensor parallelism under real mpirun: tp=2, tp=3 (4 heads over 3 ranks), with stages, with two groups, and
+    /// both (8 ranks); Kimi K2's 2 heads allow tp=2.
+    @Test(arguments: ["dsv3-tiny-fp32", "kimi-k2-tiny-fp32"])
+    func tensorParallelLayoutsAreBitwiseIdenticalToOneRank(fixture: String) throws {
+        let (single, reference) = try generateDump(fixture, ranks: nil, plan: nil)
+        #expect(single.exitCode == 0, "\(single.output)")
+        let referenceData = try #require(reference)
+        let layouts = [(2, "tp=2"), (4, "pp=2,tp=2"), (4, "pp=1,dp=2,tp=2"), (8, "pp=2,dp=2,tp=2")]
+            + (fixture.hasPrefix("dsv3") ? [(3, "tp=3")] : [])
+        for (ranks, plan) in layouts {
+            let (run, dump) = try generateDump(fixture, ranks: ranks, plan: plan)
+            #expect(run.exitCode == 0 && !run.timedOut, "\(plan): \(run.output)")
+            #expect(dump == referenceData, "\(fixture) \(plan): logits dump differs from the single-rank run")
+        }
+    }
+
     /// The other families under real mpirun: pipeline, expert parallel, both, and experts that do not divide the
     /// lanes (8 over 3; Mixtral's 6 over 5).
     @Test(arguments: Fixtures.families)

@@ -111,11 +111,11 @@ func shapeConfig(experts: Int, dense: Int, heads: Int) throws -> ModelConfig {
     }
 
     @Test func parsesPlanStrings() throws {
-        #expect(try ParallelPlan.parse("pp=2,ep=2", ranks: 4) == (2, 2))
-        #expect(try ParallelPlan.parse("ep=4", ranks: 8) == (2, 4))
-        #expect(try ParallelPlan.parse("pp=3", ranks: 6) == (3, 2))
+        #expect(try ParallelPlan.parse("pp=2,ep=2", ranks: 4) == (2, 2, 1))
+        #expect(try ParallelPlan.parse("ep=4", ranks: 8) == (2, 4, 1))
+        #expect(try ParallelPlan.parse("pp=3", ranks: 6) == (3, 2, 1))
         #expect(throws: PlanError.self) { try ParallelPlan.parse("pp=two", ranks: 4) }
-        #expect(throws: PlanError.self) { try ParallelPlan.parse("tp=2", ranks: 4) }
+        #expect(throws: PlanError.self) { try ParallelPlan.parse("sp=2", ranks: 4) }
         #expect(throws: PlanError.self) { try ParallelPlan.parse("ep=3", ranks: 4) }
     }
 }

@@ -17,12 +17,14 @@ import TestSupport
         GenerationRequest(prompt: [11, 12, 13, 14], maxNewTokens: 5),
     ]
 
-    func run(pp: Int, ep: Int, capacity: Int = 2, microBatches: Int? = nil) throws -> [GenerationResult] {
+    func run(pp: Int, ep: Int, capacity: Int = 2, microBatches: Int? = nil, tp: Int = 1, format: WeightFormat = .f32,
+             threads: Int = 1) throws -> [GenerationResult] {
         let config = try tinyConfig()
-        let source = randomSource(config, seed: 7)
-        let plan = try ParallelPlan.make(model: config.shape, ranks: pp * ep, pp: pp, ep: ep)
+        let source = randomSource(config, seed: 7, format: format)
+        let plan = try ParallelPlan.make(model: config.shape, ranks: pp * ep, pp: pp, ep: ep, tp: tp)
         let perRank = try LocalCommunicator.run(ranks: pp * ep, timeout: 20) { comm -> [GenerationResult]? in
             var options = EngineOptions()
+            options.threads = threads
             options.keepLogits = true
             options.maxSequencesPerLane = capacity
             options.microBatches = microBatches
@@ -41,6 +43,53 @@ import TestSupport
             #expect(a.tokens == b.tokens)
             #expect(a.promptLogits == b.promptLogits, "prompt logits differ for pp=\(pp) ep=\(ep)")
             #expect(a.stepLogits == b.stepLogits, "step logits differ for pp=\(pp) ep=\(ep)")
+        }
+    }
+
+    /// Tensor parallelism (heads, FFN columns, hidden outputs and vocabulary split by output features, gathered):
+    /// tp = 2 and 3 (4 heads over 3 ranks), with stages and with two groups, in F32 and BF16, on one and two threads.
+    @Test(arguments: [(1, 1, 2), (1, 1, 3), (2, 1, 2), (1, 2, 2), (2, 2, 2)], [(WeightFormat.f32, 1), (.bf16, 2)])
+    func tensorParallelLayoutMatchesOneRankBitwise(layout: (pp: Int, dp: Int, tp: Int), weights: (format: WeightFormat, threads: Int)) throws {
+        let reference = try run(pp: 1, ep: 1, format: weights.format, threads: weights.threads)
+        let split = try run(pp: layout.pp, ep: layout.dp * layout.tp, tp: layout.tp, format: weights.format, threads: weights.threads)
+        let name = "pp=\(layout.pp),dp=\(layout.dp),tp=\(layout.tp) \(weights.format)"
+        for (a, b) in zip(reference, split) {
+            #expect(a.tokens == b.tokens, "\(name)")
+            #expect(a.promptLogits == b.promptLogits && a.stepLogits == b.stepLogits, "logits differ for \(name)")
+        }
+    }
+
+    /// FP8 blocks: shares that start on 128-row blocks are views and bit-exact (a config whose every split is aligned);
+    /// a split inside a block is refused, naming the tensor, before anything runs.
+    @Test func tensorParallelFP8SplitsOnBlocksOrFailsByName() throws {
+        let aligned = try tinyConfig {
+            $0["hidden_size"] = 256; $0["intermediate_size"] = 256; $0["moe_intermediate_size"] = 256; $0["vocab_size"] = 256
+            $0["q_lora_rank"] = 128; $0["kv_lora_rank"] = 64; $0["qk_nope_head_dim"] = 48; $0["qk_rope_head_dim"] = 16
+            $0["v_head_dim"] = 16; $0["n_routed_experts"] = 4; $0["num_experts_per_tok"] = 2; $0["n_group"] = 1; $0["topk_group"] = 1
+            $0["num_hidden_layers"] = 2
+        }
+        let source = randomSource(aligned, seed: 3, format: .fp8)
+        func run(tp: Int) throws -> [GenerationResult] {
+            let plan = try ParallelPlan.make(model: aligned.shape, ranks: tp, pp: 1, ep: tp, tp: tp)
+            return try LocalCommunicator.run(ranks: tp, timeout: 30) { comm -> [GenerationResult]? in
+                var options = EngineOptions()
+                options.keepLogits = true
+                let engine = try Engine(world: comm, config: aligned, source: source, plan: plan, options: options)
+                return try engine.generate(comm.rank == 0 ? Array(Self.requests.prefix(2)) : [], eosTokens: [])
+            }[0]!
+        }
+        let one = try run(tp: 1), two = try run(tp: 2)
+        for (a, b) in zip(one, two) { #expect(a.tokens == b.tokens && a.promptLogits == b.promptLogits && a.stepLogits == b.stepLogits) }
+
+        let config = try tinyConfig()
+        let plan = try ParallelPlan.make(model: config.shape, ranks: 2, pp: 1, ep: 2, tp: 2)
+        #expect {
+            try LocalCommunicator.run(ranks: 2, timeout: 20) { comm -> Int in
+                _ = try Engine(world: comm, config: config, source: randomSource(config, seed: 7, format: .fp8), plan: plan, options: EngineOptions())
+                return 0
+            }
+        } throws: { error in
+            "\(error)".contains("128-row FP8 block") && "\(error)".contains("model.layers.0.self_attn.q_b_proj.weight")
         }
     }
 

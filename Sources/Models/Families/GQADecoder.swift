@@ -105,6 +105,10 @@ struct GQADecoder {
     func load(source: any TensorSource, shard: ModelShard, dispatcher: (any ExpertDispatcher)?, pool: ComputePool,
               weightLayout: WeightLayout, progress: ((Int, Int) -> Void)?) throws -> DecoderModel {
         let range = shard.layers ?? 0..<layers.count
+        guard shard.tp.size == 1 else {
+            throw ModelError(.unsupportedConfig, "tensor parallelism (tp=\(shard.tp.size)) is implemented for the MLA models (DeepSeek-V3, Kimi K2) so far",
+                             subject: "tp")
+        }
         guard range.lowerBound >= 0, range.upperBound <= layers.count else {
             throw ModelError(.badInput, "layer range \(range) outside 0..<\(layers.count)", subject: "layers")
         }

@@ -1,0 +1,57 @@
+// Tensor-parallel plans: the split rule owns every head, column, hidden output and vocabulary row exactly once for
+// uneven splits too; `pp=P,dp=D,tp=T` parses and builds groups of consecutive lanes; bad plans fail before loading
+// and say what would work.
+import Models
+import Parallel
+import Testing
+
+@Suite struct TensorParallelPlanTests {
+    /// 128 heads over 3, 18432 columns over 5, 129280 vocabulary rows over 7, and small uneven cases.
+    @Test(arguments: [(128, 3), (18432, 5), (129280, 7), (7168, 3), (4, 3), (5, 5), (64, 8)])
+    func everyUnitIsOwnedExactlyOnce(count: Int, parts: Int) {
+        let blocks = TensorSplit.blocks(count: count, parts: parts)
+        #expect(blocks.count == parts)
+        #expect(blocks.first?.lowerBound == 0 && blocks.last?.upperBound == count)
+        for (a, b) in zip(blocks, blocks.dropFirst()) { #expect(a.upperBound == b.lowerBound) }
+        let sizes = blocks.map(\.count)
+        #expect(sizes.max()! - sizes.min()! <= 1 && sizes.min()! >= 1)
+        for p in 0..<parts { #expect(TensorSplit.block(count: count, parts: parts, index: p) == blocks[p]) }
+    }
+
+    @Test func parsesTensorParallelShapes() throws {
+        #expect(try ParallelPlan.parse("pp=2,dp=2,tp=2", ranks: 8) == (2, 4, 2))
+        #expect(try ParallelPlan.parse("tp=2", ranks: 4) == (1, 4, 2))
+        #expect(try ParallelPlan.parse("pp=2,tp=2", ranks: 4) == (2, 2, 2))
+        #expect(try ParallelPlan.parse("dp=3", ranks: 6) == (2, 3, 1))
+        #expect(throws: PlanError.self) { try ParallelPlan.parse("ep=2,tp=2", ranks: 4) }
+    }
+
+    @Test func groupsAreConsecutiveLanesAndExpertsSpanTheStage() throws {
+        let shape = ModelPreset.deepseekV3.config.shape
+        let plan = try ParallelPlan.make(model: shape, ranks: 8, spec: try ParallelPlan.parseSpec("pp=2,dp=2,tp=2", ranks: 8))
+        #expect(plan.pp == 2 && plan.ep == 4 && plan.dp == 2 && plan.tp == 2)
+        #expect((0..<4).map(plan.group(ofLane:)) == [0, 0, 1, 1] && (0..<4).map(plan.tpRank(ofLane:)) == [0, 1, 0, 1])
+        #expect(plan.laneExperts.map(\.count) == [64, 64, 64, 64])
+        #expect(plan.shapeText == "pp=2,dp=2,tp=2" && plan.spec(model: shape).text == "pp=2,dp=2,tp=2")
+        #expect(plan.summary.contains { $0.contains("tensor-parallel groups of 2") })
+    }
+
+    @Test func badTensorParallelPlansSayWhatWouldWork() throws {
+        let ds = ModelPreset.deepseekV3.config.shape
+        do { _ = try ParallelPlan.make(model: ds, ranks: 6, pp: 1, ep: 6, tp: 4) } catch let e as PlanError {
+            #expect(e.message.contains("tp=4 does not divide the 6 ranks per stage") && e.suggestion.contains("2, 3, 6"))
+        }
+        let tiny = ModelShape(hidden: 8, vocab: 16, layers: [LayerShape(mixer: .mla(MLAShape(heads: 2, qLoraRank: nil, kvLoraRank: 4,
+            qkNopeHeadDim: 4, qkRopeHeadDim: 2, vHeadDim: 4)), ffn: .moe(MoEShape(experts: 8, topK: 2, width: 4, sharedWidth: 0)))])
+        do { _ = try ParallelPlan.make(model: tiny, ranks: 3, pp: 1, ep: 3, tp: 3) } catch let e as PlanError {
+            #expect(e.message.contains("exceeds the model's 2 attention heads") && e.suggestion.contains("tp <= 2"))
+        }
+        let qwen = FamilyPreset.qwen3_30b.config.shape
+        do { _ = try ParallelPlan.make(model: qwen, ranks: 2, pp: 1, ep: 2, tp: 2) } catch let e as PlanError {
+            #expect(e.message.contains("grouped-query attention"))
+        }
+        #expect(throws: PlanError.self) { try ParallelPlan.make(model: ds, ranks: 6, pp: 1, ep: 6, tp: 4) }
+        #expect(throws: PlanError.self) { try ParallelPlan.make(model: tiny, ranks: 3, pp: 1, ep: 3, tp: 3) }
+        #expect(throws: PlanError.self) { try ParallelPlan.make(model: qwen, ranks: 2, pp: 1, ep: 2, tp: 2) }
+    }
+}
