@@ -27,9 +27,13 @@ public struct TensorSpec: Sendable, Equatable, Codable {
     public let quantizable: Bool
     /// May be absent without harm (the MTP layer's copies of the embedding and lm_head).
     public let optional: Bool
+    /// Split by its output rows across a tensor-parallel group (each rank holds its share); false: whole on every rank
+    /// (or, for routed experts, placed by expert).
+    public let splitsUnderTP: Bool
 
     public init(name: String, shape: [Int], dtypes: [DType], component: TensorComponent, role: TensorComponent, layer: Int?,
-                expert: Int?, quantizable: Bool, optional: Bool) {
+                expert: Int?, quantizable: Bool, optional: Bool, splitsUnderTP: Bool = false) {
+        self.splitsUnderTP = splitsUnderTP
         self.name = name
         self.shape = shape
         self.dtypes = dtypes

@@ -19,12 +19,15 @@ public struct TensorTable: Sendable {
         var specs: [TensorSpec] = []
         let c = config
         let d = c.hiddenSize
+        // What DeepSeekModel.loadLayer splits under tensor parallelism: per-head q / kv_b, o_proj and the FFNs' outputs.
+        let splitSuffixes = ["q_b_proj.weight", "self_attn.q_proj.weight", "kv_b_proj.weight", "o_proj.weight", "lm_head.weight"]
         func add(_ name: String, _ shape: [Int], _ role: TensorComponent, layer: Int? = nil, expert: Int? = nil,
                  mtp: Bool = false, quantizable: Bool = false, dtypes: [DType]? = nil, optional: Bool = false) {
+            let splits = !mtp && expert == nil && (splitSuffixes.contains { name.hasSuffix($0) } || role == .denseFFN || role == .sharedExpert)
             specs.append(TensorSpec(name: name, shape: shape,
                                     dtypes: dtypes ?? (quantizable ? Self.linearDTypes : Self.plainDTypes),
                                     component: mtp ? .mtp : role, role: role, layer: layer, expert: expert,
-                                    quantizable: quantizable, optional: optional))
+                                    quantizable: quantizable, optional: optional, splitsUnderTP: splits))
         }
         func decoderLayer(_ l: Int, moe: Bool, mtp: Bool) {
             let p = "model.layers.\(l)."

@@ -1,4 +1,5 @@
-// ClusterPlanner: chooses pp x ep for a cluster (or checks the given one), sizes every rank and node, predicts
+// ClusterPlanner: chooses pp x ep (and, for MLA models, tensor-parallel groups of tp of a stage's ep ranks) for a
+// cluster (or checks the given one), sizes every rank and node, predicts
 // throughput, and when nothing fits says by how much and what would (more nodes, FP8, shorter context, smaller batch).
 import Foundation
 import ModelKit
@@ -16,13 +17,16 @@ public struct PlanRequest: Sendable {
     public var workload: Workload
     public var pp: Int?
     public var ep: Int?
+    /// Ranks per tensor-parallel group (nil: considered; 1: none).
+    public var tp: Int?
     /// Compute threads per rank (default: the node's cores per rank).
     public var threads: Int?
     /// Where launch files go (named in the printed commands).
     public var launchDirectory: String
 
     public init(model: ModelShape, specs: [TensorSpec], modelName: String, modelPath: String, dtype: WeightDType, cluster: Cluster,
-                workload: Workload, pp: Int? = nil, ep: Int? = nil, threads: Int? = nil, launchDirectory: String = "plan") {
+                workload: Workload, pp: Int? = nil, ep: Int? = nil, tp: Int? = nil, threads: Int? = nil, launchDirectory: String = "plan") {
+        self.tp = tp
         self.model = model
         self.specs = specs
         self.modelName = modelName
@@ -37,10 +41,13 @@ public struct PlanRequest: Sendable {
     }
 }
 
-/// One pp x ep shape considered.
+/// One pp x ep (x tp) shape considered.
 public struct ShapeOption: Sendable, Codable, Equatable {
     public var pp: Int
     public var ep: Int
+    public var tp: Int
+    /// As `--plan` writes it.
+    public var text: String { tp == 1 ? "pp=\(pp),ep=\(ep)" : "pp=\(pp),dp=\(ep / tp),tp=\(tp)" }
     public var fits: Bool
     /// Largest node's need / usable memory.
     public var peakNodeUse: Double
@@ -82,13 +89,26 @@ public enum ClusterPlanner {
         divisors(ranks).filter { $0 <= model.layerCount && ranks / $0 <= max(model.routedExperts, 1) }.map { ($0, ranks / $0) }
     }
 
+    /// Tensor-parallel group sizes worth considering for a stage of `ep` ranks: 1, and for MLA models the divisors of
+    /// ep up to 8 that leave every rank a head.
+    public static func tensorParallelSizes(model: ModelShape, ep: Int) -> [Int] {
+        var heads = Int.max
+        for layer in model.layers {
+            guard case .mla(let a) = layer.mixer else { return [1] }
+            heads = min(heads, a.heads)
+        }
+        return divisors(ep).filter { $0 == 1 || ($0 <= 8 && $0 <= heads) }
+    }
+
     /// The plan for a shape on a cluster: stages and lanes weighted by the memory of the ranks that hold them.
-    public static func layout(model: ModelShape, cluster: Cluster, pp: Int, ep: Int) throws -> ParallelPlan {
+    public static func layout(model: ModelShape, cluster: Cluster, pp: Int, ep: Int, tp: Int = 1) throws -> ParallelPlan {
         let nodeOf = cluster.rankNodes
         let capacity = (0..<(pp * ep)).map { r in cluster.nodes[nodeOf[r]].usableBytes / Double(cluster.nodes[nodeOf[r]].ranks) }
         let stageWeights = (0..<pp).map { s in (0..<ep).map { capacity[s * ep + $0] }.min()! }
         let laneWeights = (0..<ep).map { l in (0..<pp).map { capacity[$0 * ep + l] }.min()! }
-        return try ParallelPlan.make(model: model, ranks: pp * ep, pp: pp, ep: ep, stageWeights: stageWeights, laneWeights: laneWeights)
+        var plan = try ParallelPlan.make(model: model, ranks: pp * ep, pp: pp, ep: ep, stageWeights: stageWeights, laneWeights: laneWeights)
+        if tp > 1 { plan.tp = try ParallelPlan.make(model: model, ranks: pp * ep, pp: pp, ep: ep, tp: tp).tp }
+        return plan
     }
 
     struct Evaluation {
@@ -100,8 +120,8 @@ public enum ClusterPlanner {
         var peakUse: Double { nodes.map { Double($0.neededBytes) / Double(max($0.usableBytes, 1)) }.max() ?? 0 }
     }
 
-    static func evaluate(_ r: PlanRequest, weights: WeightBreakdown, pp: Int, ep: Int) throws -> Evaluation {
-        let plan = try layout(model: r.model, cluster: r.cluster, pp: pp, ep: ep)
+    static func evaluate(_ r: PlanRequest, weights: WeightBreakdown, pp: Int, ep: Int, tp: Int = 1) throws -> Evaluation {
+        let plan = try layout(model: r.model, cluster: r.cluster, pp: pp, ep: ep, tp: tp)
         let ranks = RankBudget.make(plan: plan, model: r.model, weights: weights, workload: r.workload, cluster: r.cluster)
         return Evaluation(plan: plan, ranks: ranks, nodes: NodeBudget.make(ranks, cluster: r.cluster))
     }
@@ -127,8 +147,18 @@ public enum ClusterPlanner {
                 throw PlanError(message: "--pp \(r.pp.map(String.init) ?? "?") x --ep \(r.ep.map(String.init) ?? "?") does not match the \(ranks) ranks of cluster '\(r.cluster.name)' (\(r.cluster.nodes.count) nodes)",
                                 suggestion: valid.isEmpty ? "no shape fits \(ranks) ranks; change ranks per node" : "for \(ranks) ranks use one of: \(valid)")
             }
-            _ = try ParallelPlan.make(model: c, ranks: ranks, pp: pp, ep: ep)
+            _ = try ParallelPlan.make(model: c, ranks: ranks, pp: pp, ep: ep, tp: r.tp ?? 1)
             all = [(pp, ep)]
+        }
+        // Every shape with each tensor-parallel group size that divides its stage; the one asked for with --tp; none
+        // when the shape is given without --tp.
+        var candidates: [(pp: Int, ep: Int, tp: Int)] = []
+        for shape in all {
+            let sizes = r.tp.map { [$0] } ?? (r.pp != nil || r.ep != nil ? [1] : tensorParallelSizes(model: c, ep: shape.ep))
+            for tp in sizes where shape.ep % tp == 0 { candidates.append((shape.pp, shape.ep, tp)) }
+        }
+        if let tp = r.tp, candidates.isEmpty {
+            throw PlanError(message: "--tp \(tp) divides the ranks per stage of none of the shapes for \(ranks) ranks", suggestion: "choose tp dividing the ranks per stage")
         }
         guard !all.isEmpty else {
             throw PlanError(message: "no pp x ep shape fits \(ranks) ranks for \(c.layerCount) layers x \(c.routedExperts) experts",
@@ -138,17 +168,18 @@ public enum ClusterPlanner {
         var evaluations: [Evaluation] = []
         var options: [ShapeOption] = []
         var predictions: [CostPrediction?] = []
-        for shape in all {
-            let e = try evaluate(r, weights: weights, pp: shape.pp, ep: shape.ep)
+        for shape in candidates {
+            let e = try evaluate(r, weights: weights, pp: shape.pp, ep: shape.ep, tp: shape.tp)
             let p = e.fits ? CostModel.predict(plan: e.plan, model: c, weights: weights, workload: r.workload, cluster: r.cluster, threads: r.threads) : nil
             evaluations.append(e)
             predictions.append(p)
-            options.append(ShapeOption(pp: shape.pp, ep: shape.ep, fits: e.fits, peakNodeUse: e.peakUse, decodeTokensPerSecond: p?.decode.aggregateTokensPerSecond))
+            options.append(ShapeOption(pp: shape.pp, ep: shape.ep, tp: shape.tp, fits: e.fits, peakNodeUse: e.peakUse,
+                                       decodeTokensPerSecond: p?.decode.aggregateTokensPerSecond))
         }
         // Fastest fitting shape (fewer stages on ties); when none fits, the one closest to fitting.
         let best: Int
         if let fastest = options.indices.filter({ options[$0].fits }).max(by: {
-            (options[$0].decodeTokensPerSecond!, -options[$0].pp) < (options[$1].decodeTokensPerSecond!, -options[$1].pp)
+            (options[$0].decodeTokensPerSecond!, -options[$0].pp, -options[$0].tp) < (options[$1].decodeTokensPerSecond!, -options[$1].pp, -options[$1].tp)
         }) {
             best = fastest
         } else {
@@ -161,8 +192,8 @@ public enum ClusterPlanner {
         return ClusterPlanReport(
             model: r.modelName, dtype: r.dtype, cluster: r.cluster.name, clusterDescription: r.cluster.description,
             nodeCount: r.cluster.nodes.count, rankCount: ranks, workload: r.workload, plan: e.plan, planSpec: spec.text,
-            chosen: r.pp == nil && r.ep == nil, modelWeightBytes: weights.totalBytes,
-            replicationBytes: (e.plan.ep - 1) * weights.replicatedBytes, ranks: e.ranks, nodes: e.nodes, fits: e.fits,
+            chosen: r.pp == nil && r.ep == nil && r.tp == nil, modelWeightBytes: weights.totalBytes,
+            replicationBytes: e.ranks.reduce(0) { $0 + $1.weightBytes } - weights.totalBytes, ranks: e.ranks, nodes: e.nodes, fits: e.fits,
             shortfallBytes: e.shortfall, prediction: e.fits ? prediction : nil, threadsPerRank: threads, options: options,
             suggestions: e.fits ? [] : suggestions(r, evaluation: e),
             launch: Launch.commands(cluster: r.cluster, spec: spec, workload: r.workload, threads: threads,

@@ -106,9 +106,10 @@ public enum CostModel {
             return RankHardware(node: n, index: nodeOf[r], threads: threads ?? n.threadsPerRank)
         }
         let groups = w.groups(pp: plan.pp)
-        let seqs = w.sequencesPerGroup(ep: plan.ep, pp: plan.pp)
-        // Lanes that hold no sequence at all (batch < ep) still run every collective.
-        let activeLanes = min(plan.ep, w.batch)
+        // Sequences go to lane groups (dp of them; a tensor-parallel group's ranks share its sequences).
+        let seqs = w.sequencesPerGroup(ep: plan.dp, pp: plan.pp)
+        // Lanes whose group holds no sequence at all (batch < dp) still run every collective.
+        let activeGroups = min(plan.dp, w.batch)
         let ticksPerStep = groups * Int((Double(plan.pp) / Double(groups)).rounded(.up))
         let busy = Double(groups) / Double(ticksPerStep)
 
@@ -117,8 +118,8 @@ public enum CostModel {
             for s in 0..<plan.pp {
                 for l in 0..<plan.ep {
                     let t = stageTime(plan: plan, c: c, weights: weights, hw: hw, cluster: cluster, stage: s, lane: l,
-                                      sequences: l < activeLanes ? seqs : 0, activeLanes: activeLanes, sequencesPerLane: seqs,
-                                      prompt: w.prompt, context: w.context, prefill: prefill)
+                                      sequences: plan.group(ofLane: l) < activeGroups ? seqs : 0, activeGroups: activeGroups,
+                                      sequencesPerGroup: seqs, prompt: w.prompt, context: w.context, prefill: prefill)
                     if t.total > slowest.0 { slowest = (t.total, t) }
                 }
             }
@@ -132,7 +133,7 @@ public enum CostModel {
 
         let (decodeTick, decodeParts) = tick(prefill: false)
         let (prefillTick, prefillParts) = tick(prefill: true)
-        let tokensPerStep = Double(min(w.batch, seqs * plan.ep * groups))
+        let tokensPerStep = Double(min(w.batch, seqs * plan.dp * groups))
         func phase(_ tickSeconds: Double, _ parts: TimeBreakdown, tokensPerSequence: Double) -> PhasePrediction {
             var step = parts.scaled(Double(groups))
             step.bubbles += tickSeconds * Double(ticksPerStep) * (1 - busy)
@@ -149,26 +150,32 @@ public enum CostModel {
         return CostPrediction(prefill: prefill, decode: phase(decodeTick, decodeParts, tokensPerSequence: 1), timeToFirstTokenSeconds: ttft)
     }
 
-    /// Seconds rank (stage, lane) spends on one micro-batch of `sequences` sequences in one tick.
+    /// Seconds rank (stage, lane) spends on one micro-batch of `sequences` sequences (its lane group's) in one tick.
+    /// Under tensor parallelism the rank runs its share of the split products over all of its group's tokens, routes
+    /// and dispatches its share of those tokens, and all-gathers inside the group (`tpGather`).
     static func stageTime(plan: ParallelPlan, c: ModelShape, weights: WeightBreakdown, hw: [RankHardware], cluster: Cluster,
-                          stage: Int, lane: Int, sequences: Int, activeLanes: Int, sequencesPerLane: Int,
+                          stage: Int, lane: Int, sequences: Int, activeGroups: Int, sequencesPerGroup: Int,
                           prompt: Int, context: Int, prefill: Bool) -> TimeBreakdown {
         let me = hw[plan.rank(stage: stage, lane: lane).value]
         var t = TimeBreakdown()
-        let seqs = Double(sequences)
+        let seqs = Double(sequences), tp = plan.tp
         let tokens = prefill ? seqs * Double(prompt) : seqs
+        // The tokens this rank routes and dispatches: its share of the group's.
+        let routedTokens = tokens / Double(tp)
         let d = Double(c.hidden)
-        // Tokens the whole stage routes in this micro-batch (every lane's sequences).
-        let stageTokens = (prefill ? Double(prompt) : 1) * Double(sequencesPerLane * activeLanes)
+        // Tokens the whole stage routes in this micro-batch (every group's sequences).
+        let stageTokens = (prefill ? Double(prompt) : 1) * Double(sequencesPerGroup * activeGroups)
+        let gather = { (floatsPerToken: Double) in tpGather(plan: plan, hw: hw, cluster: cluster, stage: stage, lane: lane, bytes: tokens * floatsPerToken * 4) }
         for l in plan.stageLayers[stage] {
             if tokens > 0 {
                 t.engine += me.layerOverhead + tokens * elementwiseBytes(model: c, layer: l) / me.elementwise
             }
             let parts = weights.layerReplicated[l]
-            let attn = parts[.attention] ?? .init()
+            let attn = weights.layerPart(l, .attention, tp: tp) ?? .init()
             switch c.layers[l].mixer {
             case .mla(let mla):
-                mlaTime(mla, attn: attn, me: me, seqs: seqs, tokens: tokens, prompt: prompt, context: context, prefill: prefill, into: &t)
+                mlaTime(mla, attn: attn, tp: tp, me: me, seqs: seqs, tokens: tokens, prompt: prompt, context: context, prefill: prefill, into: &t)
+                if tp > 1 { t.network += gather(Double(mla.heads * mla.vHeadDim)) + gather(d) }
             case .attention(let a):
                 // q, k, v, o over every token; scores and values over the causal triangle (prefill) or the context.
                 me.linear(params: Double(attn.parameters), bytes: Double(attn.bytes), tokens: tokens, calls: 4, into: &t)
@@ -176,9 +183,15 @@ public enum CostModel {
                 t.compute += prefill ? seqs * h * Double(prompt) * Double(prompt + 1) * hd / me.gemv
                                      : seqs * h * Double(context) * 2 * hd / me.gemv
             }
-            if let dense = parts[.denseFFN] { me.linear(params: Double(dense.parameters), bytes: Double(dense.bytes), tokens: tokens, calls: 3, into: &t) }
-            if let shared = parts[.sharedExpert] { me.linear(params: Double(shared.parameters), bytes: Double(shared.bytes), tokens: tokens, calls: 3, into: &t) }
-            if let router = parts[.router] { me.linear(params: Double(router.parameters), bytes: Double(router.bytes), tokens: tokens, into: &t) }
+            if let dense = weights.layerPart(l, .denseFFN, tp: tp) {
+                me.linear(params: Double(dense.parameters), bytes: Double(dense.bytes), tokens: tokens, calls: 3, into: &t)
+                if tp > 1 { t.network += gather(Double(c.layers[l].denseWidth ?? 0)) + gather(d) }
+            }
+            if let shared = weights.layerPart(l, .sharedExpert, tp: tp) {
+                me.linear(params: Double(shared.parameters), bytes: Double(shared.bytes), tokens: tokens, calls: 3, into: &t)
+                if tp > 1 { t.network += gather(Double(c.layers[l].moe?.sharedWidth ?? 0)) + gather(d) }
+            }
+            if let router = parts[.router] { me.linear(params: Double(router.parameters), bytes: Double(router.bytes), tokens: routedTokens, into: &t) }
             let experts = weights.experts[l]
             guard !experts.isEmpty, let moe = c.layers[l].moe else { continue }
             let k = Double(moe.topK), e = Double(max(moe.experts, 1))
@@ -198,8 +211,9 @@ public enum CostModel {
                 let batched = me.threads > 1 && touched > 1 && pairs / touched <= Double(Ops.sharedRegionRowsPerProduct)
                 t.compute += (batched ? 2 : 3 * touched) * me.callOverhead
             }
+            if tp > 1 { t.network += gather(d) }  // the routed rows back to every rank of the group
             if plan.ep > 1 {
-                let sentPairs = tokens * k * (1 - share)
+                let sentPairs = routedTokens * k * (1 - share)
                 t.network += allToAll(plan: plan, hw: hw, cluster: cluster, stage: stage, lane: lane, bytes: 0)
                 t.network += allToAll(plan: plan, hw: hw, cluster: cluster, stage: stage, lane: lane, bytes: sentPairs * (d + 2) * 4)
                 t.network += allToAll(plan: plan, hw: hw, cluster: cluster, stage: stage, lane: lane, bytes: pairs * (1 - share) * d * 4)
@@ -212,18 +226,21 @@ public enum CostModel {
         }
         if stage == plan.pp - 1 && sequences > 0 {
             // lm_head over the last position of each sequence; sampling reads each row of logits.
-            me.linear(params: Double(weights.head.parameters), bytes: Double(weights.head.bytes), tokens: seqs, into: &t)
+            let head = weights.headPart(tp: tp)
+            me.linear(params: Double(head.parameters), bytes: Double(head.bytes), tokens: seqs, into: &t)
             t.engine += seqs * 3 * 4 * Double(c.vocab) / me.elementwise
+            if tp > 1 { t.network += tpGather(plan: plan, hw: hw, cluster: cluster, stage: stage, lane: lane, bytes: seqs * Double(c.vocab) * 4) }
         }
         return t
     }
 
     /// Multi-head latent attention of one layer: naive for prefill, absorbed for decode (as the engine runs them).
-    static func mlaTime(_ mla: MLAShape, attn: WeightBreakdown.Part, me: RankHardware, seqs: Double, tokens: Double, prompt: Int,
+    /// `attn`: the rank's share of the layer's attention weights; `tp`: the heads split that many ways.
+    static func mlaTime(_ mla: MLAShape, attn: WeightBreakdown.Part, tp: Int, me: RankHardware, seqs: Double, tokens: Double, prompt: Int,
                         context: Int, prefill: Bool, into t: inout TimeBreakdown) {
-        let h = Double(mla.heads), kvr = Double(mla.kvLoraRank), dr = Double(mla.qkRopeHeadDim)
+        let h = (Double(mla.heads) / Double(tp)).rounded(.up), kvr = Double(mla.kvLoraRank), dr = Double(mla.qkRopeHeadDim)
         let dn = Double(mla.qkNopeHeadDim), dv = Double(mla.vHeadDim)
-        let kvbParams = Double(mla.kvBParameters)
+        let kvbParams = Double(mla.kvBParameters) / Double(tp)
         let kvbBytes = Double(attn.bytes) * kvbParams / Double(max(attn.parameters, 1))
         // Projections other than kv_b run over all tokens of the micro-batch.
         // q_a, q_b (or q), kv_a, o_proj.
@@ -290,5 +307,16 @@ public enum CostModel {
         let sharing = Double((0..<plan.ep).filter { hw[plan.rank(stage: stage, lane: $0).value].node == me.node }.count)
         return latency * 1e-6 * me.oversubscription
             + max(local / (cluster.intraNode.bandwidthGBs * 1e9), remote * sharing / (cluster.interNode.bandwidthGBs * 1e9))
+    }
+
+    /// An all-gather inside rank (stage, lane)'s tensor-parallel group that assembles `bytes` on every rank: a ring of
+    /// tp - 1 steps, each moving 1/tp of the bytes over the slowest link of the group.
+    static func tpGather(plan: ParallelPlan, hw: [RankHardware], cluster: Cluster, stage: Int, lane: Int, bytes: Double) -> Double {
+        let me = hw[plan.rank(stage: stage, lane: lane).value]
+        let first = plan.group(ofLane: lane) * plan.tp
+        let remote = (first..<(first + plan.tp)).contains { hw[plan.rank(stage: stage, lane: $0).value].node != me.node }
+        let link = remote ? cluster.interNode : cluster.intraNode
+        let steps = Double(plan.tp - 1)
+        return steps * (link.latencyUS * 1e-6 * me.oversubscription + bytes / Double(plan.tp) / (link.bandwidthGBs * 1e9))
     }
 }

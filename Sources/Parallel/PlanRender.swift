@@ -21,10 +21,11 @@ extension ClusterPlanReport {
         out.append("cluster  \(cluster): \(nodeCount) node\(nodeCount == 1 ? "" : "s"), \(rankCount) ranks" + (clusterDescription.isEmpty ? "" : " - \(clusterDescription)"))
         out.append("load     \(workload.batch) sequences x \(workload.context) tokens (prompt \(workload.prompt)), "
                    + "\(workload.groups(pp: plan.pp)) micro-batch group\(workload.groups(pp: plan.pp) == 1 ? "" : "s"), \(threadsPerRank) thread\(threadsPerRank == 1 ? "" : "s") per rank")
-        out.append("plan     \(planSpec)" + (chosen ? "  (chosen: fastest fitting of \(options.count) shape\(options.count == 1 ? "" : "s"); --pp/--ep to override)" : "  (given)"))
+        out.append("plan     \(planSpec)" + (chosen ? "  (chosen: fastest fitting of \(options.count) shape\(options.count == 1 ? "" : "s"); --pp/--ep/--tp to override)" : "  (given)"))
         out.append("")
         out.append(contentsOf: plan.summary.dropFirst())
-        out.append("  replication: \(Self.gb(replicationBytes)) (non-expert weights on each of \(plan.ep) lanes)")
+        out.append("  replication: \(Self.gb(replicationBytes)) (non-expert weights held more than once: "
+                   + (plan.tp == 1 ? "on each of \(plan.ep) lanes)" : "on each of \(plan.dp) groups, the unsplit ones on each of their \(plan.tp) ranks)"))
         out.append("")
         out.append("rank  host          stage lane  layers     experts      weights    KV cache  workspace      total")
         for r in ranks {
@@ -60,7 +61,7 @@ extension ClusterPlanReport {
             out.append("")
             out.append("shapes considered:")
             for o in options {
-                out.append("  pp=\(o.pp),ep=\(o.ep): " + (o.fits ? "fits (peak node \(Int((o.peakNodeUse * 100).rounded()))%), decode \(Self.rate(o.decodeTokensPerSecond ?? 0)) tokens/s"
+                out.append("  \(o.text): " + (o.fits ? "fits (peak node \(Int((o.peakNodeUse * 100).rounded()))%), decode \(Self.rate(o.decodeTokensPerSecond ?? 0)) tokens/s"
                                                             : "does not fit (peak node \(Int((o.peakNodeUse * 100).rounded()))%)"))
             }
         }

@@ -17,28 +17,38 @@ public struct WeightBreakdown: Sendable {
     public let dtype: WeightDType
     /// Per layer: tensors replicated on every lane of the layer's stage, by role (attention, norm, denseFFN, sharedExpert, router).
     public let layerReplicated: [[TensorComponent: Part]]
+    /// The part of `layerReplicated` a tensor-parallel group splits by output rows (each rank holds its share).
+    public let layerSplit: [[TensorComponent: Part]]
     /// Per layer, per routed expert (empty for dense layers).
     public let experts: [[Part]]
     public let embedding: Part
     /// Final norm + lm_head (last stage).
     public let head: Part
+    /// The part of `head` split under tensor parallelism (lm_head's vocabulary rows).
+    public let headSplit: Part
 
     /// `specs`: the main model's tensors (the family's table without MTP layers).
     public init(model: ModelShape, specs: [TensorSpec], dtype: WeightDType) {
         self.dtype = dtype
         let layers = model.layerCount
-        var replicated = [[TensorComponent: Part]](repeating: [:], count: layers)
+        var replicated = [[TensorComponent: Part]](repeating: [:], count: layers), split = replicated
         var experts = model.layers.map { [Part](repeating: Part(), count: $0.moe?.experts ?? 0) }
-        var embedding = Part(), head = Part()
+        var embedding = Part(), head = Part(), headSplit = Part()
         for spec in specs where !spec.isMTP {
             let part = Part(parameters: spec.parameterCount, bytes: dtype == .fp8 ? spec.bytesFP8 : spec.bytesBF16)
             switch (spec.layer, spec.expert) {
             case let (l?, e?): experts[l][e] = experts[l][e] + part
-            case let (l?, nil): replicated[l][spec.role, default: Part()] = replicated[l][spec.role, default: Part()] + part
-            case (nil, _): if spec.component == .embedding { embedding = embedding + part } else { head = head + part }
+            case let (l?, nil):
+                replicated[l][spec.role, default: Part()] = replicated[l][spec.role, default: Part()] + part
+                if spec.splitsUnderTP { split[l][spec.role, default: Part()] = split[l][spec.role, default: Part()] + part }
+            case (nil, _):
+                if spec.component == .embedding { embedding = embedding + part } else { head = head + part }
+                if spec.splitsUnderTP && spec.component != .embedding { headSplit = headSplit + part }
             }
         }
         layerReplicated = replicated
+        layerSplit = split
+        self.headSplit = headSplit
         self.experts = experts
         self.embedding = embedding
         self.head = head
@@ -52,15 +62,30 @@ public struct WeightBreakdown: Sendable {
     /// Bytes every lane of a stage holds besides its routed experts, summed over the whole model.
     public var replicatedBytes: Int { totalBytes - experts.reduce(0) { $0 + $1.reduce(0) { $0 + $1.bytes } } }
 
+    /// A part as one rank of a `tp`-way group holds it: the split share divided (rounded up), the rest whole.
+    public func perRank(_ whole: Part, split: Part?, tp: Int) -> Part {
+        guard tp > 1, let split else { return whole }
+        return Part(parameters: whole.parameters - split.parameters + (split.parameters + tp - 1) / tp,
+                    bytes: whole.bytes - split.bytes + (split.bytes + tp - 1) / tp)
+    }
+
+    /// Role `role` of layer `l` as one rank of a `tp`-way group holds it.
+    public func layerPart(_ l: Int, _ role: TensorComponent, tp: Int) -> Part? {
+        layerReplicated[l][role].map { perRank($0, split: layerSplit[l][role], tp: tp) }
+    }
+
+    /// The final norm and lm_head as one rank of a `tp`-way group holds them.
+    public func headPart(tp: Int) -> Part { perRank(head, split: headSplit, tp: tp) }
+
     /// Weight bytes rank (stage, lane) holds under `plan`.
     public func rankBytes(plan: ParallelPlan, stage: Int, lane: Int) -> Int {
         var bytes = 0
         for l in plan.stageLayers[stage] {
-            bytes += layerReplicated[l].values.reduce(0) { $0 + $1.bytes }
+            bytes += layerReplicated[l].keys.reduce(0) { $0 + layerPart(l, $1, tp: plan.tp)!.bytes }
             if !experts[l].isEmpty { bytes += plan.laneExperts[lane].reduce(0) { $0 + experts[l][$1].bytes } }
         }
         if stage == 0 { bytes += embedding.bytes }
-        if stage == plan.pp - 1 { bytes += head.bytes }
+        if stage == plan.pp - 1 { bytes += headPart(tp: plan.tp).bytes }
         return bytes
     }
 }
@@ -144,8 +169,9 @@ public struct RankBudget: Sendable, Codable, Equatable {
     public static func make(plan: ParallelPlan, model: ModelShape, weights: WeightBreakdown, workload: Workload,
                             cluster: Cluster) -> [RankBudget] {
         let nodeOf = cluster.rankNodes
-        let seqs = workload.sequencesPerLane(ep: plan.ep)
-        let group = workload.sequencesPerGroup(ep: plan.ep, pp: plan.pp)
+        // Sequences go to lane groups; every rank of a tensor-parallel group keeps the group's whole cache.
+        let seqs = workload.sequencesPerLane(ep: plan.dp)
+        let group = workload.sequencesPerGroup(ep: plan.dp, pp: plan.pp)
         let workspace = Workspace.bytes(model: model, tokens: group * workload.prompt, sequences: group, prompt: workload.prompt)
         return (0..<plan.rankCount).map { r in
             let s = plan.stage(of: Rank(r)), l = plan.lane(of: Rank(r))

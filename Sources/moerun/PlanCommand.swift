@@ -21,6 +21,7 @@ struct PlanCommand: ParsableCommand {
     @Option(help: "Cluster description (YAML, see clusters/README.md).") var cluster: String?
     @Option(help: "Pipeline stages (default: chosen; with --ep alone, derived).") var pp: Int?
     @Option(help: "Expert-parallel ranks per stage (default: chosen).") var ep: Int?
+    @Option(help: "Ranks per tensor-parallel group among a stage's ranks (MLA models; default: chosen among 1 and the divisors of the ranks per stage up to 8; 1: none).") var tp: Int?
     @Option(help: "Sequences served at once.") var batch = 1
     @Option(help: "Tokens per sequence the KV cache holds (prompt + generated).") var context = 4096
     @Option(help: "Prompt tokens prefilled per sequence (default: --context).") var prompt: Int?
@@ -91,7 +92,7 @@ struct PlanCommand: ParsableCommand {
             let request = PlanRequest(model: config.shape, specs: config.mainTensorSpecs, modelName: name, modelPath: model ?? "MODEL_DIR",
                                       dtype: dtype.flatMap(WeightDType.init(rawValue:)) ?? (config.isFP8 ? .fp8 : .bf16), cluster: cluster,
                                       workload: Workload(batch: batch, context: context, prompt: prompt, microBatches: microBatches),
-                                      pp: pp, ep: ep, threads: threads, launchDirectory: writeLaunch ?? "plan")
+                                      pp: pp, ep: ep, tp: tp, threads: threads, launchDirectory: writeLaunch ?? "plan")
             let report = try ClusterPlanner.plan(request)
             if let dir = writeLaunch { try write(report.launch, to: dir, note: "\(name) on \(cluster.name): plan \(report.planSpec)") }
             if json {

@@ -55,3 +55,44 @@ import Testing
         #expect(throws: PlanError.self) { try ParallelPlan.make(model: qwen, ranks: 2, pp: 1, ep: 2, tp: 2) }
     }
 }
+
+/// The planner with tensor parallelism: it weighs tp against pp / ep for an MLA model, holds each rank's share of the
+/// split weights, counts the group's all-gathers, and leaves grouped-query models at tp = 1.
+@Suite struct TensorParallelPlanning {
+    func plan(_ config: any FamilyConfiguration, batch: Int = 1, pp: Int? = nil, ep: Int? = nil, tp: Int? = nil) throws -> ClusterPlanReport {
+        try ClusterPlanner.plan(PlanRequest(model: config.shape, specs: config.mainTensorSpecs, modelName: config.modelType, modelPath: "/m",
+                                            dtype: .fp8, cluster: try loadCluster("cpu16-100g.yaml"),
+                                            workload: Workload(batch: batch, context: 4096), pp: pp, ep: ep, tp: tp))
+    }
+
+    @Test func batchOneDecodeOfDeepSeekV3ChoosesTensorParallelism() throws {
+        let ds = ModelPreset.deepseekV3.config
+        let without = try plan(ds, tp: 1), with = try plan(ds)
+        #expect(with.plan.tp > 1 && with.chosen)
+        #expect(with.options.contains { $0.tp == 1 } && with.options.contains { $0.tp == 8 })
+        let a = try #require(without.prediction), b = try #require(with.prediction)
+        #expect(b.decode.perRequestTokensPerSecond > 2 * a.decode.perRequestTokensPerSecond)
+        #expect(b.timeToFirstTokenSeconds < a.timeToFirstTokenSeconds)
+        #expect(b.decode.breakdown.network > 0)
+    }
+
+    @Test func eachRankHoldsItsShareOfTheSplitWeights() throws {
+        let ds = ModelPreset.deepseekV3.config
+        let weights = WeightBreakdown(model: ds.shape, specs: ds.mainTensorSpecs, dtype: .fp8)
+        for tp in [2, 4, 8] {
+            let r = try plan(ds, pp: 2, ep: 16, tp: tp)
+            #expect(r.plan.tp == tp)
+            #expect(r.ranks.reduce(0) { $0 + $1.weightBytes } == weights.totalBytes + r.replicationBytes)
+            // Layer 3 (MoE): attention, norms, router and shared expert as one rank of the group holds them.
+            let split = weights.layerSplit[3].values.reduce(0) { $0 + $1.bytes }, whole = weights.layerReplicated[3].values.reduce(0) { $0 + $1.bytes }
+            let held = weights.layerReplicated[3].keys.reduce(0) { $0 + weights.layerPart(3, $1, tp: tp)!.bytes }
+            #expect(held >= whole - split + split / tp && held <= whole - split + split / tp + 8)
+        }
+        #expect(weights.layerSplit[3][.router] == nil && weights.layerSplit[3][.sharedExpert] == weights.layerReplicated[3][.sharedExpert])
+    }
+
+    @Test func groupedQueryModelsStayAtOneRankPerGroup() throws {
+        let r = try plan(FamilyPreset.qwen3_235b.config)
+        #expect(r.options.allSatisfy { $0.tp == 1 } && r.plan.tp == 1)
+    }
+}
