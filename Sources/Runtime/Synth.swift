@@ -1,5 +1,6 @@
-// Synth: a preset scaled down (same structure: MLA, routed + shared experts, dense-first layers, groups, MTP)
-// written as a deterministic random-weight HF checkpoint (config.json, sharded safetensors + index, optional FP8).
+// Synth: a preset scaled down (same structure: MLA or grouped-query attention, routed + shared experts, dense-first
+// layers, groups, MTP) written as a deterministic random-weight HF checkpoint (config.json, sharded safetensors +
+// index, optional FP8). DeepSeek-V3 / Kimi K2 take every override; the other families take a size class.
 import Checkpoint
 import Foundation
 import Text
@@ -56,7 +57,8 @@ public struct SynthProgress: Sendable {
 /// What synth wrote.
 public struct SynthResult: Sendable {
     public let directory: String
-    public let config: ModelConfig
+    /// The DeepSeek-V3 / Kimi K2 config written (nil for the other families: `write(family:)` returns theirs).
+    public let config: ModelConfig?
     public let shards: [String]
     public let tensors: Int
     public let bytes: Int
@@ -134,17 +136,21 @@ public enum Synth {
     /// residual-writing projections (o_proj, down_proj) further x 1/sqrt(2 x layers) so the residual stream stays
     /// O(1) through all layers; embedding std 1; lm_head std 2/sqrt(D) so logits are spread but finite.
     static func plans(config c: ModelConfig, dtype: SynthDType) -> [Plan] {
-        let residual = 1 / Float(2 * max(c.numHiddenLayers + c.mtpLayerCount, 1)).squareRoot()
+        plans(specs: TensorTable(config: c).specs, layers: c.numHiddenLayers + c.mtpLayerCount, dtype: dtype)
+    }
+
+    static func plans(specs: [TensorSpec], layers: Int, dtype: SynthDType) -> [Plan] {
+        let residual = 1 / Float(2 * max(layers, 1)).squareRoot()
         let uniformStd = Float(3).squareRoot()   // amplitude of a uniform with std 1
         // Optional tensors (the MTP layer's copies of embedding and lm_head, which HF ties to the main ones) are
         // left out: they would double the vocabulary-sized bytes of small models.
-        return TensorTable(config: c).specs.filter { !$0.optional }.map { spec in
+        return specs.filter { !$0.optional }.map { spec in
             let stored: DType
             if spec.dtypes.first == .f32 { stored = .f32 } else if spec.quantizable && dtype == .fp8 { stored = .f8e4m3 } else { stored = .bf16 }
             var std: Float = 1
             if spec.shape.count == 2 {
                 std = 1 / Float(spec.shape[1]).squareRoot()
-                if spec.name.hasSuffix("o_proj.weight") || spec.name.hasSuffix("down_proj.weight") { std *= residual }
+                if spec.name.hasSuffix("o_proj.weight") || spec.name.hasSuffix("down_proj.weight") || spec.name.hasSuffix(".w2.weight") { std *= residual }
                 if spec.role == .embedding { std = 1 }
                 if spec.role == .head { std = 2 / Float(spec.shape[1]).squareRoot() }
             }
@@ -157,12 +163,60 @@ public enum Synth {
     /// vocab_size), its special tokens and chat template, so text prompts work on the synthetic model.
     public static func write(config: ModelConfig, dtype: SynthDType, seed: UInt64, directory: String, shards requested: Int? = nil,
                              tokenizer: Bool = true, progress: ((SynthProgress) -> Void)? = nil) throws -> SynthResult {
+        var config = config
+        let style: SyntheticTokenizer.Style = config.modelType == "kimi_k2" ? .kimiK2 : .deepseekV3
+        let written = try writeCheckpoint(plans: plans(config: config, dtype: dtype), vocabSize: config.vocabSize,
+                                          maxPositions: config.maxPositionEmbeddings, tokenizer: tokenizer ? style : nil, seed: seed,
+                                          directory: directory, shards: requested, progress: progress) { bos, eos in
+            if let bos, let eos { config.bosTokenId = bos; config.eosTokenId = EosTokenIDs(eos) }
+            return try config.jsonData()
+        }
+        return SynthResult(directory: directory, config: config, shards: written.shards, tensors: written.tensors, bytes: written.bytes,
+                           seconds: written.seconds, tokenizerFiles: written.tokenizerFiles)
+    }
+
+    /// A GQA family's preset at `size` (the size class's dimensions; the family keeps its structure).
+    public static func config<C: ScalableFamilyConfig>(family base: C, size: SynthSize, dtype: SynthDType = .bf16) throws -> C {
+        let d: ScaledDimensions
+        switch size {
+        case .tiny: d = ScaledDimensions(hidden: 128, layers: 4, intermediate: 256, moeIntermediate: 64, experts: 16, topK: 4, heads: 4, kvHeads: 2, headDim: 32, vocab: 1024)
+        case .small: d = ScaledDimensions(hidden: 1024, layers: 6, intermediate: 2816, moeIntermediate: 256, experts: 32, topK: 8, heads: 8, kvHeads: 2, headDim: 128, vocab: 32000)
+        case .medium: d = ScaledDimensions(hidden: 2048, layers: 12, intermediate: 5632, moeIntermediate: 512, experts: 64, topK: 8, heads: 16, kvHeads: 4, headDim: 128, vocab: 32000)
+        }
+        var c = base.scaled(d)
+        c.quantizationConfig = dtype == .fp8 ? (base.quantizationConfig ?? QuantizationConfig()) : nil
+        c.torchDtype = "bfloat16"
+        c.dtype = nil
+        try c.validate()
+        return c
+    }
+
+    /// Writes a GQA family's checkpoint (config, weights, byte-level BPE tokenizer) into `directory`.
+    public static func write<C: ScalableFamilyConfig>(family config: C, dtype: SynthDType, seed: UInt64, directory: String,
+                                                       shards: Int? = nil, progress: ((SynthProgress) -> Void)? = nil) throws -> (config: C, result: SynthResult) {
+        var config = config
+        let written = try writeCheckpoint(plans: plans(specs: config.mainTensorSpecs, layers: config.shape.layerCount, dtype: dtype),
+                                          vocabSize: config.vocabSize, maxPositions: config.maxPositionEmbeddings, tokenizer: .deepseekV3,
+                                          seed: seed, directory: directory, shards: shards, progress: progress) { bos, eos in
+            if let bos, let eos { config.bosTokenId = bos; config.eosTokenId = EosTokenIDs(eos) }
+            return try config.jsonData()
+        }
+        return (config, SynthResult(directory: directory, config: nil, shards: written.shards, tensors: written.tensors, bytes: written.bytes,
+                                    seconds: written.seconds, tokenizerFiles: written.tokenizerFiles))
+    }
+
+    struct Written { let shards: [String]; let tensors: Int; let bytes: Int; let seconds: Double; let tokenizerFiles: [String] }
+
+    /// The shared writer: tokenizer first (it decides the BOS / EOS ids that `configJSON` gets), config.json, then the
+    /// weights in shards with an index.
+    static func writeCheckpoint(plans: [Plan], vocabSize: Int, maxPositions: Int, tokenizer style: SyntheticTokenizer.Style?, seed: UInt64,
+                                directory: String, shards requested: Int?, progress: ((SynthProgress) -> Void)?,
+                                configJSON: (_ bos: Int?, _ eos: [Int]?) throws -> Data) throws -> Written {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
             throw CheckpointError(.writeFailed, file: directory, "cannot create the output directory", hint: "check the path and permissions")
         }
-        let plans = plans(config: config, dtype: dtype)
         let total = plans.reduce(0) { $0 + $1.bytes }
         // Several shards even for tiny models, so every run exercises the index path; ~1 GB per shard when large.
         let shardCount = max(1, min(plans.count, requested ?? max(3, (total + (1 << 30) - 1) >> 30)))
@@ -174,18 +228,14 @@ public enum Synth {
             acc += p.bytes
         }
         let names = groups.indices.map { String(format: "model-%05d-of-%05d.safetensors", $0 + 1, groups.count) }
-        // The tokenizer decides the BOS / EOS ids, so it is written first and the config follows it.
-        var config = config
         var tokenizerFiles: [String] = []
-        if tokenizer {
-            let style: SyntheticTokenizer.Style = config.modelType == "kimi_k2" ? .kimiK2 : .deepseekV3
-            let written = try SyntheticTokenizer.write(style: style, vocabSize: config.vocabSize,
-                                                       modelMaxLength: config.maxPositionEmbeddings, directory: directory)
-            config.bosTokenId = written.bosID
-            config.eosTokenId = EosTokenIDs(written.eosIDs)
+        var ids: (bos: Int?, eos: [Int]?) = (nil, nil)
+        if let style {
+            let written = try SyntheticTokenizer.write(style: style, vocabSize: vocabSize, modelMaxLength: maxPositions, directory: directory)
+            ids = (written.bosID, written.eosIDs)
             tokenizerFiles = written.files
         }
-        let configText = try config.jsonData()
+        let configText = try configJSON(ids.bos, ids.eos)
         guard FileManager.default.createFile(atPath: directory + "/config.json", contents: configText) else {
             throw CheckpointError(.writeFailed, file: directory + "/config.json", "cannot write", hint: "check the path and permissions")
         }
@@ -211,8 +261,8 @@ public enum Synth {
         }
         try SafetensorsWriter.writeIndex(directory: directory, weightMap: weightMap, totalSize: total)
         progress?(SynthProgress(written: total, total: total, seconds: Date().timeIntervalSince(start)))
-        return SynthResult(directory: directory, config: config, shards: names, tensors: weightMap.count, bytes: total,
-                           seconds: Date().timeIntervalSince(start), tokenizerFiles: tokenizerFiles)
+        return Written(shards: names, tensors: weightMap.count, bytes: total, seconds: Date().timeIntervalSince(start),
+                       tokenizerFiles: tokenizerFiles)
     }
 }
 

@@ -9,7 +9,7 @@ struct SynthCommand: ParsableCommand {
         commandName: "synth",
         abstract: "Write a deterministic random-weight checkpoint in HF layout: a preset scaled down, no download needed.")
 
-    @Option(help: "deepseek-v3 | kimi-k2") var preset: String
+    @Option(help: ArgumentHelp("\(AnyPreset.names.joined(separator: " | ")) (the size options below apply to deepseek-v3 / kimi-k2; the other families take --size)")) var preset: String
     @Option(help: "tiny (few MB) | small (few hundred MB) | medium (few GB)") var size: String = "tiny"
     @Option(help: "bf16 | fp8 (linear weights F8_E4M3 with 128x128 block scales)") var dtype: String = "bf16"
     @Option(help: "Output directory.") var out: String
@@ -37,13 +37,31 @@ struct SynthCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let preset = try ModelPreset.named(preset)
             guard let size = SynthSize(rawValue: size) else {
                 throw ValidationError("--size must be one of \(SynthSize.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             guard let dtype = SynthDType(rawValue: dtype) else {
                 throw ValidationError("--dtype must be one of \(SynthDType.allCases.map(\.rawValue).joined(separator: ", "))")
             }
+            if let family = FamilyPreset(rawValue: preset.lowercased()) {
+                let given = [("--hidden", hidden), ("--layers", layers), ("--intermediate", intermediate), ("--moe-intermediate", moeIntermediate),
+                             ("--experts", experts), ("--top-k", topK), ("--groups", groups), ("--topk-group", topkGroup),
+                             ("--shared-experts", sharedExperts), ("--first-dense", firstDense), ("--heads", heads), ("--q-lora", qLora),
+                             ("--kv-lora", kvLora), ("--rope-dim", ropeDim), ("--nope-dim", nopeDim), ("--v-dim", vDim), ("--vocab", vocab),
+                             ("--mtp", mtp)].filter { $0.1 != nil }.map(\.0)
+                guard given.isEmpty else {
+                    throw ValidationError("\(given.joined(separator: ", ")) apply to deepseek-v3 / kimi-k2; \(family.rawValue) takes --size tiny | small | medium")
+                }
+                switch family.config {
+                case let c as Qwen3MoeConfig: try synthFamily(c, name: family.rawValue, size: size, dtype: dtype)
+                case let c as MixtralConfig: try synthFamily(c, name: family.rawValue, size: size, dtype: dtype)
+                case let c as Glm4MoeConfig: try synthFamily(c, name: family.rawValue, size: size, dtype: dtype)
+                case let c as MinimaxM2Config: try synthFamily(c, name: family.rawValue, size: size, dtype: dtype)
+                default: throw ValidationError("synth does not know how to scale \(family.rawValue) yet")
+                }
+                return
+            }
+            let preset = try ModelPreset.named(preset)
             var o = SynthOverrides()
             o.hidden = hidden; o.layers = layers; o.intermediate = intermediate; o.moeIntermediate = moeIntermediate
             o.experts = experts; o.topK = topK; o.groups = groups; o.topkGroup = topkGroup; o.sharedExperts = sharedExperts
@@ -58,9 +76,23 @@ struct SynthCommand: ParsableCommand {
                 meter?.update(p.written)
             }
             if !result.tokenizerFiles.isEmpty {
-                print("synth: tokenizer: \(result.tokenizerFiles.joined(separator: ", ")) (byte-level BPE filling the \(result.config.vocabSize)-id vocabulary, the family's special tokens and chat template)")
+                print("synth: tokenizer: \(result.tokenizerFiles.joined(separator: ", ")) (byte-level BPE filling the \(result.config?.vocabSize ?? 0)-id vocabulary, the family's special tokens and chat template)")
             }
             print("synth: wrote \(result.tensors) tensors, \(ModelSummary.bytes(result.bytes)) in \(result.shards.count) shards + index to \(result.directory) (\(String(format: "%.1f", result.seconds)) s)")
         }
+    }
+
+    /// A GQA family's preset scaled to `size`, written with its tokenizer.
+    private func synthFamily<C: ScalableFamilyConfig>(_ base: C, name: String, size: SynthSize, dtype: SynthDType) throws {
+        let config = try Synth.config(family: base, size: size, dtype: dtype)
+        let summary = ModelSummary(family: config)
+        print("synth: \(name) \(size.rawValue) \(dtype.rawValue): \(ModelSummary.count(summary.totalParameters)) parameters, \(summary.layerKinds)")
+        var meter: ProgressMeter?
+        let (written, result) = try Synth.write(family: config, dtype: dtype, seed: seed, directory: out, shards: shards) { p in
+            if meter == nil { meter = ProgressMeter(label: "synth", total: p.total, enabled: !quiet) }
+            meter?.update(p.written)
+        }
+        print("synth: tokenizer: \(result.tokenizerFiles.joined(separator: ", ")) (byte-level BPE filling the \(written.vocabSize)-id vocabulary)")
+        print("synth: wrote \(result.tensors) tensors, \(ModelSummary.bytes(result.bytes)) in \(result.shards.count) shards + index to \(result.directory) (\(String(format: "%.1f", result.seconds)) s)")
     }
 }
