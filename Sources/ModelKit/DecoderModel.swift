@@ -34,8 +34,9 @@ open class DecoderModel: @unchecked Sendable {
 
     public init(shape: ModelShape, layerRange: Range<Int>, localExperts: Set<Int>, layers: [TransformerBlock], embedTokens: Weight?,
                 finalNorm: [Float]?, lmHead: Weight?, rope: RotaryEmbedding, eps: Float, mixers: Mixers, dispatcher: any ExpertDispatcher,
-                pool: ComputePool, tp: any TensorParallelGroup = SingleRank()) {
+                pool: ComputePool, tp: any TensorParallelGroup = SingleRank(), cacheRowWidth: Int? = nil) {
         self.tp = tp
+        self.cacheRowWidth = cacheRowWidth ?? shape.layers.first?.cacheFloatsPerToken ?? 0
         self.shape = shape
         self.layerRange = layerRange
         self.localExperts = localExperts
@@ -50,9 +51,12 @@ open class DecoderModel: @unchecked Sendable {
         self.pool = pool
     }
 
+    /// Floats one token takes in one layer's cache on this rank (a tensor-parallel GQA rank keeps only its KV heads).
+    public let cacheRowWidth: Int
+
     /// An empty cache for one sequence, rows as this model's layers write them.
     public func makeCache() -> KVCache {
-        KVCache(rowWidth: shape.layers.first?.cacheFloatsPerToken ?? 0)
+        KVCache(rowWidth: cacheRowWidth)
     }
 
     /// Every weight view this model holds, routed experts apart from the rest (embedding, attention, dense FFN,

@@ -51,8 +51,15 @@ public struct GQAAttention {
     public let normEps: Float
     public let softmaxScale: Float
     public let pool: ComputePool
+    /// The lane's tensor-parallel group: `shape` then counts this rank's KV heads and their query heads, o_proj's weight
+    /// holds this rank's hidden outputs, and `totalKVHeads` is the model's.
+    public let tp: any TensorParallelGroup
+    public let totalKVHeads: Int
 
-    public init(shape: GQAShape, qkNorm: QKNormPlacement = .perHead, rotaryDim: Int, normEps: Float, softmaxScale: Float, pool: ComputePool) {
+    public init(shape: GQAShape, qkNorm: QKNormPlacement = .perHead, rotaryDim: Int, normEps: Float, softmaxScale: Float, pool: ComputePool,
+                tp: any TensorParallelGroup = SingleRank(), totalKVHeads: Int? = nil) {
+        self.tp = tp
+        self.totalKVHeads = totalKVHeads ?? shape.kvHeads
         self.qkNorm = qkNorm
         precondition(shape.heads % shape.kvHeads == 0, "heads \(shape.heads) not a multiple of kv heads \(shape.kvHeads)")
         precondition(rotaryDim % 2 == 0 && rotaryDim <= shape.headDim, "rotary dims \(rotaryDim) vs head dim \(shape.headDim)")
@@ -115,9 +122,18 @@ public struct GQAAttention {
             }
             row0 += seg.count
         }
-        var out = Ops.linear(o, w.o, pool: pool)
+        var out = try outputProjection(o, w)
         if let b = w.oBias { out.data.withUnsafeMutableBufferPointer { p in for r in 0..<t { Self.addBias(b, p.baseAddress! + r * b.count, b.count) } } }
         return out
+    }
+
+    /// o_proj of the heads' outputs. Tensor parallel: gather every rank's heads (in KV-head groups), project onto this
+    /// rank's hidden outputs over the full width, gather those.
+    func outputProjection(_ o: Matrix, _ w: GQAWeights) throws -> Matrix {
+        if tp.size == 1 { return Ops.linear(o, w.o, pool: pool) }
+        let group = shape.heads / shape.kvHeads * shape.headDim
+        let all = try tp.gatherColumns(o, columns: totalKVHeads * group, unit: group)
+        return try tp.gatherColumns(Ops.linear(all, w.o, pool: pool), columns: w.q.cols)
     }
 
     @inline(__always)

@@ -82,8 +82,11 @@ public struct GQAShape: Sendable, Equatable {
     /// Biases on the q / k / v projections (and o when `outputBias`).
     public var qkvBias: Bool
     public var outputBias: Bool
+    /// q and k are normalised over the whole projection (MiniMax-M2): the heads cannot be split without the full row.
+    public var wholeProjectionNorm: Bool
 
-    public init(heads: Int, kvHeads: Int, headDim: Int, qkvBias: Bool = false, outputBias: Bool = false) {
+    public init(heads: Int, kvHeads: Int, headDim: Int, qkvBias: Bool = false, outputBias: Bool = false, wholeProjectionNorm: Bool = false) {
+        self.wholeProjectionNorm = wholeProjectionNorm
         self.heads = heads
         self.kvHeads = kvHeads
         self.headDim = headDim

@@ -197,6 +197,7 @@ struct WeightLoader {
     /// A tensor-parallel rank's rows of `w` as a view. FP8 blocks share one scale per 128 rows and the products sum each
     /// block before scaling, so a share must start on a block: anything else would not be bit-exact.
     static func share(_ w: Weight, _ rows: Range<Int>, name: String) throws -> Weight {
+        if rows == 0..<w.rows { return w }
         if case .fp8e4m3 = w.storage, rows.lowerBound % fp8BlockSize != 0 {
             throw ModelError(.unsupportedConfig,
                              "this tensor-parallel split gives a rank rows \(rows.lowerBound)..<\(rows.upperBound), which start inside a \(fp8BlockSize)-row FP8 block; choose a tp whose shares start on \(fp8BlockSize)-row boundaries (DeepSeek-V3 and Kimi K2: tp = 2, 4 or 8), or a BF16 checkpoint",

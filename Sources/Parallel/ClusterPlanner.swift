@@ -1,4 +1,4 @@
-// ClusterPlanner: chooses pp x ep (and, for MLA models, tensor-parallel groups of tp of a stage's ep ranks) for a
+// ClusterPlanner: chooses pp x ep (and tensor-parallel groups of tp of a stage's ep ranks) for a
 // cluster (or checks the given one), sizes every rank and node, predicts
 // throughput, and when nothing fits says by how much and what would (more nodes, FP8, shorter context, smaller batch).
 import Foundation
@@ -89,14 +89,10 @@ public enum ClusterPlanner {
         divisors(ranks).filter { $0 <= model.layerCount && ranks / $0 <= max(model.routedExperts, 1) }.map { ($0, ranks / $0) }
     }
 
-    /// Tensor-parallel group sizes worth considering for a stage of `ep` ranks: 1, and for MLA models the divisors of
-    /// ep up to 8 that leave every rank a head.
+    /// Tensor-parallel group sizes worth considering for a stage of `ep` ranks: 1, and the divisors of ep up to 8 that
+    /// leave every rank a head (a KV head for grouped-query attention).
     public static func tensorParallelSizes(model: ModelShape, ep: Int) -> [Int] {
-        var heads = Int.max
-        for layer in model.layers {
-            guard case .mla(let a) = layer.mixer else { return [1] }
-            heads = min(heads, a.heads)
-        }
+        guard let heads = try? ParallelPlan.tensorParallelHeadLimit(model) else { return [1] }
         return divisors(ep).filter { $0 == 1 || ($0 <= 8 && $0 <= heads) }
     }
 

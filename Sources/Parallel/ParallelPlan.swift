@@ -2,7 +2,8 @@
 // layers (embedding on the first, final norm + lm_head on the last); inside a stage, lane l (ep index)
 // owns a contiguous block of routed experts of every MoE layer. rank = stage * ep + lane. With tensor parallelism
 // the ep ranks of a stage form dp groups of tp consecutive lanes: a group serves the same sequences and splits the
-// attention, dense FFN, shared expert and head among its ranks (ep = dp x tp; `pp=P,dp=D,tp=T`).
+// attention (by heads; by KV heads for grouped-query attention), dense FFN, shared expert and head among its ranks
+// (ep = dp x tp; `pp=P,dp=D,tp=T`).
 import Foundation
 import ModelKit
 
@@ -125,21 +126,30 @@ public struct ParallelPlan: Sendable, Codable, Equatable {
             throw PlanError(message: "tp=\(tp) does not divide the \(ep) ranks per stage (ranks per stage = dp x tp)",
                             suggestion: "choose tp among \(divisors(ep).filter { $0 > 1 }.map(String.init).joined(separator: ", ")) or change the ranks per stage")
         }
-        var heads = Int.max
-        for (l, layer) in model.layers.enumerated() {
-            switch layer.mixer {
-            case .mla(let a): heads = min(heads, a.heads)
-            case .attention:
-                throw PlanError(message: "tp=\(tp): tensor parallelism is implemented for the MLA models (DeepSeek-V3, Kimi K2) so far; layer \(l) uses grouped-query attention",
-                                suggestion: "use pp / ep for this model (e.g. --plan pp=\(pp),ep=\(ep))")
-            }
-        }
+        let heads = try tensorParallelHeadLimit(model, layerHint: "tp=\(tp)", pp: pp, ep: ep)
         guard tp <= heads else {
-            throw PlanError(message: "tp=\(tp) exceeds the model's \(heads) attention heads (each rank of a group needs at least one head)",
+            throw PlanError(message: "tp=\(tp) exceeds the model's \(heads) attention heads (KV heads for grouped-query attention: each rank of a group needs at least one)",
                             suggestion: "choose tp <= \(heads)")
         }
         plan.tp = tp
         return plan
+    }
+
+    /// The most ranks a tensor-parallel group may have: the fewest heads of any MLA layer, KV heads of any GQA layer.
+    public static func tensorParallelHeadLimit(_ model: ModelShape, layerHint: String = "tensor parallelism", pp: Int = 1, ep: Int = 1) throws -> Int {
+        var heads = Int.max
+        for (l, layer) in model.layers.enumerated() {
+            switch layer.mixer {
+            case .mla(let a): heads = min(heads, a.heads)
+            case .attention(let a):
+                if a.wholeProjectionNorm {
+                    throw PlanError(message: "\(layerHint): layer \(l) normalises q and k over the whole projection (MiniMax-M2), which a head split cannot compute",
+                                    suggestion: "use pp / ep for this model (e.g. --plan pp=\(pp),ep=\(ep))")
+                }
+                heads = min(heads, a.kvHeads)
+            }
+        }
+        return heads
     }
 
     public static func make(model: ModelShape, ranks: Int, pp: Int, ep: Int) throws -> ParallelPlan {

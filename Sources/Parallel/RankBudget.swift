@@ -162,8 +162,15 @@ public struct RankBudget: Sendable, Codable, Equatable {
 
     /// KV-cache bytes: each layer's FP32 cache values per token (MLA: kv_lora_rank + qk_rope_head_dim) over the
     /// stage's layers, for the lane's sequences.
-    public static func kvCache(model: ModelShape, layers: Range<Int>, sequences: Int, context: Int) -> Int {
-        model.cacheFloatsPerToken(layers: layers) * 4 * sequences * context
+    /// Under tensor parallelism (`tp` > 1) a GQA layer's cache holds only the rank's KV heads; MLA's latent is whole.
+    public static func kvCache(model: ModelShape, layers: Range<Int>, sequences: Int, context: Int, tp: Int = 1) -> Int {
+        let floats = layers.reduce(0) { sum, l in
+            switch model.layers[l].mixer {
+            case .mla(let a): return sum + a.cacheFloatsPerToken
+            case .attention(let a): return sum + 2 * TensorSplit.block(count: a.kvHeads, parts: tp, index: 0).count * a.headDim
+            }
+        }
+        return floats * 4 * sequences * context
     }
 
     public static func make(plan: ParallelPlan, model: ModelShape, weights: WeightBreakdown, workload: Workload,
@@ -178,7 +185,7 @@ public struct RankBudget: Sendable, Codable, Equatable {
             return RankBudget(rank: r, stage: s, lane: l, node: nodeOf[r], host: cluster.nodes[nodeOf[r]].host,
                               layers: plan.stageLayers[s], experts: plan.laneExperts[l],
                               weightBytes: weights.rankBytes(plan: plan, stage: s, lane: l),
-                              kvCacheBytes: kvCache(model: model, layers: plan.stageLayers[s], sequences: seqs, context: workload.context),
+                              kvCacheBytes: kvCache(model: model, layers: plan.stageLayers[s], sequences: seqs, context: workload.context, tp: plan.tp),
                               workspaceBytes: workspace)
         }
     }

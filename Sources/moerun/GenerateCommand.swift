@@ -17,7 +17,7 @@ struct GenerateCommand: ParsableCommand {
 
     @Option(help: "Checkpoint directory (config.json + safetensors).")
     var model: String
-    @Option(help: "Parallel plan 'pp=P,ep=E' with P x E = launched ranks, or 'pp=P,dp=D,tp=T' (E = D x T: groups of T ranks split the attention, dense FFN, shared expert and head; MLA models) (default: derived from the rank count); optional 'layers=a:b' / 'experts=x:y' sizes per stage / lane as written by moerun plan.")
+    @Option(help: "Parallel plan 'pp=P,ep=E' with P x E = launched ranks, or 'pp=P,dp=D,tp=T' (E = D x T: groups of T ranks split the attention, dense FFN, shared expert and head) (default: derived from the rank count); optional 'layers=a:b' / 'experts=x:y' sizes per stage / lane as written by moerun plan.")
     var plan: String?
     @Option(help: "Prompt text for a raw completion (encoded as the tokenizer's encode(text) does, BOS included).")
     var prompt: String?

@@ -21,7 +21,7 @@ struct PlanCommand: ParsableCommand {
     @Option(help: "Cluster description (YAML, see clusters/README.md).") var cluster: String?
     @Option(help: "Pipeline stages (default: chosen; with --ep alone, derived).") var pp: Int?
     @Option(help: "Expert-parallel ranks per stage (default: chosen).") var ep: Int?
-    @Option(help: "Ranks per tensor-parallel group among a stage's ranks (MLA models; default: chosen among 1 and the divisors of the ranks per stage up to 8; 1: none).") var tp: Int?
+    @Option(help: "Ranks per tensor-parallel group among a stage's ranks (default: chosen among 1 and the divisors of the ranks per stage up to 8 and up to the (KV) heads; 1: none).") var tp: Int?
     @Option(help: "Sequences served at once.") var batch = 1
     @Option(help: "Tokens per sequence the KV cache holds (prompt + generated).") var context = 4096
     @Option(help: "Prompt tokens prefilled per sequence (default: --context).") var prompt: Int?

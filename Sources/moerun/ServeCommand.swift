@@ -20,7 +20,7 @@ struct ServeCommand: ParsableCommand {
 
     @Option(help: "Checkpoint directory (config.json + safetensors + tokenizer files).")
     var model: String
-    @Option(help: "Parallel plan 'pp=P,ep=E' with P x E = launched ranks, or 'pp=P,dp=D,tp=T' (E = D x T; tensor parallel, MLA models) (default: derived from the rank count).")
+    @Option(help: "Parallel plan 'pp=P,ep=E' with P x E = launched ranks, or 'pp=P,dp=D,tp=T' (E = D x T; tensor parallel) (default: derived from the rank count).")
     var plan: String?
     @Option(help: "Address to bind (loopback by default; 0.0.0.0 opens it to the network).")
     var host = "127.0.0.1"

@@ -46,13 +46,19 @@ import Testing
         do { _ = try ParallelPlan.make(model: tiny, ranks: 3, pp: 1, ep: 3, tp: 3) } catch let e as PlanError {
             #expect(e.message.contains("exceeds the model's 2 attention heads") && e.suggestion.contains("tp <= 2"))
         }
-        let qwen = FamilyPreset.qwen3_30b.config.shape
-        do { _ = try ParallelPlan.make(model: qwen, ranks: 2, pp: 1, ep: 2, tp: 2) } catch let e as PlanError {
-            #expect(e.message.contains("grouped-query attention"))
+        // Grouped-query attention splits by KV heads (Qwen3-30B-A3B has 4); MiniMax-M2's whole-projection norm not at all.
+        let qwen = FamilyPreset.qwen3_30b.config.shape, minimax = FamilyPreset.minimaxM2.config.shape
+        #expect(try ParallelPlan.make(model: qwen, ranks: 4, pp: 1, ep: 4, tp: 4).tp == 4)
+        do { _ = try ParallelPlan.make(model: qwen, ranks: 8, pp: 1, ep: 8, tp: 8) } catch let e as PlanError {
+            #expect(e.message.contains("exceeds the model's 4 attention heads (KV heads"))
+        }
+        do { _ = try ParallelPlan.make(model: minimax, ranks: 2, pp: 1, ep: 2, tp: 2) } catch let e as PlanError {
+            #expect(e.message.contains("whole projection"))
         }
         #expect(throws: PlanError.self) { try ParallelPlan.make(model: ds, ranks: 6, pp: 1, ep: 6, tp: 4) }
         #expect(throws: PlanError.self) { try ParallelPlan.make(model: tiny, ranks: 3, pp: 1, ep: 3, tp: 3) }
-        #expect(throws: PlanError.self) { try ParallelPlan.make(model: qwen, ranks: 2, pp: 1, ep: 2, tp: 2) }
+        #expect(throws: PlanError.self) { try ParallelPlan.make(model: qwen, ranks: 8, pp: 1, ep: 8, tp: 8) }
+        #expect(throws: PlanError.self) { try ParallelPlan.make(model: minimax, ranks: 2, pp: 1, ep: 2, tp: 2) }
     }
 }
 
@@ -91,8 +97,10 @@ import Testing
         #expect(weights.layerSplit[3][.router] == nil && weights.layerSplit[3][.sharedExpert] == weights.layerReplicated[3][.sharedExpert])
     }
 
-    @Test func groupedQueryModelsStayAtOneRankPerGroup() throws {
-        let r = try plan(FamilyPreset.qwen3_235b.config)
-        #expect(r.options.allSatisfy { $0.tp == 1 } && r.plan.tp == 1)
+    @Test func groupedQueryModelsSplitByKVHeads() throws {
+        let qwen = try plan(FamilyPreset.qwen3_235b.config)
+        #expect(qwen.options.allSatisfy { $0.tp <= 4 } && qwen.options.contains { $0.tp == 4 })
+        let minimax = try plan(FamilyPreset.minimaxM2.config)
+        #expect(minimax.options.allSatisfy { $0.tp == 1 } && minimax.plan.tp == 1)
     }
 }

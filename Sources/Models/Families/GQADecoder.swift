@@ -57,10 +57,13 @@ struct GQADecoder {
     /// Every checkpoint tensor, in load order.
     var tensorSpecs: [TensorSpec] {
         var specs: [TensorSpec] = []
+        // What `loadLayer` splits under tensor parallelism: q / k / v / o and their biases, dense and shared FFNs, lm_head.
         func add(_ name: String, _ shape: [Int], _ role: TensorComponent, layer: Int? = nil, expert: Int? = nil, dtypes: [DType]? = nil) {
             let linear = shape.count == 2 && role != .embedding && role != .router
+            let splits = expert == nil && (role == .attention || role == .denseFFN || role == .sharedExpert || role == .head)
             specs.append(TensorSpec(name: name, shape: shape, dtypes: dtypes ?? (linear ? TensorTable.linearDTypes : TensorTable.plainDTypes),
-                                    component: role, role: role, layer: layer, expert: expert, quantizable: linear, optional: false))
+                                    component: role, role: role, layer: layer, expert: expert, quantizable: linear, optional: false,
+                                    splitsUnderTP: splits))
         }
         func ffn(_ names: (gate: String, up: String, down: String), width: Int, _ role: TensorComponent, _ l: GQALayer, expert: Int? = nil) {
             add(l.prefix + names.gate, [width, hidden], role, layer: l.index, expert: expert)
@@ -105,9 +108,17 @@ struct GQADecoder {
     func load(source: any TensorSource, shard: ModelShard, dispatcher: (any ExpertDispatcher)?, pool: ComputePool,
               weightLayout: WeightLayout, progress: ((Int, Int) -> Void)?) throws -> DecoderModel {
         let range = shard.layers ?? 0..<layers.count
-        guard shard.tp.size == 1 else {
-            throw ModelError(.unsupportedConfig, "tensor parallelism (tp=\(shard.tp.size)) is implemented for the MLA models (DeepSeek-V3, Kimi K2) so far",
-                             subject: "tp")
+        let tp = shard.tp
+        if tp.size > 1 {
+            let first = layers[0]
+            guard first.qkNorm != .wholeProjection else {
+                throw ModelError(.unsupportedConfig, "tensor parallelism cannot split heads whose q / k norm spans the whole projection (MiniMax-M2); use pp / ep",
+                                 subject: "tp")
+            }
+            guard tp.size <= first.attention.kvHeads else {
+                throw ModelError(.badInput, "tensor parallelism over \(tp.size) ranks needs at least as many KV heads; the model has \(first.attention.kvHeads)",
+                                 subject: "tp")
+            }
         }
         guard range.lowerBound >= 0, range.upperBound <= layers.count else {
             throw ModelError(.badInput, "layer range \(range) outside 0..<\(layers.count)", subject: "layers")
@@ -120,49 +131,71 @@ struct GQADecoder {
         let embedTokens = wantsEmbedding || (tiedEmbeddings && head) ? try loader.weight("model.embed_tokens.weight", rows: vocab, cols: d) : nil
         var built: [TransformerBlock] = []
         for l in range {
-            built.append(try loadLayer(layers[l], loader: loader, experts: experts))
+            built.append(try loadLayer(layers[l], loader: loader, experts: experts, tp: tp))
             progress?(built.count, steps)
         }
         var finalNorm: [Float]? = nil, lmHead: Weight? = nil
         if head {
             finalNorm = try loader.vector("model.norm.weight", count: d)
-            lmHead = tiedEmbeddings ? loader.product(embedTokens!) : try loader.product("lm_head.weight", rows: vocab, cols: d)
+            let rows = tp.share(of: vocab)
+            lmHead = tiedEmbeddings ? loader.product(rows == 0..<vocab ? embedTokens! : try WeightLoader.share(embedTokens!, rows, name: "model.embed_tokens.weight"))
+                                    : try loader.product("lm_head.weight", rows: vocab, cols: d, share: rows)
             progress?(steps, steps)
         }
-        let first = layers[0]
-        let gqa = GQAAttention(shape: first.attention, qkNorm: first.qkNorm ?? .perHead, rotaryDim: rope.dim, normEps: Float(eps),
-                               softmaxScale: Float(1 / Double(first.attention.headDim).squareRoot()), pool: pool)
+        let first = layers[0], local = localAttention(first.attention, tp: tp)
+        let gqa = GQAAttention(shape: local, qkNorm: first.qkNorm ?? .perHead, rotaryDim: rope.dim, normEps: Float(eps),
+                               softmaxScale: Float(1 / Double(first.attention.headDim).squareRoot()), pool: pool, tp: tp,
+                               totalKVHeads: first.attention.kvHeads)
         return DecoderModel(shape: shape, layerRange: range, localExperts: experts, layers: built, embedTokens: wantsEmbedding ? embedTokens : nil,
                             finalNorm: finalNorm, lmHead: lmHead, rope: rope, eps: Float(eps), mixers: Mixers(attention: gqa),
-                            dispatcher: dispatcher ?? LocalDispatcher(experts: experts), pool: pool)
+                            dispatcher: dispatcher ?? LocalDispatcher(experts: experts), pool: pool, tp: tp,
+                            cacheRowWidth: local.cacheFloatsPerToken)
     }
 
-    func loadLayer(_ l: GQALayer, loader: WeightLoader, experts: Set<Int>) throws -> TransformerBlock {
+    /// The attention a rank of a `tp`-way group computes: its share of the KV heads and their query heads.
+    func localAttention(_ a: GQAShape, tp: any TensorParallelGroup) -> GQAShape {
+        var local = a
+        local.kvHeads = tp.share(of: a.kvHeads).count
+        local.heads = local.kvHeads * (a.heads / a.kvHeads)
+        return local
+    }
+
+    /// Layer `l` with the routed `experts` and, under tensor parallelism, this rank's share of the split weights: its KV
+    /// heads of k / v (and their query heads of q, biases alike), its hidden outputs of o_proj and of the FFNs' down,
+    /// its columns of the dense and shared FFNs' gate / up.
+    func loadLayer(_ l: GQALayer, loader: WeightLoader, experts: Set<Int>, tp: any TensorParallelGroup = SingleRank()) throws -> TransformerBlock {
         let d = hidden, a = l.attention, qw = a.heads * a.headDim, kvw = a.kvHeads * a.headDim
-        func bias(_ name: String, _ n: Int) throws -> [Float]? { a.qkvBias ? try loader.vector(l.attn(name), count: n) : nil }
-        func norm(_ name: String, _ n: Int) throws -> [Float]? { l.qkNorm != nil ? try loader.vector(l.attn(name), count: n) : nil }
-        func ffn(_ names: (gate: String, up: String, down: String), width: Int) throws -> FeedForward {
-            FeedForward(gate: try loader.product(l.prefix + names.gate, rows: width, cols: d),
-                        up: try loader.product(l.prefix + names.up, rows: width, cols: d),
-                        down: try loader.product(l.prefix + names.down, rows: d, cols: width))
+        let kvHeads = tp.share(of: a.kvHeads), group = a.heads / a.kvHeads, hiddenShare = tp.share(of: d)
+        let kvRows = (kvHeads.lowerBound * a.headDim)..<(kvHeads.upperBound * a.headDim)
+        let qRows = (kvRows.lowerBound * group)..<(kvRows.upperBound * group)
+        func bias(_ name: String, _ n: Int, _ rows: Range<Int>) throws -> [Float]? {
+            a.qkvBias ? Array(try loader.vector(l.attn(name), count: n)[rows]) : nil
         }
-        let attention = GQAWeights(q: try loader.product(l.attn("q_proj.weight"), rows: qw, cols: d),
-                                   k: try loader.product(l.attn("k_proj.weight"), rows: kvw, cols: d),
-                                   v: try loader.product(l.attn("v_proj.weight"), rows: kvw, cols: d),
-                                   o: try loader.product(l.attn("o_proj.weight"), rows: d, cols: qw),
-                                   qBias: try bias("q_proj.bias", qw), kBias: try bias("k_proj.bias", kvw), vBias: try bias("v_proj.bias", kvw),
+        func norm(_ name: String, _ n: Int) throws -> [Float]? { l.qkNorm != nil ? try loader.vector(l.attn(name), count: n) : nil }
+        func ffn(_ names: (gate: String, up: String, down: String), width: Int, split: Bool) throws -> FeedForward {
+            let columns = split ? tp.share(of: width) : 0..<width, outputs = split ? hiddenShare : 0..<d
+            return FeedForward(gate: try loader.product(l.prefix + names.gate, rows: width, cols: d, share: columns),
+                               up: try loader.product(l.prefix + names.up, rows: width, cols: d, share: columns),
+                               down: try loader.product(l.prefix + names.down, rows: d, cols: width, share: outputs))
+        }
+        let attention = GQAWeights(q: try loader.product(l.attn("q_proj.weight"), rows: qw, cols: d, share: qRows),
+                                   k: try loader.product(l.attn("k_proj.weight"), rows: kvw, cols: d, share: kvRows),
+                                   v: try loader.product(l.attn("v_proj.weight"), rows: kvw, cols: d, share: kvRows),
+                                   o: try loader.product(l.attn("o_proj.weight"), rows: d, cols: qw, share: hiddenShare),
+                                   qBias: try bias("q_proj.bias", qw, qRows), kBias: try bias("k_proj.bias", kvw, kvRows),
+                                   vBias: try bias("v_proj.bias", kvw, kvRows),
                                    qNorm: try norm("q_norm.weight", l.qkNormWidths.q), kNorm: try norm("k_norm.weight", l.qkNormWidths.k))
         let mlp: FFNBlock
         switch l.ffn {
         case .dense(let width):
-            mlp = .dense(try ffn(l.denseNames, width: width))
+            mlp = .dense(try ffn(l.denseNames, width: width, split: true))
         case .moe(let m):
             var routed: [Int: FeedForward] = [:]
-            for e in experts.sorted() { routed[e] = try ffn(l.moeNames.expert(e), width: m.width) }
+            for e in experts.sorted() { routed[e] = try ffn(l.moeNames.expert(e), width: m.width, split: false) }
             let gate = try loader.weight(l.prefix + l.moeNames.router, rows: m.experts, cols: d)
             let correction = try l.moeNames.bias.map { try loader.vector(l.prefix + $0, count: m.experts) }
             mlp = .moe(router: Router(gate: gate, bias: correction, parameters: l.router!), experts: routed,
-                       shared: try l.moeNames.shared.map { try ffn($0, width: m.sharedWidth) })
+                       shared: try l.moeNames.shared.map { try ffn($0, width: m.sharedWidth, split: true) })
         }
         return TransformerBlock(index: l.index, inputLayernorm: try loader.vector(l.inputNorm, count: d),
                                 postAttentionLayernorm: try loader.vector(l.postNorm, count: d), mixer: .attention(attention), mlp: mlp)

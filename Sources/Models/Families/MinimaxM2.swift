@@ -101,7 +101,7 @@ public struct MinimaxM2Config: HFConfig, FamilyConfiguration, Codable, Equatable
     }
 
     var decoder: GQADecoder {
-        let attention = GQAShape(heads: numAttentionHeads, kvHeads: numKeyValueHeads, headDim: resolvedHeadDim)
+        let attention = GQAShape(heads: numAttentionHeads, kvHeads: numKeyValueHeads, headDim: resolvedHeadDim, wholeProjectionNorm: true)
         let moe = MoEShape(experts: numLocalExperts, topK: numExpertsPerTok, width: intermediateSize, sharedWidth: 0)
         let router = RouterParameters(experts: numLocalExperts, topK: numExpertsPerTok, groups: 1, topKGroups: 1, normTopKProb: true,
                                       routedScalingFactor: 1)
