@@ -136,6 +136,48 @@ public enum Inspector {
         return ModelComparison(context: context, models: models)
     }
 
+    /// Scatter plot: active parameters per token (x, log scale) against KV-cache bytes per token (y, log scale), one
+    /// labelled point per model, the two costs a decode step pays per token (weights read, cache read and kept).
+    public static func svg(_ c: ModelComparison) -> String {
+        let w = 760.0, h = 480.0, left = 80.0, right = 40.0, top = 50.0, bottom = 60.0
+        let xs = c.models.map { Double(max($0.activeParameters, 1)) }, ys = c.models.map { Double(max($0.kvBytesPerToken, 1)) }
+        func range(_ v: [Double]) -> (Double, Double) {
+            let lo = log10(v.min() ?? 1), hi = log10(v.max() ?? 10)
+            return (floor(lo), max(ceil(hi), floor(lo) + 1))
+        }
+        let (x0, x1) = range(xs), (y0, y1) = range(ys)
+        func px(_ v: Double) -> Double { left + (log10(v) - x0) / (x1 - x0) * (w - left - right) }
+        func py(_ v: Double) -> Double { h - bottom - (log10(v) - y0) / (y1 - y0) * (h - top - bottom) }
+        func fmt(_ v: Double) -> String { String(format: "%.1f", v) }
+        var svg = """
+        <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(w))" height="\(Int(h))" font-family="sans-serif" font-size="11">
+        <rect width="100%" height="100%" fill="white"/>
+        <text x="\(Int(left))" y="22" font-size="13">Per token: active parameters (weights read) vs KV-cache bytes (BF16), log scales</text>
+        <line x1="\(fmt(left))" y1="\(fmt(h - bottom))" x2="\(fmt(w - right))" y2="\(fmt(h - bottom))" stroke="black"/>
+        <line x1="\(fmt(left))" y1="\(fmt(top))" x2="\(fmt(left))" y2="\(fmt(h - bottom))" stroke="black"/>
+
+        """
+        for e in Int(x0)...Int(x1) {
+            let v = pow(10, Double(e)), x = px(v)
+            svg += "<line x1=\"\(fmt(x))\" y1=\"\(fmt(h - bottom))\" x2=\"\(fmt(x))\" y2=\"\(fmt(top))\" stroke=\"#ddd\"/>"
+            svg += "<text x=\"\(fmt(x))\" y=\"\(fmt(h - bottom + 16))\" text-anchor=\"middle\">\(ModelSummary.count(Int(v)))</text>\n"
+        }
+        for e in Int(y0)...Int(y1) {
+            let v = pow(10, Double(e)), y = py(v)
+            svg += "<line x1=\"\(fmt(left))\" y1=\"\(fmt(y))\" x2=\"\(fmt(w - right))\" y2=\"\(fmt(y))\" stroke=\"#ddd\"/>"
+            svg += "<text x=\"\(fmt(left - 6))\" y=\"\(fmt(y + 4))\" text-anchor=\"end\">\(ModelSummary.bytes(Int(v)))</text>\n"
+        }
+        svg += "<text x=\"\(fmt((left + w - right) / 2))\" y=\"\(fmt(h - 20))\" text-anchor=\"middle\">active parameters per token</text>\n"
+        svg += "<text x=\"18\" y=\"\(fmt((top + h - bottom) / 2))\" transform=\"rotate(-90 18 \(fmt((top + h - bottom) / 2)))\" text-anchor=\"middle\">KV cache per token</text>\n"
+        for (m, (x, y)) in zip(c.models, zip(xs, ys)) {
+            let kind = m.facts.attention.hasPrefix("MLA") ? "#b03a2e" : "#1f618d"
+            svg += "<circle cx=\"\(fmt(px(x)))\" cy=\"\(fmt(py(y)))\" r=\"5\" fill=\"\(kind)\"><title>\(m.name): \(ModelSummary.count(m.activeParameters)) active, \(ModelSummary.bytes(m.kvBytesPerToken)) KV per token</title></circle>"
+            svg += "<text x=\"\(fmt(px(x) + 8))\" y=\"\(fmt(py(y) - 6))\">\(m.name)</text>\n"
+        }
+        svg += "<text x=\"\(fmt(w - right))\" y=\"\(fmt(top - 8))\" text-anchor=\"end\"><tspan fill=\"#b03a2e\">MLA</tspan>  <tspan fill=\"#1f618d\">GQA</tspan></text>\n</svg>\n"
+        return svg
+    }
+
     /// Numbers as a table (a column per model), then each model's architecture in words.
     public static func render(_ c: ModelComparison) -> String {
         let width = max(16, (c.models.map(\.name.count).max() ?? 0) + 2)

@@ -22,6 +22,9 @@ struct InspectCommand: ParsableCommand {
     @Option(help: "Context length for --compare's KV-cache column.")
     var context = 32768
 
+    @Option(help: "With --compare: also write a picture (SVG) of active parameters against KV-cache bytes per token here.")
+    var svg: String?
+
     @Flag(help: "Machine-readable JSON output.")
     var json = false
 
@@ -37,6 +40,7 @@ struct InspectCommand: ParsableCommand {
             if context < 1 { throw ValidationError("--context must be at least 1") }
             return
         }
+        if svg != nil { throw ValidationError("--svg goes with --compare") }
         if (modelDir == nil) == (preset == nil) { throw ValidationError("give either MODEL_DIR, --preset NAME or --compare NAME...") }
         if touch != nil && modelDir == nil { throw ValidationError("--touch needs MODEL_DIR") }
     }
@@ -46,6 +50,10 @@ struct InspectCommand: ParsableCommand {
             if !compare.isEmpty {
                 let comparison = try Inspector.compare(compare, context: context)
                 print(json ? try encode(comparison) : Inspector.render(comparison))
+                if let svg {
+                    try Inspector.svg(comparison).write(toFile: svg, atomically: true, encoding: .utf8)
+                    if !json { print("wrote \(svg)") }
+                }
                 return
             }
             if let pattern = touch, let dir = modelDir {

@@ -20,6 +20,10 @@ import TestSupport
     let text = Inspector.render(c)
     #expect(text.contains("KV cache at 1000") && text.contains("mixtral-8x22b:") && text.contains("MLA, 128 heads"))
 
+    let svg = Inspector.svg(c)
+    #expect(svg.components(separatedBy: "<circle").count - 1 == c.models.count)
+    #expect(c.models.allSatisfy { svg.contains(">\($0.name)</text>") } && svg.hasSuffix("</svg>\n"))
+
     let dirs = try Inspector.compare([Fixtures.path("qwen3-moe-tiny-fp32"), "kimi-k2"], context: 10)
     #expect(dirs.models.map(\.modelType) == ["qwen3_moe", "kimi_k2"])
     #expect(throws: (any Error).self) { try Inspector.compare(["llama-9"], context: 10) }
