@@ -53,6 +53,8 @@ public struct ShapeOption: Sendable, Codable, Equatable {
     public var peakNodeUse: Double
     /// Predicted aggregate decode tokens/s (only for shapes that fit).
     public var decodeTokensPerSecond: Double?
+    /// Predicted seconds to the first token of a prompt (only for shapes that fit).
+    public var timeToFirstTokenSeconds: Double?
 }
 
 /// Everything `moerun plan` prints (`--json` encodes this).
@@ -170,7 +172,7 @@ public enum ClusterPlanner {
             evaluations.append(e)
             predictions.append(p)
             options.append(ShapeOption(pp: shape.pp, ep: shape.ep, tp: shape.tp, fits: e.fits, peakNodeUse: e.peakUse,
-                                       decodeTokensPerSecond: p?.decode.aggregateTokensPerSecond))
+                                       decodeTokensPerSecond: p?.decode.aggregateTokensPerSecond, timeToFirstTokenSeconds: p?.timeToFirstTokenSeconds))
         }
         // Fastest fitting shape (fewer stages on ties); when none fits, the one closest to fitting.
         let best: Int

@@ -62,6 +62,7 @@ extension ClusterPlanReport {
             out.append("shapes considered:")
             for o in options {
                 out.append("  \(o.text): " + (o.fits ? "fits (peak node \(Int((o.peakNodeUse * 100).rounded()))%), decode \(Self.rate(o.decodeTokensPerSecond ?? 0)) tokens/s"
+                                                            + String(format: ", first token after %.1f s", o.timeToFirstTokenSeconds ?? 0)
                                                             : "does not fit (peak node \(Int((o.peakNodeUse * 100).rounded()))%)"))
             }
         }

@@ -76,6 +76,8 @@ import Testing
         let without = try plan(ds, tp: 1), with = try plan(ds)
         #expect(with.plan.tp > 1 && with.chosen)
         #expect(with.options.contains { $0.tp == 1 } && with.options.contains { $0.tp == 8 })
+        #expect(with.options.filter(\.fits).allSatisfy { $0.timeToFirstTokenSeconds != nil && $0.decodeTokensPerSecond != nil })
+        #expect(with.render().contains("first token after"))
         let a = try #require(without.prediction), b = try #require(with.prediction)
         #expect(b.decode.perRequestTokensPerSecond > 2 * a.decode.perRequestTokensPerSecond)
         #expect(b.timeToFirstTokenSeconds < a.timeToFirstTokenSeconds)
