@@ -45,8 +45,6 @@ public struct TransformerBlock: Sendable {
         self.init(index: index, inputLayernorm: inputLayernorm, postAttentionLayernorm: postAttentionLayernorm, mixer: .mla(attention), mlp: mlp)
     }
 
-    /// The MLA weights of an MLA layer (nil for other mixers).
-    public var mla: AttentionWeights? { if case .mla(let a) = mixer { return a } else { return nil } }
 }
 
 /// The mixer blocks a stack runs: one per kind its layers use.

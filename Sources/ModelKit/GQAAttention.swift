@@ -11,13 +11,13 @@ import Tensors
 /// One layer's attention weights (checkpoint layout: `[out, in]`).
 public struct GQAWeights: Sendable {
     public let q: Weight, k: Weight, v: Weight, o: Weight
-    public let qBias: [Float]?, kBias: [Float]?, vBias: [Float]?, oBias: [Float]?
+    public let qBias: [Float]?, kBias: [Float]?, vBias: [Float]?
     /// RMSNorm weights of q and k: over head_dim (one vector shared by the heads: Qwen3, GLM-4.5) or over the whole
     /// projection (H·head_dim and KV·head_dim: MiniMax-M2); nil: none.
     public let qNorm: [Float]?, kNorm: [Float]?
 
     public init(q: Weight, k: Weight, v: Weight, o: Weight, qBias: [Float]? = nil, kBias: [Float]? = nil, vBias: [Float]? = nil,
-                oBias: [Float]? = nil, qNorm: [Float]? = nil, kNorm: [Float]? = nil) {
+                qNorm: [Float]? = nil, kNorm: [Float]? = nil) {
         self.q = q
         self.k = k
         self.v = v
@@ -25,7 +25,6 @@ public struct GQAWeights: Sendable {
         self.qBias = qBias
         self.kBias = kBias
         self.vBias = vBias
-        self.oBias = oBias
         self.qNorm = qNorm
         self.kNorm = kNorm
     }
@@ -122,9 +121,7 @@ public struct GQAAttention {
             }
             row0 += seg.count
         }
-        var out = try outputProjection(o, w)
-        if let b = w.oBias { out.data.withUnsafeMutableBufferPointer { p in for r in 0..<t { Self.addBias(b, p.baseAddress! + r * b.count, b.count) } } }
-        return out
+        return try outputProjection(o, w)
     }
 
     /// o_proj of the heads' outputs. Tensor parallel: gather every rank's heads (in KV-head groups), project onto this

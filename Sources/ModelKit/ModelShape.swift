@@ -79,26 +79,24 @@ public struct GQAShape: Sendable, Equatable {
     public var heads: Int
     public var kvHeads: Int
     public var headDim: Int
-    /// Biases on the q / k / v projections (and o when `outputBias`).
+    /// Biases on the q / k / v projections.
     public var qkvBias: Bool
-    public var outputBias: Bool
     /// q and k are normalised over the whole projection (MiniMax-M2): the heads cannot be split without the full row.
     public var wholeProjectionNorm: Bool
 
-    public init(heads: Int, kvHeads: Int, headDim: Int, qkvBias: Bool = false, outputBias: Bool = false, wholeProjectionNorm: Bool = false) {
+    public init(heads: Int, kvHeads: Int, headDim: Int, qkvBias: Bool = false, wholeProjectionNorm: Bool = false) {
         self.wholeProjectionNorm = wholeProjectionNorm
         self.heads = heads
         self.kvHeads = kvHeads
         self.headDim = headDim
         self.qkvBias = qkvBias
-        self.outputBias = outputBias
     }
 
     public var cacheFloatsPerToken: Int { 2 * kvHeads * headDim }
 
     public func parameters(hidden d: Int) -> Double {
         let q = Double(heads * headDim), kv = Double(kvHeads * headDim), dd = Double(d)
-        return dd * (q + 2 * kv) + q * dd + (qkvBias ? q + 2 * kv : 0) + (outputBias ? dd : 0)
+        return dd * (q + 2 * kv) + q * dd + (qkvBias ? q + 2 * kv : 0)
     }
 }
 

@@ -105,7 +105,8 @@ public enum ClusterPlanner {
         let stageWeights = (0..<pp).map { s in (0..<ep).map { capacity[s * ep + $0] }.min()! }
         let laneWeights = (0..<ep).map { l in (0..<pp).map { capacity[$0 * ep + l] }.min()! }
         var plan = try ParallelPlan.make(model: model, ranks: pp * ep, pp: pp, ep: ep, stageWeights: stageWeights, laneWeights: laneWeights)
-        if tp > 1 { plan.tp = try ParallelPlan.make(model: model, ranks: pp * ep, pp: pp, ep: ep, tp: tp).tp }
+        try ParallelPlan.checkTensorParallel(model: model, pp: pp, ep: ep, tp: tp)
+        plan.tp = tp
         return plan
     }
 

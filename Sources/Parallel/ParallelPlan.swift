@@ -121,7 +121,14 @@ public struct ParallelPlan: Sendable, Codable, Equatable {
     /// `tp` > 1 groups each stage's `ep` ranks into `ep / tp` tensor-parallel groups.
     public static func make(model: ModelShape, ranks: Int, pp: Int, ep: Int, tp: Int) throws -> ParallelPlan {
         var plan = try make(model: model, ranks: ranks, pp: pp, ep: ep)
-        guard tp > 1 else { return plan }
+        try checkTensorParallel(model: model, pp: pp, ep: ep, tp: tp)
+        plan.tp = tp
+        return plan
+    }
+
+    /// Throws unless groups of `tp` of a stage's `ep` ranks can split `model` (tp divides ep, every rank keeps a head).
+    static func checkTensorParallel(model: ModelShape, pp: Int, ep: Int, tp: Int) throws {
+        guard tp > 1 else { return }
         guard ep % tp == 0 else {
             throw PlanError(message: "tp=\(tp) does not divide the \(ep) ranks per stage (ranks per stage = dp x tp)",
                             suggestion: "choose tp among \(divisors(ep).filter { $0 > 1 }.map(String.init).joined(separator: ", ")) or change the ranks per stage")
@@ -131,8 +138,6 @@ public struct ParallelPlan: Sendable, Codable, Equatable {
             throw PlanError(message: "tp=\(tp) exceeds the model's \(heads) attention heads (KV heads for grouped-query attention: each rank of a group needs at least one)",
                             suggestion: "choose tp <= \(heads)")
         }
-        plan.tp = tp
-        return plan
     }
 
     /// The most ranks a tensor-parallel group may have: the fewest heads of any MLA layer, KV heads of any GQA layer.

@@ -191,6 +191,14 @@ public enum Synth {
         return c
     }
 
+    /// A family preset (Qwen3-MoE, Mixtral, GLM-4.5, MiniMax-M2) at `size`.
+    public static func config(preset: FamilyPreset, size: SynthSize, dtype: SynthDType = .bf16) throws -> any ScalableFamilyConfig {
+        guard let base = preset.config as? any ScalableFamilyConfig else {
+            throw ConfigError(.unknownPreset, field: "--preset", "synth does not scale \(preset.rawValue) yet", hint: "pick another preset")
+        }
+        return try config(family: base, size: size, dtype: dtype)
+    }
+
     /// Writes a GQA family's checkpoint (config, weights, byte-level BPE tokenizer) into `directory`.
     public static func write<C: ScalableFamilyConfig>(family config: C, dtype: SynthDType, seed: UInt64, directory: String,
                                                        shards: Int? = nil, progress: ((SynthProgress) -> Void)? = nil) throws -> (config: C, result: SynthResult) {

@@ -52,13 +52,8 @@ struct SynthCommand: ParsableCommand {
                 guard given.isEmpty else {
                     throw ValidationError("\(given.joined(separator: ", ")) apply to deepseek-v3 / kimi-k2; \(family.rawValue) takes --size tiny | small | medium")
                 }
-                switch family.config {
-                case let c as Qwen3MoeConfig: try synthFamily(c, name: family.rawValue, size: size, dtype: dtype)
-                case let c as MixtralConfig: try synthFamily(c, name: family.rawValue, size: size, dtype: dtype)
-                case let c as Glm4MoeConfig: try synthFamily(c, name: family.rawValue, size: size, dtype: dtype)
-                case let c as MinimaxM2Config: try synthFamily(c, name: family.rawValue, size: size, dtype: dtype)
-                default: throw ValidationError("synth does not know how to scale \(family.rawValue) yet")
-                }
+                let scaled = try Synth.config(preset: family, size: size, dtype: dtype)
+                try synthFamily(scaled, name: family.rawValue, size: size, dtype: dtype)
                 return
             }
             let preset = try ModelPreset.named(preset)
@@ -82,9 +77,8 @@ struct SynthCommand: ParsableCommand {
         }
     }
 
-    /// A GQA family's preset scaled to `size`, written with its tokenizer.
-    private func synthFamily<C: ScalableFamilyConfig>(_ base: C, name: String, size: SynthSize, dtype: SynthDType) throws {
-        let config = try Synth.config(family: base, size: size, dtype: dtype)
+    /// A GQA family's scaled preset, written with its tokenizer.
+    private func synthFamily<C: ScalableFamilyConfig>(_ config: C, name: String, size: SynthSize, dtype: SynthDType) throws {
         let summary = ModelSummary(family: config)
         print("synth: \(name) \(size.rawValue) \(dtype.rawValue): \(ModelSummary.count(summary.totalParameters)) parameters, \(summary.layerKinds)")
         var meter: ProgressMeter?

@@ -111,14 +111,8 @@ func familySynthIsAccountedForAndRunsSharded(_ preset: FamilyPreset) throws {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("moerun-synth-\(preset.rawValue)-\(getpid())").path
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let base = preset.config
-    let written: any FamilyConfiguration
-    switch base {
-    case let c as Qwen3MoeConfig: written = try Synth.write(family: try Synth.config(family: c, size: .tiny), dtype: .bf16, seed: 1, directory: dir).config
-    case let c as MixtralConfig: written = try Synth.write(family: try Synth.config(family: c, size: .tiny), dtype: .bf16, seed: 1, directory: dir).config
-    case let c as Glm4MoeConfig: written = try Synth.write(family: try Synth.config(family: c, size: .tiny), dtype: .bf16, seed: 1, directory: dir).config
-    case let c as MinimaxM2Config: written = try Synth.write(family: try Synth.config(family: c, size: .tiny), dtype: .bf16, seed: 1, directory: dir).config
-    default: Issue.record("no synth for \(preset)"); return
-    }
+    let scaled = try Synth.config(preset: preset, size: .tiny)
+    let written = try write(scaled, dir)
     let report = try Inspector.inspect(directory: dir)
     #expect(report.summary.modelType == base.modelType && report.summary.layers == 4)
     let accounting = try #require(report.checkpoint?.accounting)
@@ -136,4 +130,8 @@ func familySynthIsAccountedForAndRunsSharded(_ preset: FamilyPreset) throws {
     }
     let one = try run(ep: 1), two = try run(ep: 2)
     #expect(one.map(\.tokens) == two.map(\.tokens) && one.map(\.stepLogits) == two.map(\.stepLogits))
+}
+
+private func write<C: ScalableFamilyConfig>(_ config: C, _ dir: String) throws -> any FamilyConfiguration {
+    try Synth.write(family: config, dtype: .bf16, seed: 1, directory: dir).config
 }

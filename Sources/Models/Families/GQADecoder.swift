@@ -40,8 +40,8 @@ struct GQALayer {
     }
 }
 
-/// The whole model's facts a GQA family gives.
-struct GQADecoder {
+/// The whole model's facts a GQA family gives (built by the family's config; its members are this module's).
+public struct GQADecoder {
     let hidden: Int
     let vocab: Int
     let layers: [GQALayer]
@@ -221,3 +221,24 @@ extension MoENames {
 
 /// The dense FFN names every Llama-derived family uses.
 let mlpDenseNames = (gate: "mlp.gate_proj.weight", up: "mlp.up_proj.weight", down: "mlp.down_proj.weight")
+
+/// A family built on `GQADecoder`: its shape, tensor table and loader come from the decoder its config describes, and
+/// the keys every such config shares (end-of-sequence ids, FP8 flag, nested RoPE and quantization objects) are read alike.
+public protocol GQAFamilyConfig: HFConfig, ScalableFamilyConfig {
+    var decoder: GQADecoder { get }
+}
+
+extension GQAFamilyConfig {
+    public static var nestedKnownKeys: [String: Set<String>] {
+        ["rope_scaling": RopeScaling.knownKeys, "rope_parameters": RopeScaling.knownKeys, "quantization_config": QuantizationConfig.knownKeys]
+    }
+    public var eosIDs: [Int] { eosTokenId?.ids ?? [] }
+    public var isFP8: Bool { quantizationConfig?.quantMethod == "fp8" }
+    public var shape: ModelShape { decoder.shape }
+    public var mainTensorSpecs: [TensorSpec] { decoder.tensorSpecs }
+
+    public func loadModel(source: any TensorSource, shard: ModelShard, dispatcher: (any ExpertDispatcher)?, pool: ComputePool,
+                          weightLayout: WeightLayout, progress: ((Int, Int) -> Void)?) throws -> DecoderModel {
+        try decoder.load(source: source, shard: shard, dispatcher: dispatcher, pool: pool, weightLayout: weightLayout, progress: progress)
+    }
+}

@@ -7,7 +7,7 @@ import Foundation
 import Kernels
 import Tensors
 
-public struct Glm4MoeConfig: HFConfig, FamilyConfiguration, Codable, Equatable {
+public struct Glm4MoeConfig: GQAFamilyConfig, Equatable {
     public var modelType: String
     public var vocabSize: Int
     public var hiddenSize: Int
@@ -61,9 +61,6 @@ public struct Glm4MoeConfig: HFConfig, FamilyConfiguration, Codable, Equatable {
     public static let modelTypes = ["glm4_moe"]
     public static let knownKeys = Set(CodingKeys.allCases.map(\.rawValue))
     public static let ignoredKnownKeys: Set<String> = GQAConfigKeys.ignored
-    public static var nestedKnownKeys: [String: Set<String>] {
-        ["rope_scaling": RopeScaling.knownKeys, "rope_parameters": RopeScaling.knownKeys, "quantization_config": QuantizationConfig.knownKeys]
-    }
 
     public var resolvedHeadDim: Int { headDim ?? hiddenSize / max(numAttentionHeads, 1) }
     /// HF: `partial_rotary_factor` at the top (hub) or in rope_parameters (transformers 5), 0.5 by default.
@@ -71,8 +68,6 @@ public struct Glm4MoeConfig: HFConfig, FamilyConfiguration, Codable, Equatable {
         Int(Double(resolvedHeadDim) * (partialRotaryFactor ?? ropeParameters?.partialRotaryFactor ?? 0.5))
     }
     public var ropeBase: Double { ropeTheta ?? ropeParameters?.ropeTheta ?? 10000 }
-    public var eosIDs: [Int] { eosTokenId?.ids ?? [] }
-    public var isFP8: Bool { quantizationConfig?.quantMethod == "fp8" }
     public func isMoELayer(_ layer: Int) -> Bool { layer >= (firstKDenseReplace ?? 1) }
 
     public func validate() throws {
@@ -90,7 +85,7 @@ public struct Glm4MoeConfig: HFConfig, FamilyConfiguration, Codable, Equatable {
         try check.throwFirst()
     }
 
-    var decoder: GQADecoder {
+    public var decoder: GQADecoder {
         let attention = GQAShape(heads: numAttentionHeads, kvHeads: numKeyValueHeads, headDim: resolvedHeadDim, qkvBias: attentionBias ?? false)
         let shared = nSharedExperts ?? 0
         let moe = MoEShape(experts: nRoutedExperts, topK: numExpertsPerTok, width: moeIntermediateSize,
@@ -106,8 +101,6 @@ public struct Glm4MoeConfig: HFConfig, FamilyConfiguration, Codable, Equatable {
                           rope: .standard(dim: rotaryDim, base: ropeBase))
     }
 
-    public var shape: ModelShape { decoder.shape }
-    public var mainTensorSpecs: [TensorSpec] { decoder.tensorSpecs }
     public var facts: ArchitectureFacts {
         let groups = (nGroup ?? 1) > 1 ? "\(nGroup!) groups top \(topkGroup ?? 1), " : "no groups, "
         return ArchitectureFacts(
@@ -117,8 +110,4 @@ public struct Glm4MoeConfig: HFConfig, FamilyConfiguration, Codable, Equatable {
             positions: "RoPE rotate-half on \(rotaryDim) of \(resolvedHeadDim) dims, θ \(ModelConfig.number(ropeBase))")
     }
 
-    public func loadModel(source: any TensorSource, shard: ModelShard, dispatcher: (any ExpertDispatcher)?, pool: ComputePool,
-                          weightLayout: WeightLayout, progress: ((Int, Int) -> Void)?) throws -> DecoderModel {
-        try decoder.load(source: source, shard: shard, dispatcher: dispatcher, pool: pool, weightLayout: weightLayout, progress: progress)
-    }
 }

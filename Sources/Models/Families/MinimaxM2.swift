@@ -7,7 +7,7 @@ import Foundation
 import Kernels
 import Tensors
 
-public struct MinimaxM2Config: HFConfig, FamilyConfiguration, Codable, Equatable {
+public struct MinimaxM2Config: GQAFamilyConfig, Equatable {
     public var modelType: String
     public var vocabSize: Int
     public var hiddenSize: Int
@@ -62,17 +62,12 @@ public struct MinimaxM2Config: HFConfig, FamilyConfiguration, Codable, Equatable
         "full_attn_beta_factor", "linear_attn_alpha_factor", "linear_attn_beta_factor", "mlp_alpha_factor", "mlp_beta_factor",
         "shared_moe_mode", "swa_rope_theta", "sliding_window", "attn_window_size", "partial_rotary_factor_swa",
     ])
-    public static var nestedKnownKeys: [String: Set<String>] {
-        ["rope_scaling": RopeScaling.knownKeys, "rope_parameters": RopeScaling.knownKeys, "quantization_config": QuantizationConfig.knownKeys]
-    }
 
     public var resolvedHeadDim: Int { headDim ?? hiddenSize / max(numAttentionHeads, 1) }
     public var resolvedRotaryDim: Int {
         rotaryDim ?? Int(Double(resolvedHeadDim) * (partialRotaryFactor ?? ropeParameters?.partialRotaryFactor ?? 1))
     }
     public var ropeBase: Double { ropeTheta ?? ropeParameters?.ropeTheta ?? 10000 }
-    public var eosIDs: [Int] { eosTokenId?.ids ?? [] }
-    public var isFP8: Bool { quantizationConfig?.quantMethod == "fp8" }
 
     public func validate() throws {
         var check = GQAConfigCheck()
@@ -100,7 +95,7 @@ public struct MinimaxM2Config: HFConfig, FamilyConfiguration, Codable, Equatable
         try check.throwFirst()
     }
 
-    var decoder: GQADecoder {
+    public var decoder: GQADecoder {
         let attention = GQAShape(heads: numAttentionHeads, kvHeads: numKeyValueHeads, headDim: resolvedHeadDim, wholeProjectionNorm: true)
         let moe = MoEShape(experts: numLocalExperts, topK: numExpertsPerTok, width: intermediateSize, sharedWidth: 0)
         let router = RouterParameters(experts: numLocalExperts, topK: numExpertsPerTok, groups: 1, topKGroups: 1, normTopKProb: true,
@@ -114,8 +109,6 @@ public struct MinimaxM2Config: HFConfig, FamilyConfiguration, Codable, Equatable
                           rope: .standard(dim: resolvedRotaryDim, base: ropeBase))
     }
 
-    public var shape: ModelShape { decoder.shape }
-    public var mainTensorSpecs: [TensorSpec] { decoder.tensorSpecs }
     public var facts: ArchitectureFacts {
         ArchitectureFacts(attention: "GQA \(numAttentionHeads) q / \(numKeyValueHeads) kv, head \(resolvedHeadDim)",
                           router: "sigmoid + correction bias, no groups, top-\(numExpertsPerTok), renormalised",
@@ -123,8 +116,4 @@ public struct MinimaxM2Config: HFConfig, FamilyConfiguration, Codable, Equatable
                           positions: "RoPE rotate-half on \(resolvedRotaryDim) of \(resolvedHeadDim) dims, θ \(ModelConfig.number(ropeBase))")
     }
 
-    public func loadModel(source: any TensorSource, shard: ModelShard, dispatcher: (any ExpertDispatcher)?, pool: ComputePool,
-                          weightLayout: WeightLayout, progress: ((Int, Int) -> Void)?) throws -> DecoderModel {
-        try decoder.load(source: source, shard: shard, dispatcher: dispatcher, pool: pool, weightLayout: weightLayout, progress: progress)
-    }
 }

@@ -5,7 +5,7 @@ import Foundation
 import Kernels
 import Tensors
 
-public struct MixtralConfig: HFConfig, FamilyConfiguration, Codable, Equatable {
+public struct MixtralConfig: GQAFamilyConfig, Equatable {
     public var modelType: String
     public var vocabSize: Int
     public var hiddenSize: Int
@@ -44,13 +44,8 @@ public struct MixtralConfig: HFConfig, FamilyConfiguration, Codable, Equatable {
     public static let modelTypes = ["mixtral"]
     public static let knownKeys = Set(CodingKeys.allCases.map(\.rawValue))
     public static let ignoredKnownKeys: Set<String> = GQAConfigKeys.ignored.union(["router_jitter_noise"])
-    public static var nestedKnownKeys: [String: Set<String>] {
-        ["rope_scaling": RopeScaling.knownKeys, "rope_parameters": RopeScaling.knownKeys, "quantization_config": QuantizationConfig.knownKeys]
-    }
 
     public var resolvedHeadDim: Int { headDim ?? hiddenSize / max(numAttentionHeads, 1) }
-    public var eosIDs: [Int] { eosTokenId?.ids ?? [] }
-    public var isFP8: Bool { quantizationConfig?.quantMethod == "fp8" }
 
     public func validate() throws {
         var check = GQAConfigCheck()
@@ -64,7 +59,7 @@ public struct MixtralConfig: HFConfig, FamilyConfiguration, Codable, Equatable {
         try check.throwFirst()
     }
 
-    var decoder: GQADecoder {
+    public var decoder: GQADecoder {
         let attention = GQAShape(heads: numAttentionHeads, kvHeads: numKeyValueHeads, headDim: resolvedHeadDim)
         let moe = MoEShape(experts: numLocalExperts, topK: numExpertsPerTok, width: intermediateSize, sharedWidth: 0, scoring: .softmax)
         let router = RouterParameters(scoring: .softmax, experts: numLocalExperts, topK: numExpertsPerTok, groups: 1, topKGroups: 1,
@@ -77,15 +72,9 @@ public struct MixtralConfig: HFConfig, FamilyConfiguration, Codable, Equatable {
                           rope: .standard(dim: resolvedHeadDim, base: ropeTheta ?? ropeParameters?.ropeTheta ?? 1e6))
     }
 
-    public var shape: ModelShape { decoder.shape }
     public var facts: ArchitectureFacts {
         ArchitectureFacts(attention: "GQA \(numAttentionHeads) q / \(numKeyValueHeads) kv, head \(resolvedHeadDim)", router: "softmax top-\(numExpertsPerTok), renormalised",
                           norms: "pre-norm RMSNorm", positions: "RoPE rotate-half on \(resolvedHeadDim) dims, θ \(ModelConfig.number(ropeTheta ?? ropeParameters?.ropeTheta ?? 1e6))")
     }
-    public var mainTensorSpecs: [TensorSpec] { decoder.tensorSpecs }
 
-    public func loadModel(source: any TensorSource, shard: ModelShard, dispatcher: (any ExpertDispatcher)?, pool: ComputePool,
-                          weightLayout: WeightLayout, progress: ((Int, Int) -> Void)?) throws -> DecoderModel {
-        try decoder.load(source: source, shard: shard, dispatcher: dispatcher, pool: pool, weightLayout: weightLayout, progress: progress)
-    }
 }

@@ -6,7 +6,7 @@ import Foundation
 import Kernels
 import Tensors
 
-public struct Qwen3MoeConfig: HFConfig, FamilyConfiguration, Codable, Equatable {
+public struct Qwen3MoeConfig: GQAFamilyConfig, Equatable {
     public var modelType: String
     public var vocabSize: Int
     public var hiddenSize: Int
@@ -55,13 +55,8 @@ public struct Qwen3MoeConfig: HFConfig, FamilyConfiguration, Codable, Equatable 
     public static let modelTypes = ["qwen3_moe"]
     public static let knownKeys = Set(CodingKeys.allCases.map(\.rawValue))
     public static let ignoredKnownKeys: Set<String> = GQAConfigKeys.ignored.union(["max_window_layers"])
-    public static var nestedKnownKeys: [String: Set<String>] {
-        ["rope_scaling": RopeScaling.knownKeys, "rope_parameters": RopeScaling.knownKeys, "quantization_config": QuantizationConfig.knownKeys]
-    }
 
     public var resolvedHeadDim: Int { headDim ?? hiddenSize / max(numAttentionHeads, 1) }
-    public var eosIDs: [Int] { eosTokenId?.ids ?? [] }
-    public var isFP8: Bool { quantizationConfig?.quantMethod == "fp8" }
 
     /// HF `Qwen3MoeDecoderLayer`: MoE unless listed in mlp_only_layers, and on the decoder_sparse_step grid.
     public func isMoELayer(_ layer: Int) -> Bool {
@@ -85,7 +80,7 @@ public struct Qwen3MoeConfig: HFConfig, FamilyConfiguration, Codable, Equatable 
         try check.throwFirst()
     }
 
-    var decoder: GQADecoder {
+    public var decoder: GQADecoder {
         let attention = GQAShape(heads: numAttentionHeads, kvHeads: numKeyValueHeads, headDim: resolvedHeadDim)
         let moe = MoEShape(experts: numExperts, topK: numExpertsPerTok, width: moeIntermediateSize, sharedWidth: 0, scoring: .softmax)
         let router = RouterParameters(scoring: .softmax, experts: numExperts, topK: numExpertsPerTok, groups: 1, topKGroups: 1,
@@ -98,15 +93,9 @@ public struct Qwen3MoeConfig: HFConfig, FamilyConfiguration, Codable, Equatable 
                           rope: .standard(dim: resolvedHeadDim, base: ropeTheta ?? ropeParameters?.ropeTheta ?? 10000))
     }
 
-    public var shape: ModelShape { decoder.shape }
     public var facts: ArchitectureFacts {
         ArchitectureFacts(attention: "GQA \(numAttentionHeads) q / \(numKeyValueHeads) kv, head \(resolvedHeadDim)", router: "softmax top-\(numExpertsPerTok)" + ((normTopkProb ?? false) ? ", renormalised" : ""),
                           norms: "pre-norm RMSNorm; per-head QK-norm", positions: "RoPE rotate-half on \(resolvedHeadDim) dims, θ \(ModelConfig.number(ropeTheta ?? ropeParameters?.ropeTheta ?? 10000))")
     }
-    public var mainTensorSpecs: [TensorSpec] { decoder.tensorSpecs }
 
-    public func loadModel(source: any TensorSource, shard: ModelShard, dispatcher: (any ExpertDispatcher)?, pool: ComputePool,
-                          weightLayout: WeightLayout, progress: ((Int, Int) -> Void)?) throws -> DecoderModel {
-        try decoder.load(source: source, shard: shard, dispatcher: dispatcher, pool: pool, weightLayout: weightLayout, progress: progress)
-    }
 }

@@ -47,7 +47,7 @@ func scaledDenseLayers(_ dense: Int, of total: Int, to layers: Int) -> Int {
     dense == 0 ? 0 : min(layers, max(1, Int((Double(dense * layers) / Double(max(total, 1))).rounded())))
 }
 
-extension Qwen3MoeConfig: ScalableFamilyConfig {
+extension Qwen3MoeConfig {
     public func scaled(_ d: ScaledDimensions) -> Qwen3MoeConfig {
         var c = self
         c.hiddenSize = d.hidden; c.numHiddenLayers = d.layers; c.intermediateSize = d.intermediate
@@ -58,7 +58,7 @@ extension Qwen3MoeConfig: ScalableFamilyConfig {
     }
 }
 
-extension MixtralConfig: ScalableFamilyConfig {
+extension MixtralConfig {
     public func scaled(_ d: ScaledDimensions) -> MixtralConfig {
         var c = self
         // Mixtral's experts are its FFN: the dense width of the size class, its own 8 experts top-2.
@@ -69,7 +69,7 @@ extension MixtralConfig: ScalableFamilyConfig {
     }
 }
 
-extension Glm4MoeConfig: ScalableFamilyConfig {
+extension Glm4MoeConfig {
     public func scaled(_ d: ScaledDimensions) -> Glm4MoeConfig {
         var c = self
         c.hiddenSize = d.hidden; c.intermediateSize = d.intermediate; c.moeIntermediateSize = d.moeIntermediate
@@ -83,7 +83,7 @@ extension Glm4MoeConfig: ScalableFamilyConfig {
     }
 }
 
-extension MinimaxM2Config: ScalableFamilyConfig {
+extension MinimaxM2Config {
     public func scaled(_ d: ScaledDimensions) -> MinimaxM2Config {
         var c = self
         c.hiddenSize = d.hidden; c.numHiddenLayers = d.layers; c.intermediateSize = d.moeIntermediate
